@@ -1,0 +1,3 @@
+"""reidcam: real-time person re-identification and multi-camera tracking."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,27 @@
+"""Configuration: YAML -> validated pydantic tree."""
+
+from reidcam.config.loader import load_config, parse_config, substitute_env
+from reidcam.config.schema import (
+    AppConfig,
+    CameraConfig,
+    DetectorConfig,
+    MatcherConfig,
+    OutputConfig,
+    ReidConfig,
+    TrackerConfig,
+    WeightsConfig,
+)
+
+__all__ = [
+    "AppConfig",
+    "CameraConfig",
+    "DetectorConfig",
+    "MatcherConfig",
+    "OutputConfig",
+    "ReidConfig",
+    "TrackerConfig",
+    "WeightsConfig",
+    "load_config",
+    "parse_config",
+    "substitute_env",
+]
