@@ -56,10 +56,14 @@ class ReidConfig(_Strict):
     backend: Literal["auto", "onnxruntime", "torch", "openvino"] = "auto"
     batch_size: int = Field(default=32, ge=1, le=512)
     threads: int | None = Field(default=None, ge=1)
-    min_crop_height_px: float = Field(default=64.0, ge=0)
-    min_crop_width_px: float = Field(default=24.0, ge=0)
+    min_crop_height_px: float = Field(default=80.0, ge=0)
+    min_crop_width_px: float = Field(default=28.0, ge=0)
     min_aspect: float = Field(default=1.2, ge=0)
     max_embeddings_per_sighting: int = Field(default=16, ge=1)
+    embed_interval_frames: int = Field(default=1, ge=1)
+    # A good crop less similar than this to its track's prototype means the tracker
+    # swapped people: the sighting is split instead of blending two people.
+    switch_similarity: float = Field(default=0.5, ge=-1.0, le=1.0)
 
 
 class MatcherConfig(_Strict):

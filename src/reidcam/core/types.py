@@ -208,10 +208,15 @@ class MatchDecision:
 
 @dataclass(frozen=True)
 class SightingKey:
-    """One person on one camera: a track from its first to its last frame."""
+    """One person on one camera: a track from its first to its last frame.
+
+    ``part`` counts the pieces a track was split into when its appearance
+    changed abruptly (the tracker swapped two people).
+    """
 
     camera_id: str
     track_id: int
+    part: int = 0
 
 
 @dataclass(frozen=True, eq=False)

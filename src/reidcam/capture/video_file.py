@@ -1,0 +1,164 @@
+"""A video file played as a camera: finite, or looping for demo cameras."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+
+from reidcam.capture._image import age_s, to_bgr
+from reidcam.capture.base import SourceState, SourceStatus
+from reidcam.core.errors import SourceError
+from reidcam.core.types import Frame
+
+logger = logging.getLogger(__name__)
+
+
+class VideoFileSource:
+    """Decodes a video file frame by frame with ``cv2.VideoCapture``.
+
+    Finite: ``read`` returns None at the end of the file. A read failure in the
+    middle also ends the stream (a truncated file should not crash a run), with a
+    warning when fewer frames came out than the container announced. With
+    ``loop=True`` the file is reopened at the end and plays forever, which turns
+    a recording into a demo camera. ``Frame.index`` keeps counting across loops.
+    """
+
+    def __init__(self, camera_id: str, path: str | Path, loop: bool = False) -> None:
+        self.camera_id = camera_id
+        self.path = Path(os.path.expanduser(str(path)))
+        self.loop = loop
+        self._cap: cv2.VideoCapture | None = None
+        self._state = SourceState.STARTING
+        self._frames_read = 0
+        self._frames_this_pass = 0
+        self._expected_frames = 0
+        self._loops = 0
+        self._last_frame_mono: float | None = None
+        self._last_error: str | None = None
+
+    @property
+    def is_live(self) -> bool:
+        return False
+
+    @property
+    def fps(self) -> float | None:
+        """Frame rate announced by the container, None if unknown or not open."""
+        if self._cap is None:
+            return None
+        fps = float(self._cap.get(cv2.CAP_PROP_FPS) or 0.0)
+        return fps if fps > 0 else None
+
+    def open(self) -> None:
+        """Open the file. Calling it again on an open source does nothing.
+
+        Raises:
+            SourceError: the file does not exist or OpenCV cannot decode it.
+        """
+        if self._cap is not None:
+            return
+        if not self.path.is_file():
+            self._fail(f"camera {self.camera_id!r}: video file {self.path} does not exist")
+        self._cap = self._open_capture()
+        self._state = SourceState.LIVE
+        logger.info(
+            "camera %r: opened video %s (%d frames, %.1f fps)",
+            self.camera_id,
+            self.path,
+            self._expected_frames,
+            self.fps or 0.0,
+        )
+
+    def _open_capture(self) -> cv2.VideoCapture:
+        cap = cv2.VideoCapture(str(self.path))
+        if not cap.isOpened():
+            cap.release()
+            self._fail(
+                f"camera {self.camera_id!r}: cannot open video file {self.path} "
+                "(not a video, or a codec this OpenCV build lacks)"
+            )
+        self._expected_frames = max(0, int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0))
+        self._frames_this_pass = 0
+        return cap
+
+    def _fail(self, message: str) -> None:
+        self._state = SourceState.FAILED
+        self._last_error = message
+        raise SourceError(message)
+
+    def read(self) -> Frame | None:
+        """The next frame, or None at the end (never with ``loop``) or after ``close``.
+
+        Opens the source first if ``open`` was not called.
+        """
+        if self._state in (SourceState.STOPPED, SourceState.ENDED):
+            return None
+        if self._cap is None:
+            self.open()
+        image = self._next_image()
+        if image is None and self.loop and self._frames_this_pass > 0:
+            image = self._restart()
+        if image is None:
+            self._end()
+            return None
+        frame = Frame(self.camera_id, self._frames_read, image, time.time())
+        self._frames_read += 1
+        self._frames_this_pass += 1
+        self._last_frame_mono = time.monotonic()
+        return frame
+
+    def _next_image(self) -> NDArray[np.uint8] | None:
+        if self._cap is None:
+            return None
+        ok, image = self._cap.read()
+        return to_bgr(image) if ok else None
+
+    def _restart(self) -> NDArray[np.uint8] | None:
+        """Reopen the file for the next loop; reopening is more reliable than seeking."""
+        self._warn_if_short()
+        self._release()
+        self._loops += 1
+        logger.debug("camera %r: looping %s (pass %d)", self.camera_id, self.path, self._loops + 1)
+        try:
+            self._cap = self._open_capture()
+        except SourceError as exc:
+            logger.warning("%s", exc)
+            return None
+        return self._next_image()
+
+    def _end(self) -> None:
+        self._warn_if_short()
+        self._release()
+        self._state = SourceState.ENDED
+        logger.info("camera %r: video %s ended after %d frames", self.camera_id, self.path, self._frames_read)
+
+    def _warn_if_short(self) -> None:
+        if self._frames_this_pass < self._expected_frames:
+            self._last_error = f"read failed after {self._frames_this_pass} of {self._expected_frames} frames"
+            logger.warning("camera %r: %s of %s", self.camera_id, self._last_error, self.path)
+
+    def _release(self) -> None:
+        if self._cap is not None:
+            self._cap.release()
+            self._cap = None
+
+    def close(self) -> None:
+        """Release the file; later ``read`` calls return None."""
+        self._release()
+        self._state = SourceState.STOPPED
+
+    def status(self) -> SourceStatus:
+        return SourceStatus(
+            camera_id=self.camera_id,
+            state=self._state,
+            frames_read=self._frames_read,
+            reconnects=0,
+            last_frame_age_s=age_s(self._last_frame_mono),
+            last_error=self._last_error,
+            description=f"video file {self.path}" + (" (loop)" if self.loop else ""),
+        )

@@ -1,0 +1,35 @@
+"""Command-line options that override the config file."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from reidcam.capture import parse_source_arg
+from reidcam.config import AppConfig, load_config
+from reidcam.core.errors import ConfigError
+
+
+def config_from_args(args: argparse.Namespace) -> AppConfig:
+    """The config file (or defaults) with --source, --weights-dir, --allow-download applied.
+
+    ``--source`` replaces the config's cameras: on the command line the user
+    says exactly which cameras to watch.
+    """
+    cfg = load_config(getattr(args, "config", None))
+    data = cfg.model_dump()
+    if args.source:
+        data["cameras"] = [{"id": cid, "source": src} for cid, src in map(parse_source_arg, args.source)]
+    if getattr(args, "weights_dir", None):
+        data["weights"]["dir"] = Path(args.weights_dir)
+    if getattr(args, "allow_download", False):
+        data["weights"]["allow_download"] = True
+    if getattr(args, "threshold", None) is not None:
+        data["matcher"]["threshold"] = args.threshold
+    try:
+        return AppConfig.model_validate(data)
+    except ValidationError as exc:
+        msg = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise ConfigError(f"invalid command-line option: {msg}") from exc

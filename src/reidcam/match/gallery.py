@@ -1,0 +1,88 @@
+"""The query gallery: the identities a user is looking for, several embeddings each."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import NDArray
+
+from reidcam.core.types import Embeddings
+from reidcam.match.similarity import cosine_similarity
+
+
+@dataclass
+class QueryIdentity:
+    """One person to look for; ``vectors`` (K, D) come from ``model_id`` only."""
+
+    query_id: str
+    label: str
+    model_id: str
+    vectors: NDArray[np.float32]
+    sources: list[str] = field(default_factory=list)
+
+
+class Gallery:
+    """Thread-safe set of query identities.
+
+    An identity's score against a probe is the maximum similarity over its
+    query images: several views of a person (front, back) should each be able
+    to vouch for a match without being diluted by the others.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._ids: dict[str, QueryIdentity] = {}
+
+    def add(self, query_id: str, embeddings: Embeddings, label: str | None = None, source: str = "") -> None:
+        """Add query images to an identity, creating it if new.
+
+        Raises:
+            ValueError: the embeddings come from another model than the identity's.
+        """
+        if len(embeddings) == 0:
+            raise ValueError("no embeddings to add")
+        with self._lock:
+            ident = self._ids.get(query_id)
+            if ident is None:
+                self._ids[query_id] = QueryIdentity(
+                    query_id, label or query_id, embeddings.model_id, embeddings.vectors.copy(), [source]
+                )
+                return
+            if ident.model_id != embeddings.model_id:
+                raise ValueError(
+                    f"query {query_id!r} holds {ident.model_id} embeddings, got {embeddings.model_id}"
+                )
+            ident.vectors = np.concatenate([ident.vectors, embeddings.vectors])
+            ident.sources.append(source)
+
+    def remove(self, query_id: str) -> bool:
+        with self._lock:
+            return self._ids.pop(query_id, None) is not None
+
+    def clear(self) -> None:
+        with self._lock:
+            self._ids.clear()
+
+    def identities(self) -> list[QueryIdentity]:
+        with self._lock:
+            return list(self._ids.values())
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._ids)
+
+    def scores(self, vector: NDArray[np.float32], model_id: str) -> list[tuple[str, float]]:
+        """Similarity of one probe vector to every identity, best first.
+
+        Raises:
+            ValueError: an identity was enrolled with another model.
+        """
+        out: list[tuple[str, float]] = []
+        for ident in self.identities():
+            if ident.model_id != model_id:
+                raise ValueError(f"cannot compare {model_id} embeddings with {ident.model_id} query")
+            out.append((ident.query_id, float(cosine_similarity(vector, ident.vectors).max())))
+        out.sort(key=lambda item: item[1], reverse=True)
+        return out

@@ -1,0 +1,116 @@
+"""The ``reidcam search`` output folder, in the layout of the product brief.
+
+``query/`` the query images, ``query_images/`` every person crop,
+``match_detections/`` crops matched to a query, ``detections/`` the rest, and
+``matches.jsonl`` one JSON line per detection.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from reidcam.capture.base import SourceStatus
+from reidcam.core.types import Sighting
+from reidcam.pipeline.events import FrameResult, Observation
+from reidcam.storage.crop_store import CropStore
+
+log = logging.getLogger(__name__)
+
+FOLDERS = ("query", "query_images", "match_detections", "detections")
+
+
+def _crop_name(result: FrameResult, obs: Observation) -> str:
+    f = result.frame
+    track = f"_t{obs.track_id}" if obs.track_id is not None else ""
+    return f"{f.camera_id}_f{f.index:06d}_d{obs.detection_index:02d}{track}.jpg"
+
+
+def observation_record(result: FrameResult, obs: Observation, crop_path: str | None) -> dict[str, Any]:
+    """The JSON line for one detection (similarity to the best query, null if not embedded)."""
+    d = obs.decision
+    return {
+        "camera_id": result.frame.camera_id,
+        "frame": {"index": result.frame.index, "name": result.frame.name},
+        "captured_at": round(result.frame.captured_at, 3),
+        "xyxy": [round(float(v), 1) for v in obs.xyxy],
+        "confidence": round(obs.confidence, 4),
+        "track_id": obs.track_id,
+        "similarity": None if d is None else round(d.similarity, 4),
+        "matched": obs.matched,
+        "verdict": None if d is None else d.verdict.value,
+        "query_id": None if d is None else d.query_id,
+        "runner_up_id": None if d is None else d.runner_up_id,
+        "runner_up_similarity": None
+        if d is None or d.runner_up_similarity is None
+        else round(d.runner_up_similarity, 4),
+        "reason": None if d is None else d.reason,
+        "quality_ok": obs.quality_ok,
+        "quality_reason": obs.quality_reason or None,
+        "crop": crop_path,
+    }
+
+
+class SearchOutputSink:
+    """EventSink that fills the output folder as frames are processed."""
+
+    def __init__(self, out_dir: Path, save_crops: bool = True, jpeg_quality: int = 90) -> None:
+        self.out_dir = Path(out_dir)
+        for name in FOLDERS:
+            (self.out_dir / name).mkdir(parents=True, exist_ok=True)
+        self.store = CropStore(self.out_dir, jpeg_quality)
+        self.save_crops = save_crops
+        self._jsonl: IO[str] = (self.out_dir / "matches.jsonl").open("a", encoding="utf-8")
+        self.detections = 0
+        self.matches = 0
+
+    def save_query(self, name: str, image: NDArray[np.uint8]) -> str | None:
+        return self.store.save(f"query/{name}", image)
+
+    def _save(self, folder: str, name: str, crop: NDArray[np.uint8] | None) -> str | None:
+        if crop is None or not self.save_crops:
+            return None
+        return self.store.save(f"{folder}/{name}", crop)
+
+    def on_frame(self, result: FrameResult) -> None:
+        for obs in result.observations:
+            name = _crop_name(result, obs)
+            path = self._save("query_images", name, obs.crop)
+            self._save("match_detections" if obs.matched else "detections", name, obs.crop)
+            self._jsonl.write(json.dumps(observation_record(result, obs, path)) + "\n")
+            self.detections += 1
+            self.matches += int(obs.matched)
+        self._jsonl.flush()
+
+    def on_sighting_closed(self, sighting: Sighting) -> None:
+        d = sighting.decision
+        log.debug(
+            "sighting closed: camera %s track %d, %d embeddings, verdict %s",
+            sighting.key.camera_id,
+            sighting.key.track_id,
+            sighting.n_embeddings,
+            None if d is None else d.verdict.value,
+        )
+
+    def on_status(self, status: SourceStatus) -> None:
+        return None
+
+    def close(self) -> None:
+        self._jsonl.close()
+
+
+def summarize(out_dir: Path) -> dict[str, Any]:
+    """Counts per camera from matches.jsonl, for the CLI's closing line."""
+    per_cam: dict[str, dict[str, int]] = {}
+    with (Path(out_dir) / "matches.jsonl").open(encoding="utf-8") as fh:
+        for line in fh:
+            rec = json.loads(line)
+            c = per_cam.setdefault(rec["camera_id"], {"detections": 0, "matched": 0})
+            c["detections"] += 1
+            c["matched"] += int(rec["matched"])
+    return {"cameras": per_cam, "total_matched": int(np.sum([c["matched"] for c in per_cam.values()]))}
