@@ -57,8 +57,13 @@ def export_onnx(model: nn.Module, path: Path, dynamic: bool = True) -> Path:
     model.eval()
     kwargs = {"dynamic_axes": {"images": {0: "batch"}, "output": {0: "batch"}}} if dynamic else {}
     torch.onnx.export(
-        model, (torch.zeros(1, 3, 256, 128),), str(path), input_names=["images"], output_names=["output"],
-        dynamo=False, **kwargs,
+        model,
+        (torch.zeros(1, 3, 256, 128),),
+        str(path),
+        input_names=["images"],
+        output_names=["output"],
+        dynamo=False,
+        **kwargs,
     )
     return path
 
@@ -119,7 +124,9 @@ def _torch_case(tmp: Path) -> Case:
     state = {f"module.{k}": v for k, v in net.state_dict().items()}  # DataParallel-style keys
     state["module.classifier.weight"] = torch.zeros(10, 512)  # dropped by the loader
     torch.save({"state_dict": state, "epoch": 1, "rank1": np.float32(0.5)}, tmp / "osnet.pth")
-    return Case(TorchEmbedder(tmp / "osnet.pth", preset="osnet", model_id="osnet", batch_size=4), net, "osnet", 512)
+    return Case(
+        TorchEmbedder(tmp / "osnet.pth", preset="osnet", model_id="osnet", batch_size=4), net, "osnet", 512
+    )
 
 
 CASES: dict[str, Callable[[Path], Case]] = {
@@ -191,8 +198,9 @@ def test_red_and_blue_differ(case: Case) -> None:
     assert float(v[0] @ v[1]) < 0.999
 
 
-@pytest.mark.parametrize("bad", [np.zeros((0, 10, 3), np.uint8), np.zeros((10, 10), np.uint8),
-                                 np.zeros((10, 10, 3), np.float32)])
+@pytest.mark.parametrize(
+    "bad", [np.zeros((0, 10, 3), np.uint8), np.zeros((10, 10), np.uint8), np.zeros((10, 10, 3), np.float32)]
+)
 def test_bad_crop_is_a_clear_error(case: Case, bad: np.ndarray) -> None:
     with pytest.raises(ValueError, match="crop 0"):
         case.embedder.embed([bad])

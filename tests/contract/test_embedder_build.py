@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -11,7 +12,7 @@ import pytest
 import torch
 
 from reidcam.config.schema import ReidConfig
-from reidcam.core.errors import ConfigError, WeightsError
+from reidcam.core.errors import ConfigError, DependencyError, WeightsError
 from reidcam.reid.backends import backend_for, build_embedder, preset_for
 from reidcam.reid.backends.torch_backend import TorchEmbedder, clean_state_dict
 from reidcam.reid.backends.torch_models import build_model, infer_arch
@@ -27,8 +28,14 @@ def osnet_pth(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.mark.parametrize(
     ("backend", "suffix", "expected"),
-    [("auto", ".onnx", "onnxruntime"), ("auto", ".pth", "torch"), ("auto", ".pt", "torch"),
-     ("auto", ".xml", "openvino"), ("torch", ".onnx", "torch"), ("auto", ".bin", "onnxruntime")],
+    [
+        ("auto", ".onnx", "onnxruntime"),
+        ("auto", ".pth", "torch"),
+        ("auto", ".pt", "torch"),
+        ("auto", ".xml", "openvino"),
+        ("torch", ".onnx", "torch"),
+        ("auto", ".bin", "onnxruntime"),
+    ],
 )
 def test_backend_choice(backend: str, suffix: str, expected: str) -> None:
     # '.bin' is unknown, so the registry entry of the default model (onnxruntime) decides.
@@ -36,7 +43,7 @@ def test_backend_choice(backend: str, suffix: str, expected: str) -> None:
 
 
 def test_backend_choice_unknown() -> None:
-    with pytest.raises(ConfigError, match="reid.backend"):
+    with pytest.raises(ConfigError, match=r"reid\.backend"):
         backend_for(ReidConfig(model="mystery"), Path("model.bin"))
 
 
@@ -108,7 +115,9 @@ def _load_torchreid_file(name: str) -> ModuleType:
     return module
 
 
-@pytest.mark.parametrize(("file", "arch"), [("osnet", "osnet_x0_25"), ("osnet", "osnet_x0_5"), ("resnet", "resnet50")])
+@pytest.mark.parametrize(
+    ("file", "arch"), [("osnet", "osnet_x0_25"), ("osnet", "osnet_x0_5"), ("resnet", "resnet50")]
+)
 def test_parity_with_torchreid(file: str, arch: str) -> None:
     """Our re-implementation loads torchreid's keys strictly and computes the same features."""
     ref = getattr(_load_torchreid_file(file), arch)(num_classes=7, pretrained=False).eval()
@@ -123,3 +132,18 @@ def test_parity_with_torchreid(file: str, arch: str) -> None:
     x = torch.randn(2, 3, 128, 64)
     with torch.no_grad():
         torch.testing.assert_close(ours(x), ref(x), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("module", "backend", "hint"),
+    [
+        ("openvino", "openvino", r"pip install reidcam\[openvino\]"),
+        ("onnxruntime", "onnxruntime", "pip install"),
+    ],
+)
+def test_missing_runtime_is_dependency_error(
+    module: str, backend: str, hint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, module, None)  # makes `import module` raise ImportError
+    with pytest.raises(DependencyError, match=hint):
+        build_embedder(ReidConfig(backend=backend), tmp_path / "model.xml")

@@ -9,6 +9,12 @@ from reidcam.capture.urls import redact_url
 from reidcam.config import load_config
 
 
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    c = sub.add_parser("check-config", help="validate a config file and print the resolved settings")
+    c.add_argument("file")
+    c.set_defaults(func=run)
+
+
 def run(args: argparse.Namespace) -> int:
     cfg = load_config(args.file)
     data = cfg.model_dump(mode="json")

@@ -12,6 +12,20 @@ from reidcam.config import AppConfig, load_config
 from reidcam.core.errors import ConfigError
 
 
+def add_run_args(p: argparse.ArgumentParser) -> None:
+    """Options shared by every command that runs cameras (search, serve, bench)."""
+    p.add_argument("--config", help="YAML config file (see `reidcam check-config`)")
+    p.add_argument(
+        "--source",
+        action="append",
+        default=[],
+        metavar="CAM_ID=PATH_OR_URL",
+        help="a camera: USB index, rtsp/http URL, video file, image folder or glob; repeatable",
+    )
+    p.add_argument("--weights-dir", help="folder with model weights (else $REIDCAM_WEIGHTS_DIR, cache)")
+    p.add_argument("--allow-download", action="store_true", help="download missing weights (needs internet)")
+
+
 def config_from_args(args: argparse.Namespace) -> AppConfig:
     """The config file (or defaults) with --source, --weights-dir, --allow-download applied.
 

@@ -20,6 +20,18 @@ def _row(st: WeightsStatus) -> str:
     return f"{st.name:<40} {st.kind:<9} {state}"
 
 
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    w = sub.add_parser("weights", help="list or fetch known model weights")
+    wsub = w.add_subparsers(dest="weights_command", required=True)
+    wl = wsub.add_parser("list", help="known models and whether their files are present")
+    wl.add_argument("--dir", help="weights folder to check")
+    wf = wsub.add_parser("fetch", help="download weights from their official source and verify sha256")
+    wf.add_argument("name")
+    wf.add_argument("--dir", help="destination folder (default: the user cache)")
+    wf.add_argument("--url", help="download from this address instead (checked against the same sha256)")
+    w.set_defaults(func=run)
+
+
 def run(args: argparse.Namespace) -> int:
     if args.weights_command == "list":
         for st in list_weights(Path(args.dir) if args.dir else None):

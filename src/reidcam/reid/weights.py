@@ -44,7 +44,9 @@ def get_spec(name: str) -> WeightsSpec:
     spec = REGISTRY.get(name)
     if spec is None:
         known = ", ".join(sorted(REGISTRY))
-        raise WeightsError(f"unknown weights name {name!r}: not an existing file either; known names: {known}")
+        raise WeightsError(
+            f"unknown weights name {name!r}: not an existing file either; known names: {known}"
+        )
     return spec
 
 
@@ -192,7 +194,7 @@ def _progress(total: int | None, name: str) -> Any:
 def _stream_to(url: str, out: BinaryIO, timeout_s: float, name: str) -> str:
     """Copy the body of ``url`` into the open binary file ``out``; return its sha256."""
     h = hashlib.sha256()
-    with urllib.request.urlopen(url, timeout=timeout_s) as resp:  # noqa: S310 (scheme checked by caller)
+    with urllib.request.urlopen(url, timeout=timeout_s) as resp:  # only http(s): checked by the caller
         length = resp.headers.get("Content-Length")
         bar = _progress(int(length) if length and length.isdigit() else None, name)
         try:
@@ -225,7 +227,7 @@ def download_file(url: str, dest: Path, sha256: str, timeout_s: float = DOWNLOAD
             digest = _stream_to(url, out, timeout_s, dest.name)
         if digest != sha256:
             raise WeightsError(
-                f"download of {url} failed its checksum: sha256 {digest}, expected {sha256}; nothing was saved"
+                f"download of {url} failed its checksum: sha256 {digest}, expected {sha256}; nothing saved"
             )
         os.replace(tmp, dest)
     except (urllib.error.URLError, OSError) as exc:
@@ -256,7 +258,9 @@ def _file_urls(spec: WeightsSpec, url_override: str | None) -> list[str]:
 
 
 def fetch_weights(
-    name: str, dest_dir: Path | None = None, url_override: str | None = None,
+    name: str,
+    dest_dir: Path | None = None,
+    url_override: str | None = None,
     timeout_s: float = DOWNLOAD_TIMEOUT_S,
 ) -> Path:
     """Download every file of registry entry ``name`` into ``dest_dir`` (default: user cache).
@@ -297,13 +301,20 @@ class WeightsStatus:
 
 
 def _status(spec: WeightsSpec, dirs: list[tuple[str, Path]], cache: _VerifyCache) -> WeightsStatus:
-    base = {"name": spec.name, "kind": spec.kind, "filename": spec.filename, "downloadable": spec.downloadable}
+    base = {
+        "name": spec.name,
+        "kind": spec.kind,
+        "filename": spec.filename,
+        "downloadable": spec.downloadable,
+    }
     for _, root in dirs:
         if (root / spec.filename).exists():
             try:
                 path = _verify_in(root, spec, cache)
             except WeightsError as exc:
-                return WeightsStatus(**base, path=root / spec.filename, present=True, verified=False, error=str(exc))
+                return WeightsStatus(
+                    **base, path=root / spec.filename, present=True, verified=False, error=str(exc)
+                )
             return WeightsStatus(**base, path=path, present=True, verified=True)
     return WeightsStatus(**base, path=None, present=False, verified=False)
 

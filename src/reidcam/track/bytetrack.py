@@ -29,8 +29,9 @@ from reidcam.core.types import Detections, Frame, Tracks
 
 logger = logging.getLogger(__name__)
 
-# Ultralytics' own tracker counts frames with a 30 fps buffer in mind; scale
-# track_buffer by the camera's frame rate like the original ByteTrack does.
+# ByteTrack defines track_buffer at 30 fps; Ultralytics 8.4 uses it as a frame
+# count as is, so scale it by the camera's frame rate (as ByteTrack and older
+# Ultralytics releases do): a lost track survives track_buffer/30 seconds.
 _REFERENCE_FPS = 30.0
 
 

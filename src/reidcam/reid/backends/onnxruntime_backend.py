@@ -25,7 +25,9 @@ def _import_ort() -> Any:
     try:
         import onnxruntime
     except ImportError as exc:
-        raise DependencyError("the onnxruntime ReID backend needs onnxruntime: pip install onnxruntime") from exc
+        raise DependencyError(
+            "the onnxruntime ReID backend needs onnxruntime: pip install onnxruntime"
+        ) from exc
     return onnxruntime
 
 
@@ -33,7 +35,13 @@ def _fit_preset(preset: Preset, shape: list[Any]) -> Preset:
     """Use the model's own H, W when it fixes them (a model knows its input size best)."""
     h, w = (shape[2], shape[3]) if len(shape) == 4 else (None, None)
     if isinstance(h, int) and isinstance(w, int) and (h, w) != (preset.height, preset.width):
-        log.info("model input is %dx%d, not the preset's %dx%d: using the model's", h, w, preset.height, preset.width)
+        log.info(
+            "model input is %dx%d, not the preset's %dx%d: using the model's",
+            h,
+            w,
+            preset.height,
+            preset.width,
+        )
         return dataclasses.replace(preset, height=h, width=w)
     return preset
 
@@ -54,8 +62,12 @@ class OnnxEmbedder(BatchEmbedder):
     """
 
     def __init__(
-        self, path: Path, preset: str = "osnet", model_id: str | None = None,
-        batch_size: int = 32, threads: int | None = None,
+        self,
+        path: Path,
+        preset: str = "osnet",
+        model_id: str | None = None,
+        batch_size: int = 32,
+        threads: int | None = None,
     ) -> None:
         ort = _import_ort()
         self.path = Path(path)
@@ -72,7 +84,11 @@ class OnnxEmbedder(BatchEmbedder):
         self.dim = self._probe_dim()
         log.info(
             "ReID %s on onnxruntime: input %s %s, batch %s, dim %d",
-            self.model_id, inp.name, inp.shape, self.fixed_batch or "dynamic", self.dim,
+            self.model_id,
+            inp.name,
+            inp.shape,
+            self.fixed_batch or "dynamic",
+            self.dim,
         )
 
     def _open(self, ort: Any, threads: int | None) -> Any:

@@ -26,16 +26,16 @@ def _import_openvino() -> Any:
         import openvino
     except ImportError as exc:
         raise DependencyError(
-            "the openvino ReID backend needs OpenVINO: pip install reidcam[openvino] (or pip install openvino)"
+            "OpenVINO is not installed: pip install reidcam[openvino] (or pip install openvino)"
         ) from exc
     return openvino
 
 
 def _try_dynamic_batch(ov: Any, model: Any) -> bool:
-    """Make the batch axis dynamic; False when the model cannot be reshaped."""
+    """Make the batch axis of a 4-D input dynamic; False when the model cannot be reshaped."""
     shape = model.input(0).get_partial_shape()
-    if shape.rank.get_length() != 4 or shape[0].is_dynamic:
-        return shape[0].is_dynamic if shape.rank.get_length() == 4 else False
+    if shape[0].is_dynamic:
+        return True
     dims = [-1] + [d.get_length() for d in list(shape)[1:]]
     try:
         model.reshape({model.input(0).get_any_name(): ov.PartialShape(dims)})
@@ -68,8 +68,13 @@ class OpenVinoEmbedder(BatchEmbedder):
     """
 
     def __init__(
-        self, path: Path, preset: str = "omz", model_id: str | None = None,
-        batch_size: int = 32, threads: int | None = None, device: str = "CPU",
+        self,
+        path: Path,
+        preset: str = "omz",
+        model_id: str | None = None,
+        batch_size: int = 32,
+        threads: int | None = None,
+        device: str = "CPU",
     ) -> None:
         ov = _import_openvino()
         self.path = Path(path)
@@ -92,7 +97,13 @@ class OpenVinoEmbedder(BatchEmbedder):
             raise WeightsError(f"cannot compile OpenVINO model {self.path} for {device}: {exc}") from exc
         self._output = self.compiled.output(0)
         self.dim = self._probe_dim()
-        log.info("ReID %s on OpenVINO %s: batch %s, dim %d", self.model_id, device, self.fixed_batch or "dynamic", self.dim)
+        log.info(
+            "ReID %s on OpenVINO %s: batch %s, dim %d",
+            self.model_id,
+            device,
+            self.fixed_batch or "dynamic",
+            self.dim,
+        )
 
     def _probe_dim(self) -> int:
         last = self._output.get_partial_shape()[-1]

@@ -57,7 +57,9 @@ def get_preset(name: str) -> Preset:
     try:
         return PRESETS[name]
     except KeyError:
-        raise ConfigError(f"unknown ReID preprocessing preset {name!r}; known: {', '.join(PRESETS)}") from None
+        raise ConfigError(
+            f"unknown ReID preprocessing preset {name!r}; known: {', '.join(PRESETS)}"
+        ) from None
 
 
 def _check_crop(crop: NDArray[np.uint8], i: int) -> None:
@@ -108,7 +110,9 @@ def _safe_normalize(raw: NDArray[np.floating], model_id: str) -> NDArray[np.floa
     norms = np.linalg.norm(vec, axis=1)
     bad = ~np.isfinite(norms) | (norms < 1e-6)
     if np.any(bad):
-        log.warning("%s gave %d zero or non-finite embeddings; replaced by a constant", model_id, int(bad.sum()))
+        log.warning(
+            "%s gave %d zero or non-finite embeddings; replaced by a constant", model_id, int(bad.sum())
+        )
         vec = vec.copy()
         vec[bad] = 1.0
     return l2_normalize(vec)

@@ -52,7 +52,9 @@ def clean_state_dict(checkpoint: Any) -> dict[str, Any]:
     """
     state = checkpoint.get("state_dict", checkpoint) if isinstance(checkpoint, dict) else None
     if not isinstance(state, dict) or not state:
-        raise WeightsError("checkpoint holds no state_dict (expected a dict of tensors or {'state_dict': ...})")
+        raise WeightsError(
+            "checkpoint holds no state_dict (expected a dict of tensors or {'state_dict': ...})"
+        )
     out = {}
     for key, value in state.items():
         name = key[len("module.") :] if key.startswith("module.") else key
@@ -79,8 +81,14 @@ class TorchEmbedder(BatchEmbedder):
     """
 
     def __init__(
-        self, path: Path, preset: str = "osnet", model_id: str | None = None, batch_size: int = 32,
-        threads: int | None = None, arch: str | None = None, device: str = "cpu",
+        self,
+        path: Path,
+        preset: str = "osnet",
+        model_id: str | None = None,
+        batch_size: int = 32,
+        threads: int | None = None,
+        arch: str | None = None,
+        device: str = "cpu",
     ) -> None:
         torch = _import_torch()
         from reidcam.reid.backends import torch_models

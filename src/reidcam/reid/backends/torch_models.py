@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from torch.nn import functional as F  # noqa: N812
+from torch.nn import functional as F
 
 OSNET_CHANNELS: dict[str, tuple[int, int, int, int]] = {
     "osnet_x1_0": (64, 256, 384, 512),
@@ -28,7 +28,9 @@ ARCHITECTURES = (*OSNET_CHANNELS, "resnet50", "resnet50_fc512")
 class ConvLayer(nn.Module):
     """conv (k x k, no bias) + BN + ReLU; attribute names as in torchreid (conv, bn)."""
 
-    def __init__(self, cin: int, cout: int, k: int, stride: int = 1, padding: int = 0, groups: int = 1) -> None:
+    def __init__(
+        self, cin: int, cout: int, k: int, stride: int = 1, padding: int = 0, groups: int = 1
+    ) -> None:
         super().__init__()
         self.conv = nn.Conv2d(cin, cout, k, stride=stride, padding=padding, bias=False, groups=groups)
         self.bn = nn.BatchNorm2d(cout)

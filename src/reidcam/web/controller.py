@@ -1,0 +1,161 @@
+"""The web app's verbs: start/stop the runner, choose the query, set the threshold.
+
+Handlers call these from worker threads (they block: joining the runner,
+running the models), never on the event loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from fastapi import HTTPException, status
+
+from reidcam.capture.base import SourceState
+from reidcam.capture.urls import describe_source, redact_text
+from reidcam.config import AppConfig, CameraConfig
+from reidcam.core.errors import ImageError
+from reidcam.pipeline.camera import CameraUnit
+from reidcam.pipeline.runner import Runner
+from reidcam.reid.query import read_image
+from reidcam.web.hub import EventHub
+from reidcam.web.queries import QueryBook, QueryRecord
+from reidcam.web.schemas import CameraOut, QueryOut, RunnerOut, crop_out, seen_out
+from reidcam.web.services import Services
+from reidcam.web.state import LiveState
+from reidcam.web.uploads import PersonPick, pick_person
+
+log = logging.getLogger(__name__)
+
+
+class Controller:
+    def __init__(self, config: AppConfig, services: Services, live: LiveState, hub: EventHub) -> None:
+        self.config = config
+        self.services = services
+        self.live = live
+        self.hub = hub
+        self.models = services.models
+        self.default_threshold = services.models.matcher.settings.threshold
+        self.queries = QueryBook(self.models.gallery, self.models.embedder, live.crops)
+        self._lock = threading.Lock()
+        self._runner: Runner | None = None
+
+    # -- runner ---------------------------------------------------------------
+    def start(self) -> RunnerOut:
+        """Build fresh cameras and start the runner; does nothing if it runs already.
+
+        Raises:
+            ReidcamError: a camera cannot be built (missing file, bad source).
+        """
+        with self._lock:
+            if self._runner is None or not self._runner.running:
+                units = self.services.build_cameras()
+                self.live.new_run()
+                self._runner = Runner(units, self.models, sink=self.live)
+                self._runner.start()
+                log.info("detection started on %d camera(s)", len(units))
+        return self._publish_runner()
+
+    def stop(self) -> RunnerOut:
+        with self._lock:
+            if self._runner is not None and self._runner.running:
+                self._runner.stop()
+                log.info("detection stopped")
+        return self._publish_runner()
+
+    def runner_state(self) -> RunnerOut:
+        r = self._runner
+        error = None if r is None or r.error is None else redact_text(str(r.error))
+        return RunnerOut(running=r is not None and r.running, error=error)
+
+    def _publish_runner(self) -> RunnerOut:
+        state = self.runner_state()
+        self.hub.publish({"type": "runner", **state.model_dump()})
+        return state
+
+    # -- cameras --------------------------------------------------------------
+    def camera_ids(self) -> list[str]:
+        return [c.id for c in self.config.cameras if c.enabled]
+
+    def cameras(self) -> list[CameraOut]:
+        runner = self._runner
+        units = {u.camera_id: u for u in runner.cameras} if runner is not None else {}
+        running = runner is not None and runner.running
+        return [self._camera(c, units.get(c.id), running) for c in self.config.cameras if c.enabled]
+
+    def _camera(self, cam: CameraConfig, unit: CameraUnit | None, running: bool) -> CameraOut:
+        st = None
+        if unit is not None:
+            try:
+                st = unit.status()
+            except Exception:  # a status must never break the page
+                log.exception("camera %s: status failed", cam.id)
+        state = SourceState.STOPPED.value if st is None else st.state.value
+        if not running and state in (SourceState.LIVE.value, SourceState.STARTING.value):
+            state = SourceState.STOPPED.value
+        return CameraOut(
+            camera_id=cam.id,
+            name=cam.name or cam.id,
+            description=describe_source(cam.source),
+            state=state,
+            fps=round(unit.fps, 2) if unit is not None and running else 0.0,
+            frames_read=0 if st is None else st.frames_read,
+            frames_processed=0 if unit is None else unit.frames_processed,
+            errors=0 if unit is None else unit.errors,
+            reconnects=0 if st is None else st.reconnects,
+            last_frame_age_s=None if st is None or st.last_frame_age_s is None else round(st.last_frame_age_s, 2),
+            last_error=None if st is None or st.last_error is None else redact_text(st.last_error),
+            last_match=seen_out(self.live.matches.seen(cam.id)),
+            stream_url=f"/api/cameras/{cam.id}/stream.mjpg",
+            snapshot_url=f"/api/cameras/{cam.id}/snapshot.jpg",
+        )
+
+    # -- query ----------------------------------------------------------------
+    def select_crops(self, crop_ids: list[str], label: str | None, replace: bool) -> QueryOut:
+        """Make the person in these gallery crops the query. Raises 404 for an unknown crop id."""
+        images = []
+        for crop_id in crop_ids:
+            path = self.live.crops.path(crop_id)
+            if path is None:
+                raise HTTPException(status.HTTP_404_NOT_FOUND, f"no crop {crop_id!r} (unknown or expired)")
+            try:
+                images.append(read_image(path))
+            except ImageError as exc:
+                raise HTTPException(status.HTTP_410_GONE, f"crop {crop_id!r} can no longer be read") from exc
+        return self._enroll(images, label, "crops", replace)
+
+    def upload(self, image: object, label: str | None, replace: bool) -> tuple[QueryOut, PersonPick]:
+        pick = pick_person(image, self.models.detector)  # type: ignore[arg-type]
+        return self._enroll([pick.image], label, "upload", replace), pick
+
+    def _enroll(self, images: list, label: str | None, source: str, replace: bool) -> QueryOut:
+        record = self.queries.add(images, label, source, replace)
+        self._queries_changed()
+        return self.query_out(record)
+
+    def clear_query(self) -> None:
+        self.queries.clear()
+        self._queries_changed()
+
+    def _queries_changed(self) -> None:
+        self.live.set_queries(self.queries.labels())
+        self.hub.publish({"type": "query", "queries": [q.model_dump(mode="json") for q in self.query_list()]})
+
+    def query_list(self) -> list[QueryOut]:
+        return [self.query_out(r) for r in self.queries.records()]
+
+    def query_out(self, r: QueryRecord) -> QueryOut:
+        images = [crop_out(c) for c in map(self.live.crops.get, r.image_ids) if c is not None]
+        return QueryOut(
+            query_id=r.query_id, label=r.label, source=r.source, created_at=r.created_at, images=images
+        )
+
+    # -- threshold ------------------------------------------------------------
+    def set_threshold(self, value: float) -> float:
+        self.models.matcher.set_threshold(value)
+        self.hub.publish({"type": "threshold", "threshold": value})
+        return value
+
+    @property
+    def threshold(self) -> float:
+        return self.models.matcher.settings.threshold

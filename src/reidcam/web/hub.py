@@ -1,0 +1,66 @@
+"""Fan events out from the runner thread to every connected browser.
+
+Each client has a bounded asyncio queue; the runner thread hands events to the
+event loop with ``call_soon_threadsafe`` (asyncio queues are not thread-safe).
+A slow client loses its oldest events rather than growing memory or slowing
+the runner; the UI re-reads the lists it shows, so a lost event costs little.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+Event = dict[str, Any]
+
+
+class EventHub:
+    def __init__(self, max_queue: int = 256) -> None:
+        self.max_queue = max_queue
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._queues: set[asyncio.Queue[Event | None]] = set()
+        self.dropped = 0
+        self.closed = False
+
+    def bind(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Attach to the server's event loop (called from the app's lifespan)."""
+        self._loop = loop
+        self.closed = False
+
+    def subscribe(self) -> asyncio.Queue[Event | None]:
+        """A new client queue; call from the event loop. ``None`` in it means: the server stops."""
+        q: asyncio.Queue[Event | None] = asyncio.Queue(self.max_queue)
+        self._queues.add(q)
+        return q
+
+    def unsubscribe(self, q: asyncio.Queue[Event | None]) -> None:
+        self._queues.discard(q)
+
+    @property
+    def clients(self) -> int:
+        return len(self._queues)
+
+    def publish(self, event: Event) -> None:
+        """Send to every client; safe from any thread, never blocks."""
+        loop = self._loop
+        if loop is None or self.closed or loop.is_closed():
+            return
+        try:
+            loop.call_soon_threadsafe(self._deliver, event)
+        except RuntimeError:  # the loop closed between the check and the call
+            log.debug("event dropped: the event loop is closed")
+
+    def _deliver(self, event: Event | None) -> None:
+        for q in list(self._queues):
+            if q.full():
+                q.get_nowait()
+                self.dropped += 1
+            q.put_nowait(event)
+
+    def close(self) -> None:
+        """Tell every client stream to end (server shutdown); call from the event loop."""
+        self.closed = True
+        self._deliver(None)

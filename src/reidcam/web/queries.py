@@ -1,0 +1,87 @@
+"""The query people chosen in the UI: enrolled in the gallery, saved under query/."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import NDArray
+
+from reidcam.match.gallery import Gallery
+from reidcam.reid.backends.base import Embedder
+from reidcam.reid.query import enroll
+from reidcam.web.crops import QUERY_DIR, CropIndex
+
+
+@dataclass
+class QueryRecord:
+    query_id: str
+    label: str
+    source: str
+    created_at: float
+    image_ids: list[str] = field(default_factory=list)
+
+
+class QueryBook:
+    """Thread-safe list of the query identities, kept in step with the matcher's gallery.
+
+    Replacing the query adds the new identity before removing the old ones, so
+    the gallery is never empty in between and a failed embedding changes nothing.
+    """
+
+    def __init__(self, gallery: Gallery, embedder: Embedder, crops: CropIndex) -> None:
+        self.gallery = gallery
+        self.embedder = embedder
+        self.crops = crops
+        self._lock = threading.Lock()
+        self._n = 0
+        self._records: dict[str, QueryRecord] = {}
+
+    def add(
+        self, images: Sequence[NDArray[np.uint8]], label: str | None, source: str, replace: bool
+    ) -> QueryRecord:
+        """Enroll one person from ``images`` (BGR uint8 crops); ``replace`` drops the others.
+
+        Raises:
+            ImageError: no images. ValueError: the embedder changed model.
+        """
+        with self._lock:
+            self._n += 1
+            qid = f"q{self._n}"
+            others = [] if replace else list(self._records.values())
+            name = label or ("query" if not others else f"query {len(others) + 1}")
+            enroll(self.gallery, self.embedder, qid, images, label=name, source=source)
+            if replace:
+                for old in list(self._records):
+                    self.gallery.remove(old)
+                self._records.clear()
+            record = QueryRecord(qid, name, source, time.time())
+            self._records[qid] = record
+            self._save(record, images)
+            return record
+
+    def _save(self, record: QueryRecord, images: Sequence[NDArray[np.uint8]]) -> None:
+        """``query/query.jpg`` is the newest query's first image (the brief's file), then
+        ``query/query_N.jpg``; each image is also kept under its own id for the UI."""
+        for i, img in enumerate(images):
+            self.crops.store.save(f"{QUERY_DIR}/query.jpg" if i == 0 else f"{QUERY_DIR}/query_{i}.jpg", img)
+            saved = self.crops.save(QUERY_DIR, img, record.query_id)
+            if saved is not None:
+                record.image_ids.append(saved.crop_id)
+
+    def clear(self) -> None:
+        with self._lock:
+            for qid in list(self._records):
+                self.gallery.remove(qid)
+            self._records.clear()
+
+    def records(self) -> list[QueryRecord]:
+        with self._lock:
+            return [QueryRecord(r.query_id, r.label, r.source, r.created_at, list(r.image_ids)) for r in self._records.values()]
+
+    def labels(self) -> dict[str, str]:
+        with self._lock:
+            return {r.query_id: r.label for r in self._records.values()}

@@ -1,0 +1,202 @@
+"""Request and response models of the HTTP API (they make the OpenAPI page at /docs)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from reidcam.web.cards import Card
+from reidcam.web.crops import CropRecord
+from reidcam.web.matches import CameraSeen, MatchEntry
+
+
+class Error(BaseModel):
+    detail: str
+
+
+class CropOut(BaseModel):
+    crop_id: str
+    url: str
+    camera_id: str | None
+    card_id: str | None
+    folder: str = Field(description="query_images, match_detections, detections or query")
+    frame_index: int | None
+    frame_name: str | None = Field(description="file name for image folders, frameNNNNNN for videos")
+    xyxy: list[float] | None = Field(description="box in original frame pixels")
+    captured_at: float
+    quality_ok: bool
+    similarity: float | None = Field(description="similarity to the best query when saved, if any")
+
+
+class CardOut(BaseModel):
+    card_id: str
+    camera_id: str
+    track_id: int | None
+    first_seen_at: float
+    last_seen_at: float
+    observations: int
+    matched: bool
+    best_similarity: float | None
+    crops: list[CropOut]
+
+
+class GalleryPage(BaseModel):
+    total: int
+    offset: int
+    limit: int
+    cards: list[CardOut]
+
+
+class MatchOut(BaseModel):
+    match_id: str
+    card_id: str
+    camera_id: str
+    track_id: int | None
+    query_id: str
+    label: str
+    similarity: float = Field(description="best similarity of this sighting")
+    last_similarity: float
+    first_seen_at: float
+    last_seen_at: float
+    hits: int
+    frame_name: str | None
+    xyxy: list[float]
+    thumbnail_url: str | None
+
+
+class MatchesPage(BaseModel):
+    total: int
+    offset: int
+    limit: int
+    matches: list[MatchOut]
+
+
+class CameraSeenOut(BaseModel):
+    query_id: str
+    label: str
+    similarity: float
+    at: float
+
+
+class CameraOut(BaseModel):
+    camera_id: str
+    name: str
+    description: str
+    state: str = Field(description="stopped, starting, live, stalled, reconnecting, ended, failed")
+    fps: float
+    frames_read: int
+    frames_processed: int
+    errors: int
+    reconnects: int
+    last_frame_age_s: float | None
+    last_error: str | None
+    last_match: CameraSeenOut | None
+    stream_url: str
+    snapshot_url: str
+
+
+class StatusOut(BaseModel):
+    running: bool
+    error: str | None
+    threshold: float
+    cameras: list[CameraOut]
+    queries: int
+    gallery_cards: int
+    matches: int
+    crop_write_errors: int
+
+
+class RunnerOut(BaseModel):
+    running: bool
+    error: str | None
+
+
+class ThresholdIn(BaseModel):
+    threshold: float = Field(ge=0.0, le=1.0, description="cosine similarity for 'same person'")
+
+
+class ThresholdOut(BaseModel):
+    threshold: float
+    default: float
+    min: float = 0.0
+    max: float = 1.0
+
+
+class QuerySelectIn(BaseModel):
+    crop_ids: list[str] = Field(min_length=1, max_length=16)
+    label: str | None = Field(default=None, max_length=64)
+    replace: bool = Field(default=True, description="replace the current query (else add a person)")
+
+
+class QueryOut(BaseModel):
+    query_id: str
+    label: str
+    source: Literal["crops", "upload"]
+    created_at: float
+    images: list[CropOut]
+
+
+class QueriesOut(BaseModel):
+    queries: list[QueryOut]
+
+
+class UploadOut(BaseModel):
+    query: QueryOut
+    used: Literal["largest_person_box", "whole_image"]
+    box: list[float] | None
+    message: str
+
+
+def crop_out(r: CropRecord) -> CropOut:
+    return CropOut(
+        crop_id=r.crop_id,
+        url=f"/api/crops/{r.crop_id}.jpg",
+        camera_id=r.camera_id,
+        card_id=r.card_id,
+        folder=r.folder,
+        frame_index=r.frame_index,
+        frame_name=r.frame_name,
+        xyxy=None if r.xyxy is None else list(r.xyxy),
+        captured_at=r.captured_at,
+        quality_ok=r.quality_ok,
+        similarity=r.similarity,
+    )
+
+
+def card_out(c: Card, crops: list[CropRecord]) -> CardOut:
+    return CardOut(
+        card_id=c.card_id,
+        camera_id=c.camera_id,
+        track_id=c.track_id,
+        first_seen_at=c.first_seen_at,
+        last_seen_at=c.last_seen_at,
+        observations=c.observations,
+        matched=c.matched,
+        best_similarity=c.best_similarity,
+        crops=[crop_out(r) for r in crops],
+    )
+
+
+def match_out(e: MatchEntry) -> MatchOut:
+    thumb = None if e.thumbnail_crop_id is None else f"/api/crops/{e.thumbnail_crop_id}.jpg"
+    return MatchOut(
+        match_id=e.match_id,
+        card_id=e.card_id,
+        camera_id=e.camera_id,
+        track_id=e.track_id,
+        query_id=e.query_id,
+        label=e.label,
+        similarity=e.best_similarity,
+        last_similarity=e.last_similarity,
+        first_seen_at=e.first_seen_at,
+        last_seen_at=e.last_seen_at,
+        hits=e.hits,
+        frame_name=e.frame_name,
+        xyxy=list(e.xyxy),
+        thumbnail_url=thumb,
+    )
+
+
+def seen_out(s: CameraSeen | None) -> CameraSeenOut | None:
+    return None if s is None else CameraSeenOut(query_id=s.query_id, label=s.label, similarity=s.similarity, at=s.at)

@@ -1,0 +1,72 @@
+"""What the web app is given: loaded models, a camera factory, where to write, who may connect.
+
+Building Services loads the models, which takes seconds; it happens in the
+``serve`` command (or a test), never when a web module is imported.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+
+from reidcam.config import AppConfig
+from reidcam.pipeline.build import build_models
+from reidcam.pipeline.camera import CameraUnit
+from reidcam.pipeline.step import Models
+from reidcam.web.replay import replay_cameras
+from reidcam.web.state import LiveSettings
+
+DEFAULT_MAX_UPLOAD_BYTES = 10 * 1024 * 1024
+
+
+@dataclass
+class Services:
+    """Dependencies of :func:`reidcam.web.create_app`.
+
+    Attributes:
+        models: detector, embedder, query gallery and matcher shared by every camera.
+        build_cameras: makes fresh camera units; called on every Start, so Start after Stop works.
+        data_dir: everything the server writes goes under it (the brief's folders).
+        token: required on every /api request when set (``Authorization: Bearer`` or ``?token=``).
+        autostart: start detection when the server starts.
+        allowed_hosts: accepted ``Host`` headers (DNS-rebinding guard on loopback); None accepts any.
+        max_upload_bytes: largest query photo accepted.
+        live: limits of the in-memory gallery, matches and streams.
+    """
+
+    models: Models
+    build_cameras: Callable[[], list[CameraUnit]]
+    data_dir: Path
+    token: str | None = None
+    autostart: bool = False
+    allowed_hosts: list[str] | None = None
+    max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
+    live: LiveSettings = field(default_factory=LiveSettings)
+
+
+def build_services(
+    cfg: AppConfig,
+    data_dir: Path,
+    *,
+    token: str | None = None,
+    fps: float | None = 5.0,
+    loop: bool = True,
+    autostart: bool = False,
+    allowed_hosts: list[str] | None = None,
+) -> Services:
+    """Load the models from the config; file cameras replay at ``fps``, looping if ``loop``.
+
+    Raises:
+        WeightsError, DependencyError: weights missing or a runtime not installed.
+    """
+    return Services(
+        models=build_models(cfg),
+        build_cameras=partial(replay_cameras, cfg, fps, loop),
+        data_dir=Path(data_dir),
+        token=token,
+        autostart=autostart,
+        allowed_hosts=allowed_hosts,
+        live=LiveSettings(jpeg_quality=cfg.output.jpeg_quality),
+    )

@@ -1,0 +1,136 @@
+"""What the web app knows about the running pipeline: the runner's EventSink.
+
+The runner thread writes (``on_frame``, ``on_status``); request handlers read.
+Everything here is bounded: the newest frame per camera (encoded to JPEG with
+overlays only when a client asks, and once per frame however many clients
+watch), the gallery cards, the matches.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from reidcam.capture.base import SourceStatus
+from reidcam.core.types import Sighting
+from reidcam.pipeline.events import FrameResult
+from reidcam.web.cards import CardBook
+from reidcam.web.crops import CropIndex
+from reidcam.web.hub import EventHub
+from reidcam.web.matches import MatchBook
+from reidcam.web.overlay import frame_jpeg
+from reidcam.web.schemas import card_out, match_out
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LiveSettings:
+    """Limits of the live state; the defaults suit a laptop demo."""
+
+    max_cards: int = 400
+    max_crops_per_card: int = 4
+    crop_every_frames: int = 10
+    max_matches: int = 1000
+    stream_max_width: int = 960
+    stream_jpeg_quality: int = 75
+    jpeg_quality: int = 90
+
+
+@dataclass
+class _View:
+    result: FrameResult | None = None
+    seq: int = 0
+    jpeg: tuple[int, bytes] | None = None
+
+
+class LiveState:
+    """EventSink for the runner; thread-safe reads for the HTTP handlers."""
+
+    def __init__(self, data_dir: Path, hub: EventHub, settings: LiveSettings | None = None) -> None:
+        self.settings = s = settings or LiveSettings()
+        self.hub = hub
+        self.crops = CropIndex(data_dir, s.jpeg_quality)
+        self.cards = CardBook(self.crops, s.max_cards, s.max_crops_per_card, s.crop_every_frames)
+        self.matches = MatchBook(self.crops, s.max_matches, s.crop_every_frames)
+        self._lock = threading.Lock()
+        self._views: dict[str, _View] = {}
+        self._status: dict[str, SourceStatus] = {}
+        self._labels: dict[str, str] = {}
+        self.shutting_down = threading.Event()
+
+    # -- EventSink ----------------------------------------------------------
+    def on_frame(self, result: FrameResult) -> None:
+        cam = result.frame.camera_id
+        with self._lock:
+            view = self._views.setdefault(cam, _View())
+            view.result, view.seq, view.jpeg = result, view.seq + 1, None
+        events = []
+        for obs in result.observations:
+            if obs.crop is None:
+                continue
+            update = self.cards.observe(result.frame, obs)
+            if update.changed:
+                events.append({"type": "card", "card": self.card_json(update.card.card_id)})
+            entry = self.matches.observe(update.card, result.frame, obs, update.saved)
+            if entry is not None:
+                events.append({"type": "match", "match": match_out(entry).model_dump(mode="json")})
+        for event in events:
+            self.hub.publish(event)
+
+    def on_sighting_closed(self, sighting: Sighting) -> None:
+        return None
+
+    def on_status(self, status: SourceStatus) -> None:
+        with self._lock:
+            self._status[status.camera_id] = status
+
+    # -- runner lifecycle -----------------------------------------------------
+    def new_run(self) -> None:
+        """A new run starts: trackers restart their ids, old frames and statuses are stale."""
+        self.cards.new_run()
+        with self._lock:
+            self._views.clear()
+            self._status.clear()
+
+    def set_queries(self, labels: dict[str, str]) -> None:
+        with self._lock:
+            self._labels = dict(labels)
+        self.matches.set_queries(labels)
+
+    # -- readers ------------------------------------------------------------
+    def status(self, camera_id: str) -> SourceStatus | None:
+        with self._lock:
+            return self._status.get(camera_id)
+
+    def frame_seq(self, camera_id: str) -> int:
+        with self._lock:
+            view = self._views.get(camera_id)
+            return 0 if view is None else view.seq
+
+    def jpeg(self, camera_id: str) -> tuple[int, bytes] | None:
+        """(frame seq, JPEG with overlays) of the newest frame, or None before the first one."""
+        with self._lock:
+            view = self._views.get(camera_id)
+            if view is None or view.result is None:
+                return None
+            if view.jpeg is not None and view.jpeg[0] == view.seq:
+                return view.jpeg
+            result, seq, labels = view.result, view.seq, dict(self._labels)
+        s = self.settings
+        data = frame_jpeg(
+            result.frame.image, result.observations, labels, s.stream_max_width, s.stream_jpeg_quality
+        )
+        with self._lock:
+            if view.seq == seq:
+                view.jpeg = (seq, data)
+        return seq, data
+
+    def card_json(self, card_id: str) -> dict[str, object] | None:
+        card = self.cards.get(card_id)
+        if card is None:
+            return None
+        records = [r for r in map(self.crops.get, card.crop_ids) if r is not None]
+        return card_out(card, records).model_dump(mode="json")
