@@ -4,8 +4,8 @@ Each module has ``register(subparsers)`` (adds its parser, sets ``func``) and
 ``run(args) -> exit code``. To add a command, add its module to ``ALL``.
 """
 
-from reidcam.commands import check_config, search, weights
+from reidcam.commands import check_config, search, serve, weights
 
-ALL = [search, check_config, weights]
+ALL = [search, serve, check_config, weights]
 
 __all__ = ["ALL"]

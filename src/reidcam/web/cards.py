@@ -173,8 +173,14 @@ class CardBook:
         name = f"{frame.camera_id}_{record.crop_id}"
         if obs.matched:
             copy = self.crops.save(
-                MATCHED_DIR, obs.crop, frame.camera_id, frame=frame, card_id=card.card_id, xyxy=obs.xyxy,
-                quality_ok=obs.quality_ok, similarity=sim,
+                MATCHED_DIR,
+                obs.crop,
+                frame.camera_id,
+                frame=frame,
+                card_id=card.card_id,
+                xyxy=obs.xyxy,
+                quality_ok=obs.quality_ok,
+                similarity=sim,
             )
             if copy is not None:
                 saved[MATCHED_DIR] = copy
@@ -191,7 +197,9 @@ class CardBook:
     def page(self, offset: int, limit: int, camera_id: str | None = None) -> tuple[int, list[Card]]:
         """Cards newest first (by creation, so cards do not jump around), and the total."""
         with self._lock:
-            cards = [c for c in reversed(self._cards.values()) if camera_id is None or c.camera_id == camera_id]
+            cards = [
+                c for c in reversed(self._cards.values()) if camera_id is None or c.camera_id == camera_id
+            ]
             return len(cards), [_copy(c) for c in cards[offset : offset + limit]]
 
     def get(self, card_id: str) -> Card | None:

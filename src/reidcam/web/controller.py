@@ -103,7 +103,9 @@ class Controller:
             frames_processed=0 if unit is None else unit.frames_processed,
             errors=0 if unit is None else unit.errors,
             reconnects=0 if st is None else st.reconnects,
-            last_frame_age_s=None if st is None or st.last_frame_age_s is None else round(st.last_frame_age_s, 2),
+            last_frame_age_s=None
+            if st is None or st.last_frame_age_s is None
+            else round(st.last_frame_age_s, 2),
             last_error=None if st is None or st.last_error is None else redact_text(st.last_error),
             last_match=seen_out(self.live.matches.seen(cam.id)),
             stream_url=f"/api/cameras/{cam.id}/stream.mjpg",

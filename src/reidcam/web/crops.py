@@ -16,7 +16,12 @@ from reidcam.core.types import Frame
 from reidcam.storage.crop_store import CropStore
 
 #: Folders of the product brief, relative to the data directory.
-QUERY_DIR, ALL_CROPS_DIR, MATCHED_DIR, UNMATCHED_DIR = "query", "query_images", "match_detections", "detections"
+QUERY_DIR, ALL_CROPS_DIR, MATCHED_DIR, UNMATCHED_DIR = (
+    "query",
+    "query_images",
+    "match_detections",
+    "detections",
+)
 FOLDERS = (QUERY_DIR, ALL_CROPS_DIR, MATCHED_DIR, UNMATCHED_DIR)
 
 #: What a crop id looks like: ``<run stamp>-<sequence>``; anything else is rejected unread.

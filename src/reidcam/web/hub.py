@@ -64,3 +64,13 @@ class EventHub:
         """Tell every client stream to end (server shutdown); call from the event loop."""
         self.closed = True
         self._deliver(None)
+
+    def publish_end(self) -> None:
+        """Thread-safe ``close``: end every client stream from any thread."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        try:
+            loop.call_soon_threadsafe(self.close)
+        except RuntimeError:
+            log.debug("event loop already closed")

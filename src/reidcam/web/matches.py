@@ -117,7 +117,9 @@ class MatchBook:
             self._entries.popitem(last=False)
         return entry
 
-    def _update(self, entry: MatchEntry, frame: Frame, obs: Observation, saved: dict[str, CropRecord]) -> bool:
+    def _update(
+        self, entry: MatchEntry, frame: Frame, obs: Observation, saved: dict[str, CropRecord]
+    ) -> bool:
         """Refresh an entry; True when its best similarity improved (clients should hear now)."""
         d = obs.decision
         assert d is not None
@@ -141,7 +143,13 @@ class MatchBook:
             return None
         sim = None if obs.decision is None else obs.decision.similarity
         return self.crops.save(
-            MATCHED_DIR, obs.crop, frame.camera_id, frame=frame, card_id=card_id, xyxy=obs.xyxy, similarity=sim
+            MATCHED_DIR,
+            obs.crop,
+            frame.camera_id,
+            frame=frame,
+            card_id=card_id,
+            xyxy=obs.xyxy,
+            similarity=sim,
         )
 
     # -- reader side ------------------------------------------------------

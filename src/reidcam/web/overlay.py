@@ -56,7 +56,7 @@ def draw_overlays(
     ordered = sorted(observations, key=lambda o: o.matched)
     for obs in ordered:
         colour, thick, text = _style(obs, labels)
-        x1, y1, x2, y2 = (int(round(float(v) * scale)) for v in obs.xyxy)
+        x1, y1, x2, y2 = (round(float(v) * scale) for v in obs.xyxy)
         cv2.rectangle(out, (x1, y1), (x2, y2), colour, thick)
         _label(out, text, x1, y1 - 1, colour)
     return out
@@ -77,6 +77,13 @@ def placeholder_jpeg(text: str, size_wh: tuple[int, int] = (640, 360)) -> bytes:
     img = np.full((size_wh[1], size_wh[0], 3), 32, np.uint8)
     (tw, th), _ = cv2.getTextSize(text, FONT, 0.7, 1)
     cv2.putText(
-        img, text, ((size_wh[0] - tw) // 2, (size_wh[1] + th) // 2), FONT, 0.7, (200, 200, 200), 1, cv2.LINE_AA
+        img,
+        text,
+        ((size_wh[0] - tw) // 2, (size_wh[1] + th) // 2),
+        FONT,
+        0.7,
+        (200, 200, 200),
+        1,
+        cv2.LINE_AA,
     )
     return encode_jpeg(img, 70)

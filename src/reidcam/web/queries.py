@@ -80,7 +80,10 @@ class QueryBook:
 
     def records(self) -> list[QueryRecord]:
         with self._lock:
-            return [QueryRecord(r.query_id, r.label, r.source, r.created_at, list(r.image_ids)) for r in self._records.values()]
+            return [
+                QueryRecord(r.query_id, r.label, r.source, r.created_at, list(r.image_ids))
+                for r in self._records.values()
+            ]
 
     def labels(self) -> dict[str, str]:
         with self._lock:

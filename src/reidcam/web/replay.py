@@ -122,7 +122,9 @@ class ReplaySource:
             state = SourceState.LIVE  # between two passes
         pace = f"{self.fps:g} fps" if self.fps else "unpaced"
         how = f"loop, pass {self._passes}" if self.loop else "once"
-        return replace(inner, state=state, frames_read=self._count, description=f"{inner.description} ({how}, {pace})")
+        return replace(
+            inner, state=state, frames_read=self._count, description=f"{inner.description} ({how}, {pace})"
+        )
 
 
 def replay_cameras(cfg: AppConfig, fps: float | None, loop: bool) -> list[CameraUnit]:

@@ -199,4 +199,8 @@ def match_out(e: MatchEntry) -> MatchOut:
 
 
 def seen_out(s: CameraSeen | None) -> CameraSeenOut | None:
-    return None if s is None else CameraSeenOut(query_id=s.query_id, label=s.label, similarity=s.similarity, at=s.at)
+    return (
+        None
+        if s is None
+        else CameraSeenOut(query_id=s.query_id, label=s.label, similarity=s.similarity, at=s.at)
+    )

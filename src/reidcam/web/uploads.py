@@ -25,6 +25,7 @@ from reidcam.detect.base import Detector
 from reidcam.reid.crops import extract_crops
 from reidcam.reid.query import MAX_QUERY_PIXELS, decode_image
 
+TOO_LARGE = 413  # named HTTP_413_CONTENT_TOO_LARGE or ..._REQUEST_ENTITY_TOO_LARGE depending on the version
 ALLOWED_FORMATS = frozenset({"JPEG", "PNG", "BMP", "WEBP"})
 MULTIPART_SLACK = 64 * 1024
 #: A person box covering at least this share of the photo means the photo already is a crop.
@@ -39,9 +40,7 @@ class Upload:
 
 
 def _too_large(max_bytes: int) -> HTTPException:
-    return HTTPException(
-        status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, f"upload too large: at most {max_bytes // (1024 * 1024)} MB"
-    )
+    return HTTPException(TOO_LARGE, f"upload too large: at most {max_bytes // (1024 * 1024)} MB")
 
 
 async def _limited(request: Request, max_bytes: int) -> AsyncGenerator[bytes, None]:
@@ -95,7 +94,7 @@ async def _read_form(request: Request, max_bytes: int) -> Upload:
         if file.content_type and not file.content_type.startswith(("image/", "application/octet-stream")):
             raise HTTPException(
                 status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
-                f"{file.filename or 'the file'} is {file.content_type}, not an image (JPEG, PNG, BMP or WebP)",
+                f"{file.filename or 'the file'} is {file.content_type}, not a JPEG, PNG, BMP or WebP image",
             )
         data = await file.read()
         fields = {k: v for k, v in form.items() if isinstance(v, str)}
@@ -120,14 +119,15 @@ def check_header(data: bytes) -> tuple[int, int]:
                 status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, "not a readable image (JPEG, PNG, BMP or WebP)"
             ) from exc
         except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
-            raise HTTPException(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, "image has too many pixels") from exc
+            raise HTTPException(TOO_LARGE, "image has too many pixels") from exc
     if fmt not in ALLOWED_FORMATS:
         raise HTTPException(
-            status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, f"{fmt} images are not accepted: use JPEG, PNG, BMP or WebP"
+            status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
+            f"{fmt} images are not accepted: use JPEG, PNG, BMP or WebP",
         )
     if w * h > MAX_QUERY_PIXELS:
         raise HTTPException(
-            status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+            TOO_LARGE,
             f"image is {w}x{h} pixels; at most {MAX_QUERY_PIXELS // 1_000_000} megapixels",
         )
     return w, h
@@ -167,6 +167,8 @@ def pick_person(image: NDArray[np.uint8], detector: Detector) -> PersonPick:
         return PersonPick(image, "whole_image", box, "the photo shows one person; used as it is")
     crop = extract_crops(image, dets.xyxy[best : best + 1])[0]
     if crop is None:
-        return PersonPick(image, "whole_image", None, "the person box was empty; the whole photo is the query")
+        return PersonPick(
+            image, "whole_image", None, "the person box was empty; the whole photo is the query"
+        )
     msg = f"{len(dets)} person(s) detected; the largest (box {box}) is the query"
     return PersonPick(crop, "largest_person_box", box, msg)

@@ -1,0 +1,133 @@
+"""``reidcam serve``: the live web app (cameras, gallery, query selection, matches).
+
+Binds 127.0.0.1 by default. Any other address makes the cameras reachable from
+the network, so it needs an access token (``$REIDCAM_TOKEN`` or ``--token-file``)
+and refuses to start without one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import socket
+import sys
+from pathlib import Path
+from types import FrameType
+
+from reidcam.commands.options import add_run_args, config_from_args
+from reidcam.config import AppConfig
+from reidcam.core.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+TOKEN_ENV = "REIDCAM_TOKEN"
+MIN_TOKEN_CHARS = 12
+DEFAULT_USB_CAMERAS = ({"id": "cam0", "source": 0}, {"id": "cam1", "source": 1})
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("serve", help="web app: live cameras, person gallery, query selection, matches")
+    p.add_argument(
+        "--data-dir", default="reidcam-data", help="where everything is written (default ./reidcam-data)"
+    )
+    p.add_argument(
+        "--host", default="127.0.0.1", help="address to bind (default 127.0.0.1; others need a token)"
+    )
+    p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    p.add_argument(
+        "--token-file", help=f"file holding the access token (else ${TOKEN_ENV}); required off loopback"
+    )
+    p.add_argument("--fps", type=float, default=5.0, help="pace of video/image-folder cameras (default 5)")
+    p.add_argument(
+        "--no-loop", action="store_true", help="play video/image-folder cameras once, not in a loop"
+    )
+    p.add_argument(
+        "--start", action="store_true", help="start detection at once (else press Start in the UI)"
+    )
+    p.add_argument("--threshold", type=float, help="initial similarity threshold (default: the model's)")
+    add_run_args(p)
+    p.set_defaults(func=run)
+
+
+def _with_default_cameras(cfg: AppConfig) -> AppConfig:
+    """No camera in the config or on the command line: the brief's two USB cameras."""
+    if cfg.cameras:
+        return cfg
+    return AppConfig.model_validate({**cfg.model_dump(), "cameras": list(DEFAULT_USB_CAMERAS)})
+
+
+def resolve_token(args: argparse.Namespace, host: str) -> str | None:
+    """The access token from --token-file or $REIDCAM_TOKEN; required unless ``host`` is loopback.
+
+    Raises:
+        ConfigError: no usable token for a non-loopback host, or an unreadable token file.
+    """
+    from reidcam.web.security import is_loopback
+
+    token = None
+    if args.token_file:
+        try:
+            token = Path(args.token_file).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(f"cannot read --token-file {args.token_file}: {exc.strerror or exc}") from exc
+    else:
+        token = os.environ.get(TOKEN_ENV, "").strip()
+    token = token or None
+    if is_loopback(host):
+        return token
+    if token is None or len(token) < MIN_TOKEN_CHARS:
+        raise ConfigError(
+            f"--host {host} makes the cameras reachable from the network: set {TOKEN_ENV} (or --token-file) "
+            f"to a secret of at least {MIN_TOKEN_CHARS} characters, or bind 127.0.0.1"
+        )
+    return token
+
+
+def _check_port_free(host: str, port: int) -> None:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError as exc:
+            raise ConfigError(f"cannot listen on {host}:{port} ({exc.strerror or exc}); try --port") from exc
+
+
+def run(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from reidcam.web import begin_shutdown, build_services, create_app
+    from reidcam.web.security import is_loopback, loopback_hosts
+
+    cfg = _with_default_cameras(config_from_args(args))
+    token = resolve_token(args, args.host)
+    if args.fps is not None and args.fps < 0:
+        raise ConfigError("--fps must be >= 0 (0 plays file cameras as fast as they decode)")
+    _check_port_free(args.host, args.port)
+    log.info("loading models")
+    services = build_services(
+        cfg,
+        Path(args.data_dir),
+        token=token,
+        fps=args.fps,
+        loop=not args.no_loop,
+        autostart=args.start,
+        allowed_hosts=loopback_hosts(args.port) if is_loopback(args.host) else None,
+    )
+    app = create_app(cfg, services)
+
+    class _Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            begin_shutdown(app)  # end MJPEG/event streams so shutdown never waits on a browser tab
+            super().handle_exit(sig, frame)
+
+    level = args.log_level.lower()
+    config = uvicorn.Config(
+        app, host=args.host, port=args.port, log_level=level, ws="none", timeout_graceful_shutdown=5
+    )
+    shown = f"[{args.host}]" if ":" in args.host else args.host
+    hint = f" (add ?token=<your {TOKEN_ENV}>)" if token else ""
+    print(f"reidcam: open http://{shown}:{args.port}/{hint}; data in {args.data_dir}", file=sys.stderr)
+    _Server(config).run()
+    return 0

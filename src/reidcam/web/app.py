@@ -1,0 +1,101 @@
+"""The FastAPI application: ``create_app(config, services)``.
+
+Nothing here loads a model or opens a camera at import time: the models come in
+``services``, and cameras are opened by Start (or at startup with
+``services.autostart``). The lifespan stops the runner when the server stops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.middleware.trustedhost import TrustedHostMiddleware
+
+from reidcam import __version__
+from reidcam.capture.urls import redact_text
+from reidcam.config import AppConfig
+from reidcam.core.errors import ReidcamError
+from reidcam.web.controller import Controller
+from reidcam.web.docs import add_offline_docs, docs_url_for_app
+from reidcam.web.hub import EventHub
+from reidcam.web.routes import cameras, control, events, gallery, matches, query
+from reidcam.web.routes.deps import access
+from reidcam.web.services import Services
+from reidcam.web.state import LiveState
+
+log = logging.getLogger(__name__)
+
+STATIC_DIR = Path(__file__).parent / "static"
+
+
+def begin_shutdown(app: FastAPI) -> None:
+    """Make every open stream end now (thread-safe).
+
+    Uvicorn waits for open responses before running the lifespan shutdown, and
+    an MJPEG or event stream never ends by itself: the server calls this when
+    asked to exit, so shutting down never hangs on a browser tab.
+    """
+    app.state.live.shutting_down.set()
+    app.state.hub.publish_end()
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    ctrl: Controller = app.state.controller
+    app.state.hub.bind(asyncio.get_running_loop())
+    app.state.live.shutting_down.clear()
+    if ctrl.services.autostart:
+        await run_in_threadpool(ctrl.start)
+    try:
+        yield
+    finally:
+        app.state.live.shutting_down.set()
+        app.state.hub.close()
+        await run_in_threadpool(ctrl.stop)
+
+
+async def _reidcam_error(request: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse({"detail": redact_text(str(exc))}, status_code=400)
+
+
+def _api_router() -> APIRouter:
+    api = APIRouter(prefix="/api", dependencies=[Depends(access)])
+    for module in (control, cameras, gallery, query, matches, events):
+        api.include_router(module.router)
+    return api
+
+
+def create_app(config: AppConfig, services: Services) -> FastAPI:
+    """Build the web app around already-loaded models and a camera factory."""
+    hub = EventHub()
+    live = LiveState(services.data_dir, hub, services.live)
+    app = FastAPI(
+        title="reidcam",
+        version=__version__,
+        description="Pick a person in the gallery, watch them matched across cameras.",
+        lifespan=_lifespan,
+        docs_url=docs_url_for_app(),
+        redoc_url=None,
+    )
+    app.state.services, app.state.hub, app.state.live = services, hub, live
+    app.state.controller = Controller(config, services, live, hub)
+    if services.allowed_hosts is not None:
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=services.allowed_hosts)
+    app.add_exception_handler(ReidcamError, _reidcam_error)
+    app.include_router(_api_router())
+    add_offline_docs(app)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+    @app.get("/", include_in_schema=False)
+    def index() -> FileResponse:
+        return FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-cache"})
+
+    return app

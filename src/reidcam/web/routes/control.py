@@ -1,0 +1,55 @@
+"""Start/stop detection, overall status, the similarity threshold."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+
+from reidcam.web.controller import Controller
+from reidcam.web.routes.deps import controller
+from reidcam.web.schemas import RunnerOut, StatusOut, ThresholdIn, ThresholdOut
+
+router = APIRouter(tags=["control"])
+Ctrl = Annotated[Controller, Depends(controller)]
+
+
+@router.get("/status", response_model=StatusOut)
+def get_status(ctrl: Ctrl) -> StatusOut:
+    """Everything the header of the page shows, in one request."""
+    runner = ctrl.runner_state()
+    live = ctrl.live
+    return StatusOut(
+        running=runner.running,
+        error=runner.error,
+        threshold=ctrl.threshold,
+        cameras=ctrl.cameras(),
+        queries=len(ctrl.queries.records()),
+        gallery_cards=len(live.cards),
+        matches=len(live.matches),
+        crop_write_errors=live.crops.write_errors,
+    )
+
+
+@router.post("/start", response_model=RunnerOut)
+def start(ctrl: Ctrl) -> RunnerOut:
+    """Open every configured camera and start detecting (no-op when running)."""
+    return ctrl.start()
+
+
+@router.post("/stop", response_model=RunnerOut)
+def stop(ctrl: Ctrl) -> RunnerOut:
+    """Stop detecting and close the cameras; gallery, query and matches stay."""
+    return ctrl.stop()
+
+
+@router.get("/threshold", response_model=ThresholdOut)
+def get_threshold(ctrl: Ctrl) -> ThresholdOut:
+    return ThresholdOut(threshold=ctrl.threshold, default=ctrl.default_threshold)
+
+
+@router.put("/threshold", response_model=ThresholdOut)
+def put_threshold(body: ThresholdIn, ctrl: Ctrl) -> ThresholdOut:
+    """Change the similarity threshold; the next processed frames use it."""
+    ctrl.set_threshold(body.threshold)
+    return ThresholdOut(threshold=ctrl.threshold, default=ctrl.default_threshold)

@@ -1,0 +1,61 @@
+"""Server-sent events: new gallery cards, matches, query/threshold/runner changes.
+
+SSE rather than a WebSocket: one direction is all the page needs, browsers
+reconnect by themselves, and it needs no extra server package.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+
+from fastapi import APIRouter, Request
+from fastapi.responses import StreamingResponse
+
+from reidcam.web.hub import EventHub
+
+router = APIRouter(tags=["events"])
+KEEPALIVE_S = 10.0
+POLL_S = 0.5
+
+
+async def _events(request: Request, hub: EventHub) -> AsyncIterator[str]:
+    live = request.app.state.live
+    q = hub.subscribe()
+    try:
+        yield "retry: 2000\nevent: hello\ndata: {}\n\n"
+        idle = 0.0
+        while not live.shutting_down.is_set():
+            try:
+                event = await asyncio.wait_for(q.get(), POLL_S)
+            except asyncio.TimeoutError:
+                if await request.is_disconnected():
+                    return
+                idle += POLL_S
+                if idle >= KEEPALIVE_S:
+                    idle = 0.0
+                    yield ": keepalive\n\n"
+                continue
+            if event is None:
+                return
+            idle = 0.0
+            yield f"event: {event['type']}\ndata: {json.dumps(event)}\n\n"
+    finally:
+        hub.unsubscribe(q)
+
+
+@router.get(
+    "/events",
+    response_class=StreamingResponse,
+    responses={
+        200: {"content": {"text/event-stream": {}}, "description": "event: card|match|query|threshold|runner"}
+    },
+)
+def events(request: Request) -> StreamingResponse:
+    """A text/event-stream of JSON events, for ``new EventSource('/api/events')``."""
+    return StreamingResponse(
+        _events(request, request.app.state.hub),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )

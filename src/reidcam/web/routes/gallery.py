@@ -1,0 +1,42 @@
+"""The gallery of person crops (cards grouped by track) and the crop images."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Query, status
+from fastapi.responses import FileResponse
+
+from reidcam.web.controller import Controller
+from reidcam.web.routes.deps import controller
+from reidcam.web.schemas import GalleryPage, card_out
+
+router = APIRouter(tags=["gallery"])
+Ctrl = Annotated[Controller, Depends(controller)]
+
+
+@router.get("/gallery", response_model=GalleryPage)
+def gallery(
+    ctrl: Ctrl,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=500)] = 60,
+    camera_id: str | None = None,
+) -> GalleryPage:
+    """Cards newest first: one per person per camera, each with a few crops."""
+    live = ctrl.live
+    total, cards = live.cards.page(offset, limit, camera_id)
+    out = [card_out(c, [r for r in map(live.crops.get, c.crop_ids) if r is not None]) for c in cards]
+    return GalleryPage(total=total, offset=offset, limit=limit, cards=out)
+
+
+@router.get(
+    "/crops/{crop_id}.jpg",
+    response_class=FileResponse,
+    responses={200: {"content": {"image/jpeg": {}}}, 404: {"description": "unknown crop id"}},
+)
+def crop_image(crop_id: str, ctrl: Ctrl) -> FileResponse:
+    """A saved crop by its id (ids come from the gallery, matches and query lists)."""
+    path = ctrl.live.crops.path(crop_id)
+    if path is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no crop {crop_id!r}")
+    return FileResponse(path, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=3600"})

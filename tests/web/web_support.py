@@ -1,0 +1,79 @@
+"""Helpers for the web app tests: fake models, synthetic looping cameras, image checks."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import cv2
+import numpy as np
+
+from reidcam.config import AppConfig, TrackerConfig
+from reidcam.match import Gallery, Matcher, MatcherSettings
+from reidcam.pipeline.camera import CameraUnit
+from reidcam.pipeline.sightings import SightingBook
+from reidcam.pipeline.step import Models
+from reidcam.reid.crops import CropGate
+from reidcam.testing import FakeDetector, FakeEmbedder, FakeSource, render, two_camera_scene
+from reidcam.track import build_tracker
+from reidcam.web.replay import ReplaySource
+
+ALICE = (30, 30, 220)  # BGR: red; walks through cam0 then cam1
+N_FRAMES = 50
+CAMERAS = ("cam0", "cam1")
+
+
+def fake_models(threshold: float = 0.8) -> Models:
+    return Models(
+        detector=FakeDetector(),
+        embedder=FakeEmbedder(),
+        gallery=Gallery(),
+        matcher=Matcher(MatcherSettings(threshold=threshold)),
+        gate=CropGate(min_height_px=20, min_width_px=10, min_aspect=1.2),
+    )
+
+
+def scene_frames(camera_id: str) -> list[np.ndarray]:
+    return render(two_camera_scene(), camera_id, N_FRAMES)
+
+
+def fake_cameras(fps: float = 200.0, loop: bool = True) -> list[CameraUnit]:
+    """Both synthetic cameras, replayed in a loop like a demo camera (fast, for tests)."""
+    units = []
+    for cam in CAMERAS:
+        frames = scene_frames(cam)
+        source = ReplaySource(cam, lambda cam=cam, frames=frames: FakeSource(cam, frames), fps, loop)
+        tracker = build_tracker(TrackerConfig(frame_rate=10, track_buffer=10))
+        units.append(CameraUnit(cam, source, tracker, SightingBook(cam, max_missing_frames=10)))
+    return units
+
+
+def fake_config() -> AppConfig:
+    return AppConfig.model_validate({"cameras": [{"id": c, "source": f"synthetic-{c}"} for c in CAMERAS]})
+
+
+def wait_for(check: Callable[[], object], timeout_s: float = 10.0, what: str = "condition") -> object:
+    """Poll ``check`` until it returns something truthy."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+
+
+def median_colour(jpeg: bytes) -> tuple[int, int, int]:
+    img = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+    assert img is not None, "not a JPEG"
+    return tuple(int(v) for v in np.median(img.reshape(-1, 3), axis=0))  # type: ignore[return-value]
+
+
+def is_colour(jpeg: bytes, colour: tuple[int, int, int], tol: int = 12) -> bool:
+    return all(abs(a - b) <= tol for a, b in zip(median_colour(jpeg), colour, strict=True))
+
+
+def png_bytes(image: np.ndarray) -> bytes:
+    ok, buf = cv2.imencode(".png", image)
+    assert ok
+    return buf.tobytes()
