@@ -60,3 +60,12 @@ def test_not_yaml_and_not_mapping():
 def test_unreadable_file(tmp_path):
     with pytest.raises(ConfigError, match="cannot read config"):
         load_config(tmp_path / "nope.yaml")
+
+
+def test_shipped_example_config_is_valid():
+    from pathlib import Path
+
+    example = Path(__file__).resolve().parents[2] / "examples" / "config.yaml"
+    cfg = load_config(example, env={"YARD_CAM_PASSWORD": "x"})
+    assert [c.id for c in cfg.cameras] == ["entrance", "yard", "archive"]
+    assert cfg.cameras[2].enabled is False

@@ -40,8 +40,7 @@ class _Served:
 
     def __exit__(self, *exc: object) -> None:
         if self.thread.is_alive():
-            self.server.force_exit = True
-            self.thread.join(5)
+            self.stop()
 
 
 @pytest.fixture
