@@ -27,6 +27,11 @@ run: install
 	  --source "c1=$(MEDIA)/frames/c1s1_*.jpg" --source "c3=$(MEDIA)/frames/c3s1_*.jpg" \
 	  --out out/market
 
+## The web UI on the two demo cameras: open http://127.0.0.1:8000
+serve: install
+	$(BIN)/reidcam serve \
+	  --source "c1=$(MEDIA)/frames/c1s1_*.jpg" --source "c3=$(MEDIA)/frames/c3s1_*.jpg"
+
 lint: install-dev
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks

@@ -77,7 +77,7 @@ def test_random_matrices_agree(oracle, seed):
 
 def test_larger_than_one_block_agrees(oracle):
     rng = np.random.default_rng(42)
-    dist, qp, gp, qc, gc = _random_case(rng, nq=600, ng=800, n_ids=150, n_cams=6)
+    dist, qp, gp, qc, gc = _random_case(rng, nq=300, ng=400, n_ids=80, n_cams=6)
     _agree(oracle, dist, qp, gp, qc, gc, max_rank=50)
 
 

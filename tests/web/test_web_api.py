@@ -25,7 +25,8 @@ def _alice_crop(client: TestClient, camera_id: str) -> str | None:
 
 
 def _files(folder: Path) -> list[Path]:
-    return sorted(folder.glob("*.jpg")) if folder.is_dir() else []
+    """Finished crop files (CropStore writes ``.tmp-*`` first, then renames)."""
+    return sorted(p for p in folder.glob("*.jpg") if not p.name.startswith(".")) if folder.is_dir() else []
 
 
 def test_cameras_are_listed_before_start(client: TestClient) -> None:

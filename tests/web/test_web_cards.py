@@ -112,3 +112,18 @@ def test_crop_ids_never_become_paths(tmp_path: Path) -> None:
         assert crops.get(bad) is None and crops.path(bad) is None
     rec = crops.save("query_images", np.zeros((4, 4, 3), np.uint8), "cam0")
     assert rec is not None and crops.path(rec.crop_id) == (tmp_path / "data" / rec.relpath).resolve()
+
+
+def test_a_fault_in_the_web_view_never_reaches_the_runner(tmp_path: Path) -> None:
+    from reidcam.pipeline.events import FrameResult
+    from reidcam.web.hub import EventHub
+    from reidcam.web.state import LiveState
+
+    live = LiveState(tmp_path, EventHub())
+
+    def boom(*args: object) -> None:
+        raise RuntimeError("disk on fire")
+
+    live.cards.observe = boom  # type: ignore[method-assign]
+    live.on_frame(FrameResult(_frame(0), (_obs(1),)))  # logged, not raised
+    assert live.frame_seq("cam0") == 1

@@ -72,7 +72,7 @@ def test_bad_uploads_are_refused_clearly(client: TestClient, services: Services)
         (_upload(client, _png_header_only(50_000, 50_000)), 413, "pixels"),
         (_upload(client, _png_header_only(7_000, 7_000)), 413, "7000x7000 pixels"),
         (_upload(client, png_bytes(crop_of(ALICE))[:60]), 400, "not a readable image"),
-        (_upload(client, _gif()), 415, "GIF"),
+        (_upload(client, _gif()), 415, "not a readable image"),
         (
             client.post("/api/query/upload", content=b"{}", headers={"content-type": "application/json"}),
             415,
@@ -101,7 +101,7 @@ def _gif() -> bytes:
 
 
 def test_upload_of_a_crop_uses_the_whole_photo(client: TestClient, services: Services) -> None:
-    ok, jpg = cv2.imencode(".jpg", np.pad(crop_of(ALICE), ((2, 2), (2, 2), (0, 0)), constant_values=40))
+    _, jpg = cv2.imencode(".jpg", np.pad(crop_of(ALICE), ((2, 2), (2, 2), (0, 0)), constant_values=40))
     r = _upload(client, jpg.tobytes(), "alice.jpg", "image/jpeg", label="Alice")
     assert r.status_code == 200, r.text
     body = r.json()
@@ -167,3 +167,17 @@ def test_start_failure_is_reported_and_the_server_keeps_serving(
         r = c.post("/api/start")
         assert r.status_code == 400 and "does not exist" in r.json()["detail"]
         assert c.get("/api/status").json()["running"] is False
+
+
+def test_header_check_is_immune_to_ultralytics_patching_pillow() -> None:
+    """Regression: Ultralytics replaces PIL.Image.open with one that pip-installs a HEIF plugin on
+    unknown files; a garbage upload then gave a 500 instead of a 415."""
+    from fastapi import HTTPException
+
+    from reidcam.web.uploads import check_header
+
+    pytest.importorskip("ultralytics.utils.patches")
+    with pytest.raises(HTTPException) as err:
+        check_header(b"definitely not an image, just text" * 10)
+    assert err.value.status_code == 415
+    assert check_header(png_bytes(crop_of(ALICE))) == (40, 100)

@@ -93,6 +93,7 @@ def test_streams_deliver_and_end_when_the_server_stops(served: _Served) -> None:
 def test_a_client_that_leaves_is_forgotten(served: _Served) -> None:
     hub = served.app.state.hub
     with httpx.stream("GET", served.url + "/api/events", timeout=10) as r:
-        next(r.iter_lines())
+        lines = r.iter_lines()  # keep a reference: a dropped iterator closes the response
+        assert next(lines) == "retry: 2000"
         wait_for(lambda: hub.clients == 1, 5, "the client to subscribe")
     wait_for(lambda: hub.clients == 0, 5, "the server to notice the client left")

@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 
 from reidcam.config import AppConfig, TrackerConfig
+from reidcam.identity import IdentitySettings
 from reidcam.match import Gallery, Matcher, MatcherSettings
 from reidcam.pipeline.camera import CameraUnit
 from reidcam.pipeline.sightings import SightingBook
@@ -18,6 +19,8 @@ from reidcam.testing import FakeDetector, FakeEmbedder, FakeSource, render, two_
 from reidcam.track import build_tracker
 from reidcam.web.replay import ReplaySource
 
+#: The fake embedder separates the synthetic people well above 0.8 (see tests/storage).
+IDENTITY_SETTINGS = IdentitySettings(threshold=0.8)
 ALICE = (30, 30, 220)  # BGR: red; walks through cam0 then cam1
 N_FRAMES = 50
 CAMERAS = ("cam0", "cam1")

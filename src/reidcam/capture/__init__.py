@@ -9,6 +9,8 @@ from reidcam.capture.base import FrameSource, SourceState, SourceStatus
 from reidcam.capture.factory import open_source, parse_source_arg
 from reidcam.capture.grabber import LatestFrameGrabber
 from reidcam.capture.image_folder import IMAGE_SUFFIXES, ImageFolderSource, list_images
+from reidcam.capture.paced import PacedSource
+from reidcam.capture.prefetch import PrefetchReader
 from reidcam.capture.stream import CaptureLike, Opener, StreamSource, make_opener, next_backoff_s
 from reidcam.capture.urls import describe_source, is_stream_url, redact_text, redact_url
 from reidcam.capture.video_file import VideoFileSource
@@ -20,6 +22,8 @@ __all__ = [
     "ImageFolderSource",
     "LatestFrameGrabber",
     "Opener",
+    "PacedSource",
+    "PrefetchReader",
     "SourceState",
     "SourceStatus",
     "StreamSource",

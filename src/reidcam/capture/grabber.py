@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 
 from reidcam.capture.base import FrameSource
 from reidcam.core.types import Frame
@@ -30,12 +31,19 @@ class LatestFrameGrabber:
     Args:
         source: the frame source to drain, usually a live ``StreamSource``.
         autostart: start the thread in the constructor.
+        on_frame: called (from the reader thread) after each new frame, so a consumer
+            waiting on several cameras wakes at once instead of polling.
     """
 
-    def __init__(self, source: FrameSource, *, autostart: bool = True) -> None:
+    def __init__(
+        self, source: FrameSource, *, autostart: bool = True, on_frame: Callable[[], None] | None = None
+    ) -> None:
         self.source = source
+        self._on_frame = on_frame
         self._cond = threading.Condition()
         self._latest: Frame | None = None
+        self._latest_decode_ms = 0.0
+        self.last_decode_ms = 0.0
         self._stop = threading.Event()
         self._ended = False
         self._grabbed = 0
@@ -71,6 +79,12 @@ class LatestFrameGrabber:
         """The exception that ended the reader thread, if any."""
         return self._error
 
+    @property
+    def exhausted(self) -> bool:
+        """True once ended with no frame pending: ``get`` will never return a frame again."""
+        with self._cond:
+            return self._ended and self._latest is None
+
     def get(self, timeout_s: float | None = None) -> Frame | None:
         """Take the newest frame not yet taken, waiting up to ``timeout_s`` for one.
 
@@ -86,6 +100,8 @@ class LatestFrameGrabber:
                     return None
                 self._cond.wait(remaining)
             frame, self._latest = self._latest, None
+            if frame is not None:
+                self.last_decode_ms = self._latest_decode_ms
             return frame
 
     def stop(self, timeout_s: float = 5.0) -> None:
@@ -111,25 +127,32 @@ class LatestFrameGrabber:
     def _run(self) -> None:
         try:
             while not self._stop.is_set():
+                t0 = time.perf_counter()
                 frame = self.source.read()
                 if frame is None:
                     break
-                self._put(frame)
+                measured = (time.perf_counter() - t0) * 1000.0
+                # A paced source sleeps inside read(); it reports its decode time itself.
+                self._put(frame, float(getattr(self.source, "last_decode_ms", measured)))
         except Exception as exc:  # reported through .error and the log; the thread must not vanish silently
             self._error = exc
             logger.exception("camera %r: frame grabber failed", self.source.camera_id)
         finally:
             self._finish()
 
-    def _put(self, frame: Frame) -> None:
+    def _put(self, frame: Frame, decode_ms: float = 0.0) -> None:
         with self._cond:
             if self._latest is not None:
                 self._dropped += 1
-            self._latest = frame
+            self._latest, self._latest_decode_ms = frame, decode_ms
             self._grabbed += 1
             self._cond.notify_all()
+        if self._on_frame is not None:
+            self._on_frame()
 
     def _finish(self) -> None:
         with self._cond:
             self._ended = True
             self._cond.notify_all()
+        if self._on_frame is not None:
+            self._on_frame()

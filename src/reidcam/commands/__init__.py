@@ -4,8 +4,19 @@ Each module has ``register(subparsers)`` (adds its parser, sets ``func``) and
 ``run(args) -> exit code``. To add a command, add its module to ``ALL``.
 """
 
-from reidcam.commands import check_config, search, serve, weights
+from reidcam.commands import (
+    bench,
+    calibrate,
+    check_config,
+    eval_cmd,
+    export,
+    export_set,
+    finetune,
+    search,
+    serve,
+    weights,
+)
 
-ALL = [search, serve, check_config, weights]
+ALL = [search, serve, check_config, weights, eval_cmd, calibrate, export_set, finetune, bench, export]
 
 __all__ = ["ALL"]

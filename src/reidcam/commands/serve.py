@@ -38,7 +38,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument(
         "--token-file", help=f"file holding the access token (else ${TOKEN_ENV}); required off loopback"
     )
-    p.add_argument("--fps", type=float, default=5.0, help="pace of video/image-folder cameras (default 5)")
+    p.add_argument(
+        "--fps", type=float, default=5.0, help="pace of video/image-folder cameras (default 5/s; 0: unpaced)"
+    )
     p.add_argument(
         "--no-loop", action="store_true", help="play video/image-folder cameras once, not in a loop"
     )
@@ -124,10 +126,20 @@ def run(args: argparse.Namespace) -> int:
 
     level = args.log_level.lower()
     config = uvicorn.Config(
-        app, host=args.host, port=args.port, log_level=level, ws="none", timeout_graceful_shutdown=5
+        app,
+        host=args.host,
+        port=args.port,
+        log_level=level,
+        access_log=token is None,  # streams carry ?token=...: keep it out of the access log
+        ws="none",
+        timeout_graceful_shutdown=5,
     )
     shown = f"[{args.host}]" if ":" in args.host else args.host
     hint = f" (add ?token=<your {TOKEN_ENV}>)" if token else ""
     print(f"reidcam: open http://{shown}:{args.port}/{hint}; data in {args.data_dir}", file=sys.stderr)
-    _Server(config).run()
+    try:
+        _Server(config).run()
+    finally:
+        if services.memory is not None:
+            services.memory.close()
     return 0

@@ -28,10 +28,19 @@ class CameraConfig(_Strict):
     reconnect_backoff_max_s: float = Field(default=30.0, gt=0)
     read_timeout_s: float = Field(default=10.0, gt=0)
     loop: bool = False
+    # Long side of the detector input for this camera (px, rounded up to 32 per side by
+    # backends that can); None = detector.imgsz. Small people in a wide view need more.
+    detector_imgsz: int | None = Field(default=None, ge=32, le=4096)
 
 
 class DetectorConfig(_Strict):
-    weights: str = "yolov8n_int8"
+    """``backend``: 'ultralytics' (.pt/.onnx/.tflite/OpenVINO dirs through Ultralytics), or a bare
+    'onnxruntime'/'openvino' session for YOLOX ONNX exports; 'auto' picks a bare ONNX Runtime
+    session for ``*yolox*.onnx`` and Ultralytics for everything else."""
+
+    weights: str = "yolox_nano"
+    backend: Literal["auto", "ultralytics", "onnxruntime", "openvino"] = "auto"
+    threads: int | None = Field(default=None, ge=1)
     confidence: float = Field(default=0.35, ge=0.0, le=1.0)
     iou: float = Field(default=0.5, ge=0.0, le=1.0)
     imgsz: int = Field(default=640, ge=32, le=4096)
@@ -60,10 +69,34 @@ class ReidConfig(_Strict):
     min_crop_width_px: float = Field(default=28.0, ge=0)
     min_aspect: float = Field(default=1.2, ge=0)
     max_embeddings_per_sighting: int = Field(default=16, ge=1)
-    embed_interval_frames: int = Field(default=1, ge=1)
+    # ReID is the costly stage: a tracked person is embedded when new, when its box changed
+    # (performance.reembed_height_change), and then every this many frames.
+    embed_interval_frames: int = Field(default=10, ge=1)
     # A good crop less similar than this to its track's prototype means the tracker
     # swapped people: the sighting is split instead of blending two people.
     switch_similarity: float = Field(default=0.5, ge=-1.0, le=1.0)
+
+
+class PerformanceConfig(_Strict):
+    """How the one inference worker shares the CPU between cameras.
+
+    ``pipelined``: detection of the next batch runs on its own thread while the current one
+    is tracked, embedded and matched. ``threads``: intra-op threads of the detector and of
+    the embedder; None = half the cores each when pipelined (they run at the same time),
+    all cores when not (they take turns). ``opencv_threads``: OpenCV's own
+    pool, 1 because each camera already decodes on its own thread. ``capture_queue_frames``:
+    frames a file camera decodes ahead (live cameras keep only the newest one).
+    ``max_crops_per_step``: ReID budget per step, new tracks first. ``reembed_height_change``:
+    a track whose box height changed by this fraction since its last embedding is embedded
+    again before its ``reid.embed_interval_frames`` are up.
+    """
+
+    pipelined: bool = True
+    threads: int | None = Field(default=None, ge=1)
+    opencv_threads: int = Field(default=1, ge=0)
+    capture_queue_frames: int = Field(default=2, ge=1, le=64)
+    max_crops_per_step: int = Field(default=32, ge=1, le=1024)
+    reembed_height_change: float = Field(default=0.25, gt=0.0)
 
 
 class MatcherConfig(_Strict):
@@ -83,6 +116,25 @@ class WeightsConfig(_Strict):
     allow_download: bool = False
 
 
+class StorageConfig(_Strict):
+    """The identity memory's database (see ``reidcam.identity``).
+
+    ``url``: a SQLAlchemy URL; None = the SQLite file ``reidcam.db`` in the data directory.
+    PostgreSQL (``postgresql://user:${PGPASSWORD}@host/db``) needs the ``postgres`` extra and
+    the pgvector extension on the server. ``retention_days``: sightings of identities nobody
+    confirmed (named, enrolled, confirmed a sighting) are deleted, crops included, once older;
+    None keeps everything. ``identity_threshold``: cosine similarity from which a sighting
+    joins a known identity; None = the ReID model's recommended threshold.
+    """
+
+    url: str | None = None
+    retention_days: float | None = Field(default=30.0, gt=0)
+    purge_interval_s: float = Field(default=3600.0, gt=0)
+    max_embeddings_per_identity: int = Field(default=32, ge=1, le=1000)
+    identity_threshold: float | None = Field(default=None, ge=-1.0, le=1.0)
+    identity_margin: float = Field(default=0.05, ge=0.0, le=2.0)
+
+
 class AppConfig(_Strict):
     cameras: list[CameraConfig] = Field(default_factory=list)
     detector: DetectorConfig = Field(default_factory=DetectorConfig)
@@ -91,6 +143,8 @@ class AppConfig(_Strict):
     matcher: MatcherConfig = Field(default_factory=MatcherConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
     weights: WeightsConfig = Field(default_factory=WeightsConfig)
+    performance: PerformanceConfig = Field(default_factory=PerformanceConfig)
+    storage: StorageConfig = Field(default_factory=StorageConfig)
 
     @field_validator("cameras")
     @classmethod

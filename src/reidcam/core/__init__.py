@@ -9,6 +9,7 @@ from reidcam.core.errors import (
     WeightsError,
 )
 from reidcam.core.types import (
+    BestCrop,
     Detections,
     Embeddings,
     Frame,
@@ -21,6 +22,7 @@ from reidcam.core.types import (
 )
 
 __all__ = [
+    "BestCrop",
     "ConfigError",
     "DependencyError",
     "Detections",

@@ -225,11 +225,51 @@ class SightingKey:
 
 
 @dataclass(frozen=True, eq=False)
+class BestCrop:
+    """The best view of a sighting so far: what the timeline shows and storage keeps.
+
+    Attributes:
+        image: BGR uint8 (H, W, 3) crop.
+        xyxy: (4,) float32 box in the frame it was cut from.
+        quality: crop-gate score in [0, 1], higher is better.
+        frame_index: index of that frame in its source.
+        captured_at: epoch seconds of that frame.
+        frame_name: file name for image-folder sources, else None.
+    """
+
+    image: NDArray[np.uint8]
+    xyxy: FloatArray
+    quality: float
+    frame_index: int
+    captured_at: float
+    frame_name: str | None = None
+
+    def __post_init__(self) -> None:
+        img = self.image
+        if not isinstance(img, np.ndarray) or img.dtype != np.uint8 or img.ndim != 3 or img.shape[2] != 3:
+            raise ValueError("BestCrop.image must be a uint8 (H, W, 3) array")
+        box = _as_array(self.xyxy, np.float32, "BestCrop.xyxy").reshape(-1)
+        _check_len(box, 4, "BestCrop.xyxy")
+        object.__setattr__(self, "xyxy", box)
+
+    def better_than(self, other: BestCrop | None) -> bool:
+        """Higher quality wins; on a tie (the score saturates) the larger box does."""
+        if other is None:
+            return True
+        return (self.quality, self.area) > (other.quality, other.area)
+
+    @property
+    def area(self) -> float:
+        return float((self.xyxy[2] - self.xyxy[0]) * (self.xyxy[3] - self.xyxy[1]))
+
+
+@dataclass(frozen=True, eq=False)
 class Sighting:
     """Snapshot of a sighting's state after a frame.
 
     ``prototype`` is the outlier-robust mean of the good crops' embeddings,
-    None until the first good crop was embedded.
+    None until the first good crop was embedded. ``best_crop`` is the best good
+    crop that fed the prototype (None when the pipeline does not track it).
     """
 
     key: SightingKey
@@ -241,3 +281,4 @@ class Sighting:
     decision: MatchDecision | None = None
     best_crop_quality: float = 0.0
     extra: dict[str, object] = field(default_factory=dict)
+    best_crop: BestCrop | None = None

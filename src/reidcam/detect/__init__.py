@@ -5,22 +5,53 @@ from __future__ import annotations
 from pathlib import Path
 
 from reidcam.config.schema import DetectorConfig
-from reidcam.detect.base import Detector
+from reidcam.detect.base import Detector, SizedDetector
 from reidcam.detect.ultralytics_yolo import UltralyticsDetector
 
-__all__ = ["Detector", "UltralyticsDetector", "build_detector"]
+__all__ = ["Detector", "SizedDetector", "UltralyticsDetector", "build_detector", "detector_backend"]
 
 
-def build_detector(cfg: DetectorConfig, weights_path: Path) -> Detector:
+def detector_backend(cfg: DetectorConfig, weights_path: Path) -> str:
+    """'ultralytics', 'onnxruntime' or 'openvino' for this config and weights file.
+
+    'auto' runs a YOLOX ONNX export (``*yolox*.onnx``) on a bare ONNX Runtime session (see
+    ``runtimes.default_runtime`` for why) and everything else through Ultralytics.
+    """
+    if cfg.backend != "auto":
+        return cfg.backend
+    path = Path(weights_path)
+    if path.suffix.lower() == ".onnx" and "yolox" in path.name.lower():
+        from reidcam.detect.runtimes import default_runtime
+
+        return default_runtime()
+    return "ultralytics"
+
+
+def build_detector(cfg: DetectorConfig, weights_path: Path, threads: int | None = None) -> Detector:
     """Build the detector described by ``cfg`` from an already resolved weights file.
 
     ``cfg.weights`` is a registry name; resolving it to ``weights_path`` is the
     caller's job (weights registry), so this never searches or downloads.
+    ``threads`` (intra-op, for the bare-session backends) is used when ``cfg.threads`` is None.
 
     Raises:
         WeightsError: the file is missing, unreadable or has no 'person' class.
         DependencyError: the runtime for the weights format is not installed.
     """
+    backend = detector_backend(cfg, weights_path)
+    if backend in ("onnxruntime", "openvino"):
+        from reidcam.detect.yolox import YoloxDetector
+
+        return YoloxDetector(
+            Path(weights_path),
+            runtime=backend,
+            threads=cfg.threads if cfg.threads is not None else threads,
+            confidence=cfg.confidence,
+            iou=cfg.iou,
+            imgsz=cfg.imgsz,
+            min_box_height_px=cfg.min_box_height_px,
+            min_box_width_px=cfg.min_box_width_px,
+        )
     return UltralyticsDetector(
         weights=Path(weights_path),
         confidence=cfg.confidence,

@@ -18,3 +18,18 @@ class Detector(Protocol):
     def detect(self, images: Sequence[NDArray[np.uint8]]) -> list[Detections]:
         """Detect persons in BGR uint8 images; one Detections per image, same order."""
         ...
+
+
+@runtime_checkable
+class SizedDetector(Detector, Protocol):
+    """A detector whose input size can be chosen per image (per camera).
+
+    A wide view with small people needs a large input, a close-up door camera a small one;
+    one size for all cameras wastes time on one and misses people on the other.
+    """
+
+    def detect_sized(
+        self, images: Sequence[NDArray[np.uint8]], sizes: Sequence[int | None]
+    ) -> list[Detections]:
+        """Like ``detect``; ``sizes[i]`` is image i's input long side in px (None = default)."""
+        ...

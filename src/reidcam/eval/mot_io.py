@@ -65,7 +65,9 @@ def read_sequence(root: str | Path) -> MotSequence:
     parser.read(ini)
     info = parser["Sequence"] if parser.has_section("Sequence") else {}
     img_dir = root / info.get("imDir", "img1")
-    numbered = [(_frame_number(p), p) for p in sorted(img_dir.glob("*")) if p.suffix.lower() in IMAGE_SUFFIXES]
+    numbered = [
+        (_frame_number(p), p) for p in sorted(img_dir.glob("*")) if p.suffix.lower() in IMAGE_SUFFIXES
+    ]
     frames = tuple(sorted((n, p) for n, p in numbered if n is not None))
     if not frames:
         raise DatasetError(f"{img_dir} holds no numbered frames (000001.jpg, ...)")
@@ -88,7 +90,11 @@ def find_sequences(root: str | Path) -> list[MotSequence]:
     root = Path(root)
     if (root / "seqinfo.ini").is_file():
         return [read_sequence(root)]
-    seqs = [read_sequence(d) for d in sorted(root.iterdir()) if (d / "seqinfo.ini").is_file()] if root.is_dir() else []
+    seqs = (
+        [read_sequence(d) for d in sorted(root.iterdir()) if (d / "seqinfo.ini").is_file()]
+        if root.is_dir()
+        else []
+    )
     if not seqs:
         raise DatasetError(f"no MOTChallenge sequence (a folder with seqinfo.ini and img1/) in {root}")
     return seqs
@@ -134,7 +140,7 @@ def write_mot_txt(path: Path, rows: NDArray[np.float64]) -> None:
     lines = []
     for r in rows:
         head = f"{int(r[0])},{int(r[1])}"
-        rest = ",".join(f"{v:.2f}" if abs(v - round(v)) > 1e-9 else str(int(round(v))) for v in r[2:])
+        rest = ",".join(f"{v:.2f}" if abs(v - round(v)) > 1e-9 else f"{v:.0f}" for v in r[2:])
         lines.append(f"{head},{rest}")
     path.write_text("\n".join(lines) + ("\n" if lines else ""), encoding="utf-8")
 

@@ -14,6 +14,7 @@ from reidcam.pipeline.events import EventSink
 from reidcam.pipeline.runner import Runner
 from reidcam.pipeline.sightings import SightingBook
 from reidcam.pipeline.step import Models
+from reidcam.pipeline.threads import ThreadPlan, apply_thread_settings
 from reidcam.reid.backends import build_embedder
 from reidcam.reid.backends.base import Embedder
 from reidcam.reid.crops import CropGate
@@ -38,8 +39,15 @@ def default_threshold(cfg: AppConfig) -> float:
     return spec.threshold if spec is not None and spec.threshold is not None else DEFAULT_THRESHOLD
 
 
-def build_embedder_from_config(cfg: AppConfig) -> Embedder:
-    return build_embedder(cfg.reid, _weights(cfg, cfg.reid.weights or cfg.reid.model))
+def build_embedder_from_config(cfg: AppConfig, plan: ThreadPlan | None = None) -> Embedder:
+    """The ReID model; ``reid.threads`` else the thread plan's inference threads."""
+    plan = plan or apply_thread_settings(cfg.performance)
+    reid = (
+        cfg.reid
+        if cfg.reid.threads is not None
+        else cfg.reid.model_copy(update={"threads": plan.inference_threads})
+    )
+    return build_embedder(reid, _weights(cfg, cfg.reid.weights or cfg.reid.model))
 
 
 def build_models(cfg: AppConfig, embedder: Embedder | None = None, gallery: Gallery | None = None) -> Models:
@@ -48,14 +56,16 @@ def build_models(cfg: AppConfig, embedder: Embedder | None = None, gallery: Gall
     Raises:
         WeightsError, DependencyError: weights missing or a runtime not installed.
     """
-    detector = build_detector(cfg.detector, _weights(cfg, cfg.detector.weights))
+    plan = apply_thread_settings(cfg.performance)
+    detector = build_detector(cfg.detector, _weights(cfg, cfg.detector.weights), plan.inference_threads)
     settings = MatcherSettings(default_threshold(cfg), cfg.matcher.margin, cfg.matcher.uncertain_band)
     return Models(
         detector=detector,
-        embedder=embedder or build_embedder_from_config(cfg),
+        embedder=embedder or build_embedder_from_config(cfg, plan),
         gallery=gallery or Gallery(),
         matcher=Matcher(settings),
         gate=CropGate.from_config(cfg.reid),
+        max_crops_per_step=cfg.performance.max_crops_per_step,
     )
 
 
@@ -71,10 +81,16 @@ def build_cameras(cfg: AppConfig) -> list[CameraUnit]:
             embed_interval_frames=cfg.reid.embed_interval_frames,
             max_missing_frames=cfg.tracker.track_buffer,
             switch_similarity=cfg.reid.switch_similarity,
+            reembed_height_change=cfg.performance.reembed_height_change,
         )
-        units.append(CameraUnit(cam.id, open_source(cam), build_tracker(cfg.tracker), book))
+        unit = CameraUnit(cam.id, open_source(cam), build_tracker(cfg.tracker), book)
+        unit.detector_imgsz = cam.detector_imgsz
+        units.append(unit)
     return units
 
 
 def build_runner(cfg: AppConfig, models: Models, sink: EventSink | None = None) -> Runner:
-    return Runner(build_cameras(cfg), models, sink)
+    perf = cfg.performance
+    return Runner(
+        build_cameras(cfg), models, sink, prefetch_frames=perf.capture_queue_frames, pipelined=perf.pipelined
+    )

@@ -1,9 +1,10 @@
-"""Per-camera state owned by the runner: source, tracker, sighting book, counters."""
+"""Per-camera state owned by the runner: source, reader thread, tracker, sighting book, counters."""
 
 from __future__ import annotations
 
 import logging
 import time
+from collections import deque
 from dataclasses import dataclass, field
 
 from reidcam.capture.base import FrameSource, SourceStatus
@@ -13,13 +14,18 @@ from reidcam.track.base import Tracker
 
 log = logging.getLogger(__name__)
 
+FPS_WINDOW_S = 5.0
+
 
 @dataclass
 class CameraUnit:
     """Everything that belongs to one camera and to no other.
 
-    ``grabber`` is set for live sources: a thread that keeps only the newest
-    frame so a slow model never makes the camera fall behind.
+    ``grabber`` is the camera's reader thread, set by the runner: for a live source a
+    ``LatestFrameGrabber`` (newest frame only, stale ones dropped and counted), for a
+    file a ``PrefetchReader`` (decodes a few frames ahead, drops nothing). Without one,
+    frames are read on the caller's thread. ``detector_imgsz`` is this camera's detector
+    input long side (None = the detector's default).
     """
 
     camera_id: str
@@ -27,30 +33,52 @@ class CameraUnit:
     tracker: Tracker
     book: SightingBook
     grabber: object | None = None
+    detector_imgsz: int | None = None
     ended: bool = False
     frames_processed: int = 0
     errors: int = 0
+    last_decode_ms: float = 0.0
     started_at: float = field(default_factory=time.monotonic)
-    _fps_window: list[float] = field(default_factory=list)
+    _fps_window: deque[float] = field(default_factory=deque)
 
     def next_frame(self, timeout_s: float) -> Frame | None:
         """The next frame to process, or None (nothing new yet, or the source ended)."""
         if self.grabber is not None:
-            frame: Frame | None = self.grabber.get(timeout_s)  # type: ignore[attr-defined]
-            if frame is None and self.grabber.ended:  # type: ignore[attr-defined]
-                self.ended = True
-            return frame
+            return self._from_reader(self.grabber, timeout_s)
+        t0 = time.perf_counter()
         frame = self.source.read()
+        self.last_decode_ms = (time.perf_counter() - t0) * 1000.0
         if frame is None:
             self.ended = True
         return frame
+
+    def _from_reader(self, reader: object, timeout_s: float) -> Frame | None:
+        frame: Frame | None = reader.get(timeout_s)  # type: ignore[attr-defined]
+        take_errors = getattr(reader, "take_errors", None)
+        if take_errors is not None:
+            self.errors += int(take_errors())
+        if frame is not None:
+            self.last_decode_ms = float(getattr(reader, "last_decode_ms", 0.0))
+        elif getattr(reader, "exhausted", getattr(reader, "ended", False)):
+            self.ended = True
+        return frame
+
+    @property
+    def dropped(self) -> int:
+        """Frames a live camera delivered that were replaced by a newer one before processing."""
+        return int(getattr(self.grabber, "dropped", 0))
+
+    @property
+    def grabbed(self) -> int:
+        """Frames read from the source (by the reader thread, or directly)."""
+        return int(getattr(self.grabber, "grabbed", self.frames_processed))
 
     def mark_processed(self) -> None:
         now = time.monotonic()
         self.frames_processed += 1
         self._fps_window.append(now)
-        while self._fps_window and now - self._fps_window[0] > 5.0:
-            self._fps_window.pop(0)
+        while self._fps_window and now - self._fps_window[0] > FPS_WINDOW_S:
+            self._fps_window.popleft()
 
     @property
     def fps(self) -> float:

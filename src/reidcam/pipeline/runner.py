@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
 from collections.abc import Sequence
@@ -12,18 +13,31 @@ from reidcam.core.errors import ReidcamError
 from reidcam.core.types import Frame
 from reidcam.pipeline.camera import CameraUnit
 from reidcam.pipeline.events import EventSink, NullSink
-from reidcam.pipeline.step import Models, process_batch
+from reidcam.pipeline.stats import RunStats
+from reidcam.pipeline.step import Detected, Models, detect_stage, finish_step
 
 log = logging.getLogger(__name__)
 
+Batch = list[tuple[CameraUnit, Frame]]
+_Handoff = tuple[Batch, Detected | None, list[CameraUnit]]
+
 
 class Runner:
-    """The only loop that strings the stages together.
+    """The only loop that strings the stages together: the inference worker.
 
-    Each step takes the next frame of every camera that has one, runs them
-    through the models as one batch, and publishes the results to ``sink``.
-    Finite sources (files, folders) are read frame by frame without drops;
-    live ones through their grabber, newest frame only.
+    Every camera is read on its own thread (decoding overlaps inference; OpenCV releases
+    the GIL): live sources through a ``LatestFrameGrabber`` (newest frame only, stale ones
+    dropped and counted), finite ones (files, folders) through a ``PrefetchReader`` that
+    decodes ``prefetch_frames`` ahead and drops nothing. Each step takes the next frame of
+    every camera that has one, runs them through the models as one batch, and publishes
+    the results to ``sink``; with no frame ready it sleeps until a reader signals one.
+
+    ``pipelined``: ``run()`` detects batch N+1 on a second thread while batch N is tracked,
+    embedded and matched (hand-over queue of one batch, so frames stay in order). Each
+    runtime then gets its own core with one intra-op thread, instead of two runtimes taking
+    turns on both cores: no thread barrier waits on a core that a neighbour is using.
+    ``step()`` always runs both stages in the caller's thread. ``stats`` holds the stage
+    timings, latency and ReID counts of the run.
     """
 
     def __init__(
@@ -32,7 +46,9 @@ class Runner:
         models: Models,
         sink: EventSink | None = None,
         status_interval_s: float = 1.0,
-        idle_wait_s: float = 0.02,
+        idle_wait_s: float = 0.05,
+        prefetch_frames: int = 2,
+        pipelined: bool = True,
     ) -> None:
         ids = [c.camera_id for c in cameras]
         if len(set(ids)) != len(ids):
@@ -42,7 +58,12 @@ class Runner:
         self.sink: EventSink = sink or NullSink()
         self.status_interval_s = status_interval_s
         self.idle_wait_s = idle_wait_s
+        self.prefetch_frames = prefetch_frames
+        self.pipelined = pipelined
+        self.stats = RunStats()
+        self._wake = threading.Event()
         self._stop = threading.Event()
+        self._abort = threading.Event()
         self._thread: threading.Thread | None = None
         self._last_status = 0.0
         self.error: BaseException | None = None
@@ -86,28 +107,90 @@ class Runner:
             unit.source.open()
             self._start_grabber(unit)
         try:
-            while not self._stop.is_set() and any(not u.ended for u in self.cameras):
-                self.step()
+            if self.pipelined:
+                self._run_pipelined()
+            else:
+                while not self._stop.is_set() and any(not u.ended for u in self.cameras):
+                    self.step()
         finally:
             self._shutdown()
 
     def step(self) -> int:
         """Process one frame from each camera that has one; returns the number of frames."""
-        batch = self._collect()
+        self._wake.clear()  # before collecting: a frame arriving from now on wakes the wait below
+        batch, ended = self._collect()
         if batch:
-            for result in process_batch(batch, self.models):
+            self._finish(batch, detect_stage(batch, self.models), ended)
+        else:
+            self._close(ended)
+            if any(not u.ended for u in self.cameras):
+                self._wake.wait(self.idle_wait_s)
+        self._maybe_publish_status()
+        return len(batch)
+
+    def _finish(self, batch: Batch, detected: Detected | None, ended: list[CameraUnit]) -> None:
+        if batch and detected is not None:
+            results, report = finish_step(batch, detected, self.models)
+            t0 = time.perf_counter()
+            for result in results:
                 self.sink.on_frame(result)
+                self.stats.add_frame(result, time.time())
             for unit, frame in batch:
                 unit.mark_processed()
                 for sighting in unit.book.expire(frame.index):
                     self.sink.on_sighting_closed(sighting)
-        elif any(not u.ended for u in self.cameras):
-            self._stop.wait(self.idle_wait_s)
-        self._maybe_publish_status()
-        return len(batch)
+            self.stats.add_step(report, (time.perf_counter() - t0) * 1000.0)
+        self._close(ended)
 
-    def _collect(self) -> list[tuple[CameraUnit, Frame]]:
-        batch = []
+    # -- two-stage mode ----------------------------------------------------
+    def _run_pipelined(self) -> None:
+        handoff: queue.Queue[_Handoff | None] = queue.Queue(maxsize=1)
+        errors: list[BaseException] = []
+        worker = threading.Thread(
+            target=self._detect_loop, args=(handoff, errors), name="reidcam-detect", daemon=True
+        )
+        self._abort.clear()
+        worker.start()
+        try:
+            while (item := handoff.get()) is not None:
+                self._finish(*item)
+                self._maybe_publish_status()
+        finally:
+            self._abort.set()  # the detector thread must not block on a queue nobody reads
+            worker.join()
+        if errors:
+            raise errors[0]
+
+    def _detect_loop(self, handoff: queue.Queue[_Handoff | None], errors: list[BaseException]) -> None:
+        try:
+            while not self._stop.is_set() and not self._abort.is_set():
+                if all(u.ended for u in self.cameras):
+                    break
+                self._wake.clear()
+                batch, ended = self._collect()
+                if batch or ended:
+                    detected = detect_stage(batch, self.models) if batch else None
+                    self._hand_over(handoff, (batch, detected, ended))
+                else:
+                    self._wake.wait(self.idle_wait_s)
+        except BaseException as exc:  # re-raised by run() in the runner's thread
+            errors.append(exc)
+            log.exception("detection thread stopped by an error")
+        finally:
+            self._hand_over(handoff, None)
+
+    def _hand_over(self, handoff: queue.Queue[_Handoff | None], item: _Handoff | None) -> None:
+        while not self._abort.is_set():
+            try:
+                handoff.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    # -- cameras -----------------------------------------------------------
+    def _collect(self) -> tuple[Batch, list[CameraUnit]]:
+        """The next frame of every camera that has one, and the cameras that just ended."""
+        batch, ended = [], []
         for unit in self.cameras:
             if unit.ended:
                 continue
@@ -120,14 +203,22 @@ class Runner:
             if frame is not None:
                 batch.append((unit, frame))
             elif unit.ended:
-                self._close_sightings(unit)
-        return batch
+                ended.append(unit)
+        return batch, ended
 
     def _start_grabber(self, unit: CameraUnit) -> None:
-        if unit.source.is_live and unit.grabber is None:
-            from reidcam.capture import LatestFrameGrabber
+        if unit.grabber is not None and not getattr(unit.grabber, "ended", False):
+            return
+        from reidcam.capture import LatestFrameGrabber, PrefetchReader
 
-            unit.grabber = LatestFrameGrabber(unit.source)
+        if unit.source.is_live:
+            unit.grabber = LatestFrameGrabber(unit.source, on_frame=self._wake.set)
+        else:
+            unit.grabber = PrefetchReader(unit.source, self.prefetch_frames, on_frame=self._wake.set)
+
+    def _close(self, units: list[CameraUnit]) -> None:
+        for unit in units:
+            self._close_sightings(unit)
 
     def _close_sightings(self, unit: CameraUnit) -> None:
         for sighting in unit.book.close_all():
@@ -147,7 +238,7 @@ class Runner:
     def _shutdown(self) -> None:
         for unit in self.cameras:
             if unit.grabber is not None:
-                unit.grabber.stop()  # type: ignore[attr-defined]
+                unit.grabber.stop()  # type: ignore[attr-defined]  # kept: its counters stay readable
             try:
                 unit.source.close()
             except Exception:

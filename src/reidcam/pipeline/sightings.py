@@ -7,8 +7,17 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
-from reidcam.core.types import MatchDecision, Sighting, SightingKey
+from reidcam.core.geometry import iou_matrix
+from reidcam.core.types import BestCrop, MatchDecision, Sighting, SightingKey
 from reidcam.reid.aggregate import robust_mean
+
+# A track re-found after more frames than this, or whose box overlaps its box of the last frame
+# by less than this IoU, is embedded again before its old evidence is trusted. (A walker at
+# 10-25 fps keeps IoU 0.8-0.95 from frame to frame, 0.6+ with two of three frames dropped.)
+REFOUND_GAP_FRAMES = 5
+MIN_STEP_IOU = 0.5
+# The similarity to its sighting's prototype a jumped track's new crop needs to stay in it.
+JUMP_SIMILARITY = 0.65
 
 
 @dataclass
@@ -18,9 +27,16 @@ class _State:
     last_frame: int
     part: int = 0
     last_embed_frame: int = -(10**9)
+    last_embed_height: float = 0.0
+    last_poor_frame: int = -(10**9)
     vectors: list[NDArray[np.float32]] = field(default_factory=list)
     prototype: NDArray[np.float32] | None = None
     decision: MatchDecision | None = None
+    provisional: MatchDecision | None = None  # from a poor crop, shown until a good one comes
+    last_box: NDArray[np.float32] | None = None
+    last_good: bool = True
+    jumped: bool = False  # leapt, came back after a gap or out of occlusion: maybe another person now
+    best_crop: BestCrop | None = None
 
 
 class SightingBook:
@@ -33,7 +49,13 @@ class SightingBook:
         max_missing_frames: a track unseen for longer is closed.
         switch_similarity: a good crop less similar than this to the track's
             prototype splits the sighting (the tracker swapped two people).
+        reembed_height_change: a track whose box height changed by this fraction
+            since its last embedding is embedded again before the interval is up
+            (the person came closer or turned: a new view is worth a crop).
     """
+
+    # Priorities of embed_priority, most urgent first.
+    NEW, CHANGED, DUE, POOR = 0, 1, 2, 3
 
     def __init__(
         self,
@@ -42,8 +64,10 @@ class SightingBook:
         embed_interval_frames: int = 1,
         max_missing_frames: int = 30,
         switch_similarity: float = 0.5,
+        reembed_height_change: float = 0.25,
     ) -> None:
         self.camera_id = camera_id
+        self.reembed_height_change = reembed_height_change
         self.max_embeddings = max_embeddings
         self.embed_interval_frames = embed_interval_frames
         self.max_missing_frames = max_missing_frames
@@ -56,12 +80,43 @@ class SightingBook:
     def __len__(self) -> int:
         return len(self._open)
 
-    def observe(self, track_id: int, frame_index: int, now: float) -> None:
+    def observe(
+        self,
+        track_id: int,
+        frame_index: int,
+        now: float,
+        xyxy: NDArray[np.float32] | None = None,
+        good: bool | None = None,
+    ) -> None:
+        """The track is in this frame (box ``xyxy`` and crop quality ``good`` when known)."""
         st = self._open.get(track_id)
         if st is None:
-            self._open[track_id] = _State(now, now, frame_index)
+            st = self._open[track_id] = _State(now, now, frame_index)
         else:
+            back_in_view = good is True and not st.last_good
+            st.jumped = st.jumped or back_in_view or self._jumped(st, frame_index, xyxy)
             st.last_seen_at, st.last_frame = now, frame_index
+        if xyxy is not None:
+            st.last_box = np.asarray(xyxy, np.float32).reshape(4).copy()
+        if good is not None:
+            st.last_good = good
+
+    @staticmethod
+    def _jumped(st: _State, frame_index: int, xyxy: NDArray[np.float32] | None) -> bool:
+        """Trackers swap identities where a track is re-found after a gap, where its box leaps
+        (little overlap with its last box), and where people cross (the crop was occluded);
+        those are the moments its old embeddings may describe someone else."""
+        if frame_index - st.last_frame > REFOUND_GAP_FRAMES:
+            return True
+        if xyxy is None or st.last_box is None:
+            return False
+        box = np.asarray(xyxy, np.float32).reshape(1, 4)
+        return float(iou_matrix(st.last_box.reshape(1, 4), box)[0, 0]) < MIN_STEP_IOU
+
+    def needs_check(self, track_id: int) -> bool:
+        """True while a jumped track has no fresh good embedding: its old evidence is suspect."""
+        st = self._open.get(track_id)
+        return st is not None and st.jumped
 
     def wants_embedding(self, track_id: int, frame_index: int) -> bool:
         """True when this track's crop should go through the ReID model now."""
@@ -70,24 +125,64 @@ class SightingBook:
             return True
         return frame_index - st.last_embed_frame >= self.embed_interval_frames
 
+    def embed_priority(self, track_id: int, frame_index: int, box_height: float, good: bool) -> int | None:
+        """How urgently this track's crop needs the ReID model now (lower first), or None.
+
+        ReID is the costly stage, so a tracked person is embedded when new, when the view
+        changed, and then every ``embed_interval_frames``; a poor crop (small, cut, hidden)
+        only while the track has nothing better, at the same interval.
+        """
+        st = self._open.get(track_id)
+        if st is None or (good and not st.vectors):
+            return self.NEW if good else self.POOR
+        if good and st.jumped:
+            return self.CHANGED
+        if not good:
+            due = frame_index - st.last_poor_frame >= self.embed_interval_frames
+            return self.POOR if st.prototype is None and due else None
+        if st.last_embed_height > 0 and (
+            abs(box_height - st.last_embed_height) >= self.reembed_height_change * st.last_embed_height
+        ):
+            return self.CHANGED
+        return self.DUE if frame_index - st.last_embed_frame >= self.embed_interval_frames else None
+
+    def note_poor_embedding(self, track_id: int, frame_index: int) -> None:
+        """A poor crop of this track was embedded (for a provisional answer only)."""
+        st = self._open.get(track_id)
+        if st is not None:
+            st.last_poor_frame = frame_index
+
     def has_prototype(self, track_id: int) -> bool:
         st = self._open.get(track_id)
         return st is not None and st.prototype is not None
 
     def add_embedding(
-        self, track_id: int, vector: NDArray[np.float32], model_id: str, frame_index: int
+        self,
+        track_id: int,
+        vector: NDArray[np.float32],
+        model_id: str,
+        frame_index: int,
+        box_height: float = 0.0,
+        best_crop: BestCrop | None = None,
     ) -> NDArray[np.float32]:
-        """Add one good crop's embedding; returns the updated prototype (D,)."""
+        """Add one good crop's embedding (box ``box_height`` px); returns the updated prototype (D,)."""
         if self.model_id is not None and model_id != self.model_id:
             raise ValueError(f"camera {self.camera_id}: mixing {self.model_id} and {model_id} embeddings")
         self.model_id = model_id
         st = self._open[track_id]
-        if st.prototype is not None and float(st.prototype @ vector) < self.switch_similarity:
+        # After a jump the tracker's word counts for less: the crop must look clearly like the
+        # sighting so far (the same person scores 0.75-0.9, a different one 0.3-0.6).
+        limit = max(self.switch_similarity, JUMP_SIMILARITY) if st.jumped else self.switch_similarity
+        if st.prototype is not None and float(st.prototype @ vector) < limit:
             st = self._split(track_id)
         st.vectors.append(np.asarray(vector, np.float32))
         if len(st.vectors) > self.max_embeddings:
             st.vectors.pop(0)
         st.last_embed_frame = frame_index
+        st.last_embed_height = float(box_height)
+        st.jumped = False
+        if best_crop is not None and best_crop.better_than(st.best_crop):
+            st.best_crop = best_crop
         st.prototype = robust_mean(np.stack(st.vectors))
         return st.prototype
 
@@ -106,6 +201,16 @@ class SightingBook:
 
     def set_decision(self, track_id: int, decision: MatchDecision) -> None:
         self._open[track_id].decision = decision
+
+    def set_provisional(self, track_id: int, decision: MatchDecision) -> None:
+        """Keep a poor crop's answer for the frames between its (rationed) embeddings."""
+        st = self._open.get(track_id)
+        if st is not None:
+            st.provisional = decision
+
+    def provisional(self, track_id: int) -> MatchDecision | None:
+        st = self._open.get(track_id)
+        return None if st is None else st.provisional
 
     def decision(self, track_id: int) -> MatchDecision | None:
         st = self._open.get(track_id)
@@ -133,6 +238,8 @@ class SightingBook:
             prototype=None if st.prototype is None else st.prototype.copy(),
             model_id=self.model_id,
             decision=st.decision,
+            best_crop_quality=0.0 if st.best_crop is None else st.best_crop.quality,
+            best_crop=st.best_crop,
         )
 
     def _close(self, track_id: int) -> Sighting:

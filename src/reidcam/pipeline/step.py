@@ -1,8 +1,11 @@
 """One pipeline step over a batch of frames from several cameras.
 
-Detection runs on all frames in one call, ReID on all crops of all cameras in
-one call; tracking and sighting bookkeeping stay per camera. A failure in one
-camera's work is logged with its id and that frame is skipped; the other
+Detection runs on all frames in one call (each camera at its own input size), ReID on the
+chosen crops of all cameras in one call; tracking and sighting bookkeeping stay per camera
+and run on every frame. ReID is the stage whose cost grows with the people in view, so only
+crops that add evidence go through it: new tracks, tracks whose view changed, and every
+``embed_interval_frames`` of a track, good crops first, at most ``max_crops_per_step``.
+A failure in one camera's work is logged with its id and that frame is skipped; the other
 cameras' frames go on.
 """
 
@@ -11,21 +14,23 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from numpy.typing import NDArray
 
-from reidcam.core.types import Detections, Frame, MatchDecision, Tracks, Verdict
-from reidcam.detect.base import Detector
+from reidcam.core.types import BestCrop, Detections, Frame, MatchDecision, Tracks, Verdict
+from reidcam.detect.base import Detector, SizedDetector
 from reidcam.match.gallery import Gallery
 from reidcam.match.matcher import Matcher
 from reidcam.pipeline.camera import CameraUnit
 from reidcam.pipeline.events import FrameResult, Observation
 from reidcam.reid.backends.base import Embedder
-from reidcam.reid.crops import CropGate, extract_crops, gate_crops
+from reidcam.reid.crops import CropGate, crop_quality, extract_crops
 
 log = logging.getLogger(__name__)
+
+STAGES = ("decode", "detect", "track", "crop", "embed", "match")
 
 
 @dataclass
@@ -39,27 +44,52 @@ class _Plan:
     crops: list[NDArray[np.uint8] | None]
     reasons: list[str]
     embed_rows: dict[int, int]
+    timings: dict[str, float] = field(default_factory=dict)
+    quality: NDArray[np.float32] | None = None  # crop-gate score per detection
 
 
 @dataclass(frozen=True)
 class Models:
-    """The shared models and matching state used by every camera."""
+    """The shared models and matching state used by every camera.
+
+    ``max_crops_per_step`` caps the ReID batch of one step (most urgent crops first; the
+    rest wait for the next step), so a crowd cannot stall every camera.
+    """
 
     detector: Detector
     embedder: Embedder
     gallery: Gallery
     matcher: Matcher
     gate: CropGate
+    max_crops_per_step: int = 32
+
+
+@dataclass
+class StepReport:
+    """What one step cost: batch stage times (ms) and the crops it embedded."""
+
+    frames: int = 0
+    crops_embedded: int = 0
+    crops_deferred: int = 0
+    timings_ms: dict[str, float] = field(default_factory=dict)
 
 
 def _ms(t0: float) -> float:
     return (time.perf_counter() - t0) * 1000.0
 
 
+def _call_detector(detector: Detector, batch: Sequence[tuple[CameraUnit, Frame]]) -> list[Detections]:
+    images = [f.image for _, f in batch]
+    sizes = [u.detector_imgsz for u, _ in batch]
+    if any(s is not None for s in sizes) and isinstance(detector, SizedDetector):
+        return list(detector.detect_sized(images, sizes))
+    return list(detector.detect(images))
+
+
 def detect_all(detector: Detector, batch: Sequence[tuple[CameraUnit, Frame]]) -> list[Detections | None]:
     """Detect on every frame in one call; on failure retry per frame to isolate the bad one."""
     try:
-        return list(detector.detect([f.image for _, f in batch]))
+        return list(_call_detector(detector, batch))
     except Exception:
         if len(batch) == 1:
             unit, frame = batch[0]
@@ -83,37 +113,65 @@ def _track(unit: CameraUnit, frame: Frame, dets: Detections) -> list[int | None]
     return track_of
 
 
-def _plan(
-    unit: CameraUnit, frame: Frame, dets: Detections, track_of: list[int | None], gate: CropGate
-) -> _Plan:
+def _plan(unit: CameraUnit, frame: Frame, dets: Detections, gate: CropGate) -> _Plan | None:
+    """Track (every frame), then cut and judge the crops of one frame."""
+    t0 = time.perf_counter()
+    track_of = _track(unit, frame, dets)
+    t_track = _ms(t0)
+    if track_of is None:
+        return None
+    t1 = time.perf_counter()
     crops = extract_crops(frame.image, dets.xyxy)
-    reasons = gate_crops(dets.xyxy, frame.width, frame.height, gate)
-    plan = _Plan(unit, frame, dets, track_of, crops, reasons, {})
-    for tid in track_of:
+    judged = crop_quality(dets.xyxy, frame.width, frame.height, gate)
+    reasons = judged.reasons
+    for i, tid in enumerate(track_of):
         if tid is not None:
-            unit.book.observe(tid, frame.index, frame.captured_at)
-    return plan
+            unit.book.observe(tid, frame.index, frame.captured_at, dets.xyxy[i], reasons[i] == "")
+    timings = {"decode": unit.last_decode_ms, "track": t_track, "crop": _ms(t1)}
+    return _Plan(unit, frame, dets, track_of, crops, reasons, {}, timings, judged.score)
 
 
-def _needs_embedding(plan: _Plan, i: int) -> bool:
+def _priority(plan: _Plan, i: int) -> int | None:
+    """Urgency of detection i's crop for ReID (lower first), None when it adds nothing now."""
     if plan.crops[i] is None:
-        return False
+        return None
+    good = plan.reasons[i] == ""
     tid = plan.track_of[i]
-    book = plan.unit.book
-    if plan.reasons[i] == "":
-        return tid is None or book.wants_embedding(tid, plan.frame.index)
-    # A poor crop never feeds the sighting, but gives a provisional answer when nothing better exists.
-    return tid is None or not book.has_prototype(tid)
+    if tid is None:  # not (yet) tracked: its only chance of an answer in this frame
+        return plan.unit.book.NEW if good else plan.unit.book.POOR
+    height = float(plan.detections.xyxy[i, 3] - plan.detections.xyxy[i, 1])
+    return plan.unit.book.embed_priority(tid, plan.frame.index, height, good)
 
 
-def embed_all(embedder: Embedder, plans: list[_Plan]) -> NDArray[np.float32] | None:
-    """Embed every crop that needs it, across cameras, in one batch."""
-    crops: list[NDArray[np.uint8]] = []
-    for plan in plans:
+def select_crops(plans: list[_Plan], budget: int) -> tuple[list[NDArray[np.uint8]], int]:
+    """Choose the crops to embed this step (most urgent first, at most ``budget``).
+
+    Fills each plan's ``embed_rows`` (detection -> row of the batch); returns the crops and
+    how many wanted embedding but were deferred to a later step.
+    """
+    wanted: list[tuple[int, int, int]] = []
+    for p, plan in enumerate(plans):
         for i in range(len(plan.detections)):
-            if _needs_embedding(plan, i):
-                plan.embed_rows[i] = len(crops)
-                crops.append(plan.crops[i])  # type: ignore[arg-type]
+            prio = _priority(plan, i)
+            if prio is not None:
+                wanted.append((prio, p, i))
+    wanted.sort()
+    crops: list[NDArray[np.uint8]] = []
+    for _, p, i in wanted[:budget]:
+        plans[p].embed_rows[i] = len(crops)
+        crops.append(plans[p].crops[i])  # type: ignore[arg-type]
+    return crops, max(0, len(wanted) - budget)
+
+
+def embed_all(embedder: Embedder, plans: list[_Plan], budget: int = 10**9) -> NDArray[np.float32] | None:
+    """Embed the chosen crops of every camera in one batch."""
+    crops, _ = select_crops(plans, budget)
+    return _embed(embedder, plans, crops)
+
+
+def _embed(
+    embedder: Embedder, plans: list[_Plan], crops: list[NDArray[np.uint8]]
+) -> NDArray[np.float32] | None:
     if not crops:
         return np.zeros((0, embedder.dim), np.float32)
     try:
@@ -132,22 +190,43 @@ def _cap_poor(decision: MatchDecision, reason: str) -> MatchDecision:
     return replace(decision, verdict=Verdict.UNCERTAIN, reason=f"{decision.reason}, but poor crop ({reason})")
 
 
+def _best_crop(plan: _Plan, i: int) -> BestCrop | None:
+    """Detection i as a candidate best view of its sighting (kept by the book if better)."""
+    crop = plan.crops[i]
+    if crop is None or plan.quality is None:
+        return None
+    f = plan.frame
+    return BestCrop(
+        crop, plan.detections.xyxy[i].copy(), float(plan.quality[i]), f.index, f.captured_at, f.name
+    )
+
+
 def _decide(plan: _Plan, i: int, vectors: NDArray[np.float32] | None, models: Models) -> MatchDecision | None:
     tid, row = plan.track_of[i], plan.embed_rows.get(i)
     book, model_id = plan.unit.book, models.embedder.model_id
     vec = None if vectors is None or row is None else vectors[row]
     good = plan.reasons[i] == ""
-    if tid is not None and vec is not None and good:
-        book.add_embedding(tid, vec, model_id, plan.frame.index)
-    probe = book.prototype(tid) if tid is not None else None
+    if tid is not None and vec is not None:
+        if good:
+            height = float(plan.detections.xyxy[i, 3] - plan.detections.xyxy[i, 1])
+            book.add_embedding(
+                tid, vec, model_id, plan.frame.index, box_height=height, best_crop=_best_crop(plan, i)
+            )
+        else:
+            book.note_poor_embedding(tid, plan.frame.index)
+    # A track that jumped keeps no verdict from its old crops until a fresh good one confirms it.
+    probe = book.prototype(tid) if tid is not None and not book.needs_check(tid) else None
     if probe is not None:
         decision = models.matcher.decide(probe, model_id, models.gallery)
         book.set_decision(tid, decision)  # type: ignore[arg-type]
         return decision
     if vec is None:
-        return None
+        return book.provisional(tid) if tid is not None else None
     decision = models.matcher.decide(vec, model_id, models.gallery)
-    return decision if good else _cap_poor(decision, plan.reasons[i])
+    decision = decision if good else _cap_poor(decision, plan.reasons[i])
+    if tid is not None:
+        book.set_provisional(tid, decision)
+    return decision
 
 
 def _observations(
@@ -176,27 +255,61 @@ def _observations(
     return tuple(out)
 
 
-def process_batch(batch: Sequence[tuple[CameraUnit, Frame]], models: Models) -> list[FrameResult]:
-    """Run detect -> track -> crop/gate -> embed -> match for frames of several cameras."""
+@dataclass
+class Detected:
+    """The detection stage's output for one batch: per-frame detections (None = failed) and its ms."""
+
+    detections: list[Detections | None]
+    ms: float
+
+
+def detect_stage(batch: Sequence[tuple[CameraUnit, Frame]], models: Models) -> Detected:
+    """Stage 1: detect on every frame of the batch (one call, per-camera input sizes)."""
     t0 = time.perf_counter()
-    all_dets = detect_all(models.detector, batch)
-    t_detect = _ms(t0)
-    t1 = time.perf_counter()
-    plans: list[_Plan] = []
-    for (unit, frame), dets in zip(batch, all_dets, strict=True):
-        if dets is None:
-            continue
-        track_of = _track(unit, frame, dets)
-        if track_of is not None:
-            plans.append(_plan(unit, frame, dets, track_of, models.gate))
-    t_track = _ms(t1)
+    dets = detect_all(models.detector, batch)
+    return Detected(dets, _ms(t0))
+
+
+def finish_step(
+    batch: Sequence[tuple[CameraUnit, Frame]], detected: Detected, models: Models
+) -> tuple[list[FrameResult], StepReport]:
+    """Stage 2: track every frame, then crop/gate -> embed (one batch for all cameras) -> match.
+
+    Each FrameResult's ``timings_ms`` holds its own decode/track/crop/match times and the
+    detect/embed times of the batch it was part of.
+    """
+    report = StepReport(frames=len(batch))
+    plans = [
+        plan
+        for (unit, frame), dets in zip(batch, detected.detections, strict=True)
+        if dets is not None and (plan := _plan(unit, frame, dets, models.gate)) is not None
+    ]
     t2 = time.perf_counter()
-    vectors = embed_all(models.embedder, plans)
+    crops, report.crops_deferred = select_crops(plans, models.max_crops_per_step)
+    vectors = _embed(models.embedder, plans, crops)
     t_embed = _ms(t2)
+    report.crops_embedded = len(crops) if vectors is not None else 0
     results = []
     for plan in plans:
         t3 = time.perf_counter()
         obs = _observations(plan, vectors, models)
-        timings = {"detect": t_detect, "track_crop": t_track, "embed": t_embed, "match": _ms(t3)}
+        timings = {**plan.timings, "detect": detected.ms, "embed": t_embed, "match": _ms(t3)}
         results.append(FrameResult(plan.frame, obs, timings))
-    return results
+    report.timings_ms = {
+        "detect": detected.ms,
+        "embed": t_embed,
+        **{s: sum(r.timings_ms[s] for r in results) for s in ("decode", "track", "crop", "match")},
+    }
+    return results, report
+
+
+def run_step(
+    batch: Sequence[tuple[CameraUnit, Frame]], models: Models
+) -> tuple[list[FrameResult], StepReport]:
+    """Run detect -> track -> crop/gate -> embed -> match for frames of several cameras."""
+    return finish_step(batch, detect_stage(batch, models), models)
+
+
+def process_batch(batch: Sequence[tuple[CameraUnit, Frame]], models: Models) -> list[FrameResult]:
+    """``run_step`` without the report."""
+    return run_step(batch, models)[0]

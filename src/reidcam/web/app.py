@@ -23,10 +23,11 @@ from reidcam import __version__
 from reidcam.capture.urls import redact_text
 from reidcam.config import AppConfig
 from reidcam.core.errors import ReidcamError
+from reidcam.identity.setup import retention_worker
 from reidcam.web.controller import Controller
 from reidcam.web.docs import add_offline_docs, docs_url_for_app
 from reidcam.web.hub import EventHub
-from reidcam.web.routes import cameras, control, events, gallery, matches, query
+from reidcam.web.routes import cameras, control, events, gallery, identities, matches, query
 from reidcam.web.routes.deps import access
 from reidcam.web.services import Services
 from reidcam.web.state import LiveState
@@ -52,6 +53,13 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     ctrl: Controller = app.state.controller
     app.state.hub.bind(asyncio.get_running_loop())
     app.state.live.shutting_down.clear()
+    retention = None
+    if ctrl.memory is not None:
+        n = await run_in_threadpool(ctrl.sync_memory_queries)
+        if n:
+            log.info("identity memory: %d named identit%s restored as queries", n, "y" if n == 1 else "ies")
+        retention = retention_worker(ctrl.config, ctrl.memory)
+        retention.start()
     if ctrl.services.autostart:
         await run_in_threadpool(ctrl.start)
     try:
@@ -59,7 +67,9 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     finally:
         app.state.live.shutting_down.set()
         app.state.hub.close()
-        await run_in_threadpool(ctrl.stop)
+        await run_in_threadpool(ctrl.stop)  # also writes the queued sightings and stops the writer
+        if retention is not None:
+            await run_in_threadpool(retention.stop)
 
 
 async def _reidcam_error(request: Request, exc: Exception) -> JSONResponse:
@@ -68,7 +78,7 @@ async def _reidcam_error(request: Request, exc: Exception) -> JSONResponse:
 
 def _api_router() -> APIRouter:
     api = APIRouter(prefix="/api", dependencies=[Depends(access)])
-    for module in (control, cameras, gallery, query, matches, events):
+    for module in (control, cameras, gallery, query, matches, events, identities):
         api.include_router(module.router)
     return api
 

@@ -9,17 +9,21 @@ from __future__ import annotations
 import logging
 import threading
 
+import numpy as np
 from fastapi import HTTPException, status
+from numpy.typing import NDArray
 
 from reidcam.capture.base import SourceState
 from reidcam.capture.urls import describe_source, redact_text
 from reidcam.config import AppConfig, CameraConfig
 from reidcam.core.errors import ImageError
+from reidcam.identity import Assignment, IdentitySink
 from reidcam.pipeline.camera import CameraUnit
+from reidcam.pipeline.events import EventSink, FanOutSink
 from reidcam.pipeline.runner import Runner
 from reidcam.reid.query import read_image
 from reidcam.web.hub import EventHub
-from reidcam.web.queries import QueryBook, QueryRecord
+from reidcam.web.queries import QueryBook, QueryRecord, QuerySource
 from reidcam.web.schemas import CameraOut, QueryOut, RunnerOut, crop_out, seen_out
 from reidcam.web.services import Services
 from reidcam.web.state import LiveState
@@ -37,8 +41,10 @@ class Controller:
         self.models = services.models
         self.default_threshold = services.models.matcher.settings.threshold
         self.queries = QueryBook(self.models.gallery, self.models.embedder, live.crops)
+        self.memory = services.memory
         self._lock = threading.Lock()
         self._runner: Runner | None = None
+        self._identity_sink: IdentitySink | None = None
 
     # -- runner ---------------------------------------------------------------
     def start(self) -> RunnerOut:
@@ -51,7 +57,12 @@ class Controller:
             if self._runner is None or not self._runner.running:
                 units = self.services.build_cameras()
                 self.live.new_run()
-                self._runner = Runner(units, self.models, sink=self.live)
+                self._close_identity_sink()
+                sink: EventSink = self.live
+                if self.memory is not None:
+                    self._identity_sink = IdentitySink(self.memory, on_assigned=self._on_assigned)
+                    sink = FanOutSink([self.live, self._identity_sink])
+                self._runner = Runner(units, self.models, sink=sink)
                 self._runner.start()
                 log.info("detection started on %d camera(s)", len(units))
         return self._publish_runner()
@@ -61,7 +72,40 @@ class Controller:
             if self._runner is not None and self._runner.running:
                 self._runner.stop()
                 log.info("detection stopped")
+            self._close_identity_sink()
         return self._publish_runner()
+
+    # -- identity memory ------------------------------------------------------
+    def _close_identity_sink(self) -> None:
+        """Write every queued sighting, then stop the writer (the runner has stopped)."""
+        sink, self._identity_sink = self._identity_sink, None
+        if sink is not None and not sink.close():
+            log.warning("identity memory: %d sighting(s) could not be written before closing", sink.pending)
+
+    def flush_identities(self, timeout_s: float = 30.0) -> bool:
+        """Wait until every sighting closed so far is in the identity memory."""
+        sink = self._identity_sink
+        return True if sink is None else sink.flush(timeout_s)
+
+    def _on_assigned(self, a: Assignment) -> None:
+        """Writer thread: tell the pages a sighting landed in an identity."""
+        self.hub.publish(
+            {
+                "type": "sighting",
+                "sighting_id": a.sighting_id,
+                "identity_id": a.identity_id,
+                "camera_id": a.camera_id,
+                "verdict": a.verdict,
+            }
+        )
+
+    def sync_memory_queries(self) -> int:
+        """Named identities become queries (after a restart, rename, merge or delete)."""
+        if self.memory is None:
+            return 0
+        n = self.queries.sync_memory(self.memory, self.models.embedder.model_id)
+        self._queries_changed()
+        return n
 
     def runner_state(self) -> RunnerOut:
         r = self._runner
@@ -126,11 +170,16 @@ class Controller:
                 raise HTTPException(status.HTTP_410_GONE, f"crop {crop_id!r} can no longer be read") from exc
         return self._enroll(images, label, "crops", replace)
 
-    def upload(self, image: object, label: str | None, replace: bool) -> tuple[QueryOut, PersonPick]:
-        pick = pick_person(image, self.models.detector)  # type: ignore[arg-type]
+    def upload(
+        self, image: NDArray[np.uint8], label: str | None, replace: bool
+    ) -> tuple[QueryOut, PersonPick]:
+        """Make the person in a photo (BGR uint8) the query; a scene is cut to its largest person."""
+        pick = pick_person(image, self.models.detector)
         return self._enroll([pick.image], label, "upload", replace), pick
 
-    def _enroll(self, images: list, label: str | None, source: str, replace: bool) -> QueryOut:
+    def _enroll(
+        self, images: list[NDArray[np.uint8]], label: str | None, source: QuerySource, replace: bool
+    ) -> QueryOut:
         record = self.queries.add(images, label, source, replace)
         self._queries_changed()
         return self.query_out(record)

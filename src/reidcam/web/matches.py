@@ -78,7 +78,9 @@ class MatchBook:
             return None
         now = time.monotonic()
         with self._lock:
-            label = self._labels.get(d.query_id, d.query_id)
+            label = self._labels.get(d.query_id)
+            if label is None:  # decided on a frame in flight when that query was cleared
+                return None
             self._seen[frame.camera_id] = CameraSeen(d.query_id, label, d.similarity, frame.captured_at)
             entry = self._entries.get((card.card_id, d.query_id))
             if entry is None:

@@ -26,20 +26,21 @@ def _style(obs: Observation, labels: Mapping[str, str]) -> tuple[tuple[int, int,
     d = obs.decision
     track = "" if obs.track_id is None else f"#{obs.track_id}"
     if d is not None and d.verdict is Verdict.MATCH:
-        return RED, 3, f"{labels.get(d.query_id or '', d.query_id or 'query')} {d.similarity:.2f}"
+        return RED, 4, f"{labels.get(d.query_id or '', d.query_id or 'query')} {d.similarity:.2f}"
     if d is not None and d.verdict is Verdict.UNCERTAIN:
-        return AMBER, 2, f"? {d.similarity:.2f} {track}".strip()
-    return GREEN, 1, track
+        return AMBER, 3, f"? {d.similarity:.2f} {track}".strip()
+    return GREEN, 2, track
 
 
 def _label(img: NDArray[np.uint8], text: str, x: int, y: int, colour: tuple[int, int, int]) -> None:
     if not text:
         return
-    scale = 0.5
-    (tw, th), base = cv2.getTextSize(text, FONT, scale, 1)
+    scale = max(0.5, img.shape[1] / 1200.0)  # readable when the browser shows the frame small
+    thick = 2 if scale >= 0.75 else 1
+    (tw, th), base = cv2.getTextSize(text, FONT, scale, thick)
     y = max(y, th + base + 2)
-    cv2.rectangle(img, (x, y - th - base - 2), (x + tw + 4, y), colour, -1)
-    cv2.putText(img, text, (x + 2, y - base), FONT, scale, (255, 255, 255), 1, cv2.LINE_AA)
+    cv2.rectangle(img, (x, y - th - base - 4), (x + tw + 6, y), colour, -1)
+    cv2.putText(img, text, (x + 3, y - base - 1), FONT, scale, (255, 255, 255), thick, cv2.LINE_AA)
 
 
 def draw_overlays(
@@ -51,7 +52,8 @@ def draw_overlays(
     """A resized copy of a BGR uint8 frame with every observation's box and label drawn."""
     h, w = image.shape[:2]
     scale = min(1.0, max_width / float(w))
-    out = cv2.resize(image, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
+    size = (round(w * scale), round(h * scale))
+    out: NDArray[np.uint8] = np.asarray(cv2.resize(image, size, interpolation=cv2.INTER_AREA), np.uint8)
     # Matches last, so a red box is never hidden under a green one.
     ordered = sorted(observations, key=lambda o: o.matched)
     for obs in ordered:

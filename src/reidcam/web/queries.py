@@ -6,21 +6,27 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 from numpy.typing import NDArray
 
+from reidcam.identity import IdentityMemory
 from reidcam.match.gallery import Gallery
 from reidcam.reid.backends.base import Embedder
 from reidcam.reid.query import enroll
 from reidcam.web.crops import QUERY_DIR, CropIndex
+
+QuerySource = Literal["crops", "upload", "memory"]
+#: Query ids of identities restored from the identity memory start with this.
+MEMORY_PREFIX = "idn_"
 
 
 @dataclass
 class QueryRecord:
     query_id: str
     label: str
-    source: str
+    source: QuerySource
     created_at: float
     image_ids: list[str] = field(default_factory=list)
 
@@ -41,7 +47,7 @@ class QueryBook:
         self._records: dict[str, QueryRecord] = {}
 
     def add(
-        self, images: Sequence[NDArray[np.uint8]], label: str | None, source: str, replace: bool
+        self, images: Sequence[NDArray[np.uint8]], label: str | None, source: QuerySource, replace: bool
     ) -> QueryRecord:
         """Enroll one person from ``images`` (BGR uint8 crops); ``replace`` drops the others.
 
@@ -71,6 +77,25 @@ class QueryBook:
             saved = self.crops.save(QUERY_DIR, img, record.query_id)
             if saved is not None:
                 record.image_ids.append(saved.crop_id)
+
+    def sync_memory(self, memory: IdentityMemory, model_id: str) -> int:
+        """Make every named identity of the memory a query (source 'memory', id = identity id).
+
+        Called at startup, so matching resumes after a restart, and after a rename, merge or
+        delete. Identities gone or unnamed since the last sync stop being queries.
+        Returns how many named identities are queries now.
+        """
+        with self._lock:
+            for qid in [q for q, rec in self._records.items() if rec.source == "memory"]:
+                self.gallery.remove(qid)
+                del self._records[qid]
+            memory.export_to_gallery(self.gallery, model_id, named_only=True)
+            now = time.time()
+            restored = [i for i in self.gallery.identities() if i.query_id.startswith(MEMORY_PREFIX)]
+            for ident in restored:
+                if ident.query_id not in self._records:
+                    self._records[ident.query_id] = QueryRecord(ident.query_id, ident.label, "memory", now)
+            return len(restored)
 
     def clear(self) -> None:
         with self._lock:

@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import replace
+from functools import partial
 
 from reidcam.capture import open_source
 from reidcam.capture.base import FrameSource, SourceState, SourceStatus
@@ -140,5 +141,5 @@ def replay_cameras(cfg: AppConfig, fps: float | None, loop: bool) -> list[Camera
             continue
         cam = by_id[unit.camera_id]
         once = cam.model_copy(update={"loop": False})  # the replay loops; the inner source plays one pass
-        unit.source = ReplaySource(unit.camera_id, lambda c=once: open_source(c), fps, loop or cam.loop)
+        unit.source = ReplaySource(unit.camera_id, partial(open_source, once), fps, loop or cam.loop)
     return units

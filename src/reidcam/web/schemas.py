@@ -132,7 +132,7 @@ class QuerySelectIn(BaseModel):
 class QueryOut(BaseModel):
     query_id: str
     label: str
-    source: Literal["crops", "upload"]
+    source: Literal["crops", "upload", "memory"]
     created_at: float
     images: list[CropOut]
 

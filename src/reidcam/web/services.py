@@ -12,6 +12,8 @@ from functools import partial
 from pathlib import Path
 
 from reidcam.config import AppConfig
+from reidcam.identity import IdentityMemory
+from reidcam.identity.setup import open_memory
 from reidcam.pipeline.build import build_models
 from reidcam.pipeline.camera import CameraUnit
 from reidcam.pipeline.step import Models
@@ -34,6 +36,9 @@ class Services:
         allowed_hosts: accepted ``Host`` headers (DNS-rebinding guard on loopback); None accepts any.
         max_upload_bytes: largest query photo accepted.
         live: limits of the in-memory gallery, matches and streams.
+        memory: the identity memory (people, sightings, feedback); None turns the
+            /api/identities, /api/sightings and /api/search routes off (503). Whoever opens it
+            closes it: the app only reads and writes it.
     """
 
     models: Models
@@ -44,6 +49,7 @@ class Services:
     allowed_hosts: list[str] | None = None
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
     live: LiveSettings = field(default_factory=LiveSettings)
+    memory: IdentityMemory | None = None
 
 
 def build_services(
@@ -55,18 +61,25 @@ def build_services(
     loop: bool = True,
     autostart: bool = False,
     allowed_hosts: list[str] | None = None,
+    memory: bool = True,
 ) -> Services:
     """Load the models from the config; file cameras replay at ``fps``, looping if ``loop``.
 
+    ``memory``: also open the identity memory (``cfg.storage.url``, else SQLite in ``data_dir``);
+    the caller closes it (``services.memory.close()``) once the server has stopped.
+
     Raises:
         WeightsError, DependencyError: weights missing or a runtime not installed.
+        StorageError: the identity database cannot be opened or migrated.
     """
+    models = build_models(cfg)
     return Services(
-        models=build_models(cfg),
+        models=models,
         build_cameras=partial(replay_cameras, cfg, fps, loop),
         data_dir=Path(data_dir),
         token=token,
         autostart=autostart,
         allowed_hosts=allowed_hosts,
         live=LiveSettings(jpeg_quality=cfg.output.jpeg_quality),
+        memory=open_memory(cfg, Path(data_dir)) if memory else None,
     )

@@ -63,6 +63,13 @@ class LiveState:
 
     # -- EventSink ----------------------------------------------------------
     def on_frame(self, result: FrameResult) -> None:
+        """Called by the runner thread; a fault here is logged, never allowed to stop detection."""
+        try:
+            self._on_frame(result)
+        except Exception:
+            log.exception("web view: handling a frame of camera %s failed", result.frame.camera_id)
+
+    def _on_frame(self, result: FrameResult) -> None:
         cam = result.frame.camera_id
         with self._lock:
             view = self._views.setdefault(cam, _View())

@@ -8,15 +8,15 @@ before anything is decoded.
 
 from __future__ import annotations
 
+import importlib
 import io
-import warnings
+import struct
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 
 import numpy as np
 from fastapi import HTTPException, Request, status
 from numpy.typing import NDArray
-from PIL import Image, UnidentifiedImageError
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
@@ -26,7 +26,6 @@ from reidcam.reid.crops import extract_crops
 from reidcam.reid.query import MAX_QUERY_PIXELS, decode_image
 
 TOO_LARGE = 413  # named HTTP_413_CONTENT_TOO_LARGE or ..._REQUEST_ENTITY_TOO_LARGE depending on the version
-ALLOWED_FORMATS = frozenset({"JPEG", "PNG", "BMP", "WEBP"})
 MULTIPART_SLACK = 64 * 1024
 #: A person box covering at least this share of the photo means the photo already is a crop.
 CROP_AREA_SHARE = 0.5
@@ -103,32 +102,47 @@ async def _read_form(request: Request, max_bytes: int) -> Upload:
         await form.close()
 
 
+_MAGIC = (
+    (b"\xff\xd8\xff", "JpegImagePlugin", "JpegImageFile"),
+    (b"\x89PNG\r\n\x1a\n", "PngImagePlugin", "PngImageFile"),
+    (b"BM", "BmpImagePlugin", "BmpImageFile"),
+    (b"RIFF", "WebPImagePlugin", "WebPImageFile"),
+)
+_NOT_AN_IMAGE = "not a readable image (JPEG, PNG, BMP or WebP)"
+
+
+def _header_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) from the header of an accepted format, or None.
+
+    Calls the format's Pillow class directly rather than ``Image.open``: only the
+    accepted formats are ever parsed, and Ultralytics' patch of ``Image.open``
+    (which tries to pip-install a HEIF plugin for unknown files) is never hit.
+    """
+    for magic, module, cls in _MAGIC:
+        if not data.startswith(magic) or (magic == b"RIFF" and data[8:12] != b"WEBP"):
+            continue
+        try:
+            plugin = importlib.import_module(f"PIL.{module}")
+            with getattr(plugin, cls)(io.BytesIO(data)) as img:
+                return int(img.size[0]), int(img.size[1])
+        except (ImportError, SyntaxError, OSError, ValueError, IndexError, TypeError, struct.error):
+            return None
+    return None
+
+
 def check_header(data: bytes) -> tuple[int, int]:
     """Width and height from the image header, without decoding the pixels.
 
     Raises:
         HTTPException: 415 not an image in an accepted format, 413 too many pixels.
     """
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        try:
-            with Image.open(io.BytesIO(data)) as img:
-                fmt, (w, h) = img.format, img.size
-        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-            raise HTTPException(
-                status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, "not a readable image (JPEG, PNG, BMP or WebP)"
-            ) from exc
-        except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
-            raise HTTPException(TOO_LARGE, "image has too many pixels") from exc
-    if fmt not in ALLOWED_FORMATS:
-        raise HTTPException(
-            status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
-            f"{fmt} images are not accepted: use JPEG, PNG, BMP or WebP",
-        )
+    size = _header_size(data)
+    if size is None:
+        raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, _NOT_AN_IMAGE)
+    w, h = size
     if w * h > MAX_QUERY_PIXELS:
         raise HTTPException(
-            TOO_LARGE,
-            f"image is {w}x{h} pixels; at most {MAX_QUERY_PIXELS // 1_000_000} megapixels",
+            TOO_LARGE, f"image is {w}x{h} pixels; at most {MAX_QUERY_PIXELS // 1_000_000} megapixels"
         )
     return w, h
 

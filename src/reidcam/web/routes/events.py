@@ -6,18 +6,19 @@ reconnect by themselves, and it needs no extra server package.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator
 
+import anyio
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
-from reidcam.web.hub import EventHub
+from reidcam.web.hub import Event, EventHub
 
 router = APIRouter(tags=["events"])
 KEEPALIVE_S = 10.0
 POLL_S = 0.5
+_IDLE: Event = {}
 
 
 async def _events(request: Request, hub: EventHub) -> AsyncIterator[str]:
@@ -27,9 +28,12 @@ async def _events(request: Request, hub: EventHub) -> AsyncIterator[str]:
         yield "retry: 2000\nevent: hello\ndata: {}\n\n"
         idle = 0.0
         while not live.shutting_down.is_set():
-            try:
-                event = await asyncio.wait_for(q.get(), POLL_S)
-            except asyncio.TimeoutError:
+            event: Event | None = _IDLE
+            # anyio's timeout, not asyncio.wait_for: Starlette's disconnect check uses anyio cancel
+            # scopes, and mixing the two cancelled this generator spuriously.
+            with anyio.move_on_after(POLL_S):
+                event = await q.get()
+            if event is _IDLE:
                 if await request.is_disconnected():
                     return
                 idle += POLL_S
@@ -49,7 +53,10 @@ async def _events(request: Request, hub: EventHub) -> AsyncIterator[str]:
     "/events",
     response_class=StreamingResponse,
     responses={
-        200: {"content": {"text/event-stream": {}}, "description": "event: card|match|query|threshold|runner"}
+        200: {
+            "content": {"text/event-stream": {}},
+            "description": "event: card|match|query|threshold|runner|sighting",
+        }
     },
 )
 def events(request: Request) -> StreamingResponse:

@@ -12,6 +12,7 @@ const state = {
   matchEls: new Map(),
   thresholdDragging: false,
   timers: {},
+  person: null,
 };
 
 // ---- access token (only needed when the server is reachable from the network) ----
@@ -230,11 +231,13 @@ function updateCard(node, card) {
   if (node.dataset.key === key) return;
   node.dataset.key = key;
   node.dataset.matched = String(card.matched);
-  const track = card.track_id === null ? "untracked" : `track ${card.track_id}`;
-  const best = card.best_similarity === null ? "" : ` · best ${sim(card.best_similarity)}`;
+  const track = card.track_id === null ? "" : ` #${card.track_id}`;
+  const best = card.best_similarity === null ? "" : ` · ${sim(card.best_similarity)}`;
+  node.title = `${card.camera_id}, ${card.track_id === null ? "untracked" : "track " + card.track_id}, ` +
+    `seen ${clock(card.first_seen_at)}–${clock(card.last_seen_at)} (${card.observations} frames)`;
   node.replaceChildren(
     el("div", { class: "crops" }, ...card.crops.map(cropImg)),
-    el("footer", { text: `${card.camera_id} · ${track} · ${clock(card.first_seen_at)}${best}` })
+    el("footer", {}, el("b", { text: card.camera_id + track }), el("br"), `${clock(card.first_seen_at)}${best}`)
   );
 }
 
@@ -325,11 +328,13 @@ function renderQuery() {
         "div",
         { class: "query", "data-query-id": q.query_id },
         el("div", { class: "query-images" }, ...q.images.map((i) => el("img", { src: withToken(i.url), alt: q.label }))),
-        el("span", { class: "query-label", text: `${q.label} · from ${q.source === "upload" ? "a photo" : "the gallery"} at ${clock(q.created_at)}` })
+        el("span", { class: "query-label", text: `${q.label} · from ${QUERY_SOURCES[q.source] || q.source} at ${clock(q.created_at)}` })
       )
     )
   );
 }
+
+const QUERY_SOURCES = { upload: "a photo", crops: "the gallery", memory: "People (named)" };
 
 async function afterQueryChange() {
   await refreshQuery();
@@ -382,7 +387,14 @@ async function refreshMatches() {
     ...page.matches.map((m) =>
       el(
         "li",
-        { class: "match", "data-match-id": m.match_id, "data-camera-id": m.camera_id, "data-similarity": m.similarity.toFixed(3) },
+        {
+          class: "match",
+          "data-match-id": m.match_id,
+          "data-camera-id": m.camera_id,
+          "data-similarity": m.similarity.toFixed(3),
+          "data-frame-name": m.frame_name || "",
+          "data-xyxy": m.xyxy.join(","),
+        },
         m.thumbnail_url ? el("img", { src: withToken(m.thumbnail_url), alt: `${m.label} on ${m.camera_id}`, loading: "lazy" }) : null,
         el(
           "div",
@@ -395,6 +407,161 @@ async function refreshMatches() {
       )
     )
   );
+}
+
+// ---- people: the identity memory ----------------------------------------------------------
+const day = (epoch) => new Date(epoch * 1000).toLocaleString([], { hour12: false, month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", second: "2-digit" });
+const thumb = (url, alt) => (url ? el("img", { src: withToken(url), alt, loading: "lazy" }) : el("img", { alt }));
+const personName = (p) => p.name || `unnamed ${p.identity_id.slice(4, 10)}`;
+
+async function refreshPeople() {
+  let page;
+  try {
+    page = await api(`/api/identities?limit=200${$("#named-only").checked ? "&named_only=true" : ""}`);
+  } catch (e) {
+    if (/identity memory is off/.test(e.message)) $("#people-panel").hidden = true;
+    return;
+  }
+  const people = page.identities;
+  $("#people-count").textContent = people.length ? `(${people.length}${people.length === page.limit ? "+" : ""})` : "";
+  if (!people.length) {
+    $("#people").replaceChildren(el("li", { class: "hint", text: "Nobody yet: people appear here once they leave a camera's view." }));
+    return;
+  }
+  $("#people").replaceChildren(
+    ...people.map((p) =>
+      el(
+        "li",
+        { class: `person-row${state.person === p.identity_id ? " active" : ""}`, "data-identity-id": p.identity_id },
+        thumb(p.thumbnail_url, personName(p)),
+        el(
+          "div",
+          { class: "person-text" },
+          el("b", { text: personName(p) }),
+          el("span", { text: `${p.n_sightings} sighting${p.n_sightings === 1 ? "" : "s"} · ${p.camera_ids.join(", ")}` }),
+          el("span", { text: p.last_seen_at ? `last seen ${day(p.last_seen_at)}` : "not seen yet" })
+        )
+      )
+    )
+  );
+}
+
+async function showPerson(id) {
+  state.person = id;
+  let person, line;
+  try {
+    [person, line] = await Promise.all([api(`/api/identities/${id}`), api(`/api/identities/${id}/timeline`)]);
+  } catch (e) {
+    banner(`Cannot show this person: ${e.message}`, "error");
+    closePerson();
+    return;
+  }
+  for (const row of document.querySelectorAll(".person-row")) row.classList.toggle("active", row.dataset.identityId === id);
+  const name = el("input", { id: "person-name", value: person.name || "", placeholder: "name (makes them a query)", maxLength: 64 });
+  const box = $("#person");
+  box.hidden = false;
+  box.replaceChildren(
+    el(
+      "div",
+      { class: "person-head" },
+      name,
+      el("button", { id: "rename", type: "button", class: "primary", text: "Rename", onclick: () => renamePerson(id, name.value) }),
+      el("button", { id: "delete-person", type: "button", class: "danger", text: "Delete", onclick: () => deletePerson(id, personName(person)) }),
+      el("button", { type: "button", text: "Close", onclick: closePerson })
+    ),
+    el("p", { class: "hint", text: `${person.n_sightings} sightings on ${person.camera_ids.join(", ") || "no camera"}; oldest first. Reject a sighting that is someone else.` }),
+    el(
+      "ol",
+      { class: "timeline" },
+      ...line.sightings.map((s) =>
+        el(
+          "li",
+          { class: "sighting", "data-sighting-id": s.sighting_id, "data-camera-id": s.camera_id, "data-feedback": s.feedback || "" },
+          thumb(s.thumbnail_url, `${personName(person)} on ${s.camera_id}`),
+          el("span", { text: `${s.camera_id} · ${sim(s.similarity)}` }),
+          el("span", { text: day(s.first_seen_at) }),
+          el(
+            "span",
+            { class: "actions" },
+            el("button", { type: "button", class: "confirm", text: "✓", title: "Confirm: this is them", onclick: () => sightingFeedback(s.sighting_id, "confirm") }),
+            el("button", { type: "button", class: "reject", text: "✗", title: "Reject: this is someone else", onclick: () => sightingFeedback(s.sighting_id, "reject") })
+          )
+        )
+      )
+    )
+  );
+}
+
+function closePerson() {
+  state.person = null;
+  $("#person").hidden = true;
+  for (const row of document.querySelectorAll(".person-row.active")) row.classList.remove("active");
+}
+
+async function renamePerson(id, name) {
+  try {
+    await api(`/api/identities/${id}`, Object.assign({ method: "PATCH" }, jsonBody({ name: name.trim() || null })));
+    banner(name.trim() ? `Renamed to ${name.trim()}; the cameras now look for them.` : "Name cleared.");
+  } catch (e) {
+    banner(`Not renamed: ${e.message}`, "error");
+  }
+  await Promise.all([refreshPeople(), showPerson(id), refreshQuery()]);
+}
+
+async function deletePerson(id, label) {
+  if (!confirm(`Forget ${label}? Their sightings and photos are deleted for good.`)) return;
+  try {
+    const r = await api(`/api/identities/${id}`, { method: "DELETE" });
+    banner(`${label} forgotten (${r.files_removed} photo${r.files_removed === 1 ? "" : "s"} deleted).`);
+  } catch (e) {
+    banner(`Not deleted: ${e.message}`, "error");
+  }
+  closePerson();
+  await Promise.all([refreshPeople(), refreshQuery()]);
+}
+
+async function sightingFeedback(sightingId, verb) {
+  try {
+    await api(`/api/sightings/${sightingId}/${verb}`, { method: "POST" });
+    banner(verb === "confirm" ? "Confirmed." : "Rejected: the sighting was moved to someone else.");
+  } catch (e) {
+    banner(`Not done: ${e.message}`, "error");
+  }
+  if (state.person) await showPerson(state.person);
+  refreshPeople();
+}
+
+async function searchPhoto(file) {
+  const form = new FormData();
+  form.append("file", file);
+  form.append("k", "12");
+  const box = $("#search-results");
+  try {
+    const r = await api("/api/search/photo", { method: "POST", body: form });
+    box.hidden = false;
+    box.replaceChildren(
+      el("header", {}, el("span", { text: `${r.hits.length} most similar sighting${r.hits.length === 1 ? "" : "s"} · ${r.message}` }), el("button", { type: "button", text: "Close", onclick: () => (box.hidden = true) })),
+      r.hits.length
+        ? el(
+            "ol",
+            { class: "hits" },
+            ...r.hits.map((h) =>
+              el(
+                "li",
+                { class: "hit", "data-identity-id": h.sighting.identity_id || "", "data-similarity": h.similarity.toFixed(3), title: "show this person" },
+                thumb(h.sighting.thumbnail_url, h.identity_name || "sighting"),
+                el("span", { text: `${h.identity_name || "unnamed"} · ${sim(h.similarity)}` }),
+                el("span", { text: `${h.sighting.camera_id} · ${day(h.sighting.first_seen_at)}` })
+              )
+            )
+          )
+        : el("p", { class: "hint", text: "Nobody like this has been seen." })
+    );
+  } catch (e) {
+    banner(`Search refused: ${e.message}`, "error");
+  } finally {
+    $("#search-photo").value = "";
+  }
 }
 
 // ---- live events (server-sent) ----------------------------------------------------------
@@ -411,6 +578,7 @@ function connectEvents() {
     if (!state.thresholdDragging) setThreshold(JSON.parse(e.data).threshold);
   });
   source.addEventListener("runner", () => refreshStatus());
+  source.addEventListener("sighting", () => debounce("people", refreshPeople, 1500));
 }
 
 // ---- wiring -------------------------------------------------------------------------
@@ -447,6 +615,16 @@ function wire() {
     refreshGallery();
   });
   $("#match-camera").addEventListener("change", refreshMatches);
+  $("#people").addEventListener("click", (e) => {
+    const row = e.target.closest(".person-row");
+    if (row) showPerson(row.dataset.identityId);
+  });
+  $("#search-results").addEventListener("click", (e) => {
+    const hit = e.target.closest(".hit");
+    if (hit && hit.dataset.identityId) showPerson(hit.dataset.identityId);
+  });
+  $("#named-only").addEventListener("change", refreshPeople);
+  $("#search-photo").addEventListener("change", (e) => e.target.files[0] && searchPhoto(e.target.files[0]));
   $("#more").addEventListener("click", () => {
     state.galleryLimit += 60;
     refreshGallery();
@@ -457,13 +635,14 @@ async function main() {
   wire();
   await refreshStatus();
   await refreshQuery();
-  await Promise.all([refreshGallery(), refreshMatches()]);
+  await Promise.all([refreshGallery(), refreshMatches(), refreshPeople()]);
   connectEvents();
   setInterval(refreshStatus, 1000);
   setInterval(() => {
     refreshGallery();
     refreshMatches();
   }, 5000);
+  setInterval(refreshPeople, 15000);
 }
 
 main();

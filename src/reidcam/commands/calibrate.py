@@ -1,0 +1,97 @@
+"""``reidcam calibrate``: the similarity threshold for a target false-match rate, from labelled crops."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from reidcam.commands.eval_cmd import DEFAULT_MODEL, add_model_arg, add_weights_args
+from reidcam.core.errors import ConfigError
+
+
+def _splits(text: str) -> list[str]:
+    return [s.strip() for s in text.split(",") if s.strip()]
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    c = sub.add_parser(
+        "calibrate", help="pick the match threshold for a target false-match rate (labelled crops)"
+    )
+    c.add_argument("--data", type=Path, required=True, help="Market-1501-layout folder of labelled crops")
+    add_model_arg(c)
+    c.add_argument("--target-fmr", type=float, default=0.01, help="false-match rate to allow (default 0.01)")
+    c.add_argument(
+        "--splits",
+        type=_splits,
+        default=["query", "bounding_box_test", "bounding_box_train"],
+        help="comma-separated splits to calibrate on (default: all three)",
+    )
+    c.add_argument(
+        "--holdout-splits",
+        type=_splits,
+        default=[],
+        help="splits (other identities) to check the chosen threshold on, e.g. query,bounding_box_test",
+    )
+    c.add_argument(
+        "--all-pairs",
+        action="store_true",
+        help="same-person pairs from one camera count too (default: across cameras only)",
+    )
+    c.add_argument(
+        "--out", type=Path, required=True, help="writes calibration.json, similarity_hist.png, roc.png"
+    )
+    add_weights_args(c)
+    c.set_defaults(func=run)
+
+
+def _pairs(embedder, data_dir: Path, splits: list[str], args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from reidcam.eval.calibrate import MAX_IMAGES, pair_similarities
+    from reidcam.eval.dataset import labels, load_market
+    from reidcam.eval.reid_eval import embed_items
+
+    items = [i for s in load_market(data_dir, splits).splits.values() for i in s]
+    if len(items) > MAX_IMAGES:
+        keep = np.sort(np.random.default_rng(0).choice(len(items), MAX_IMAGES, replace=False))
+        items = [items[i] for i in keep]
+    vectors = embed_items(embedder, items, "embedding", progress=not args.no_progress)
+    pids, cams = labels(items)
+    try:
+        scores = pair_similarities(vectors, pids, cams, cross_camera_only=not args.all_pairs)
+    except ValueError as exc:
+        raise ConfigError(f"{data_dir} ({', '.join(splits)}): {exc}") from exc
+    return scores, len(items), len(set(pids.tolist()) - {-1, 0})
+
+
+def run(args: argparse.Namespace) -> int:
+    from reidcam.eval.calibrate import calibrate, save_calibration, with_holdout
+    from reidcam.eval.embedders import load_embedder
+    from reidcam.eval.plots import plot_roc, plot_similarity_hist
+
+    if not 0.0 < args.target_fmr < 1.0:
+        raise ConfigError("--target-fmr must be within (0, 1)")
+    embedder = load_embedder(args.model or DEFAULT_MODEL, args.weights_dir, args.allow_download)
+    scores, n_images, n_ids = _pairs(embedder, args.data, args.splits, args)
+    data = f"{args.data} ({', '.join(args.splits)})"
+    cal = calibrate(scores, embedder.model_id, args.target_fmr, n_images, n_ids, data)
+    if args.holdout_splits:
+        held, _, _ = _pairs(embedder, args.data, args.holdout_splits, args)
+        cal = with_holdout(cal, held)
+    path = save_calibration(cal, args.out)
+    plot_similarity_hist(scores, cal, args.out / "similarity_hist.png")
+    plot_roc(cal, args.out / "roc.png")
+    print(
+        f"{cal.model_id}: threshold {cal.threshold:.4f} for target FMR {cal.target_fmr:g}: "
+        f"FMR {cal.fmr:.4f}, "
+        f"TPR {cal.tpr:.3f} on {cal.num_same} same / {cal.num_different} different pairs "
+        f"({n_images} images, {n_ids} identities); uncertain below {cal.uncertain_below:.4f}"
+    )
+    if cal.holdout is not None:
+        h = cal.holdout
+        print(
+            f"held-out pairs ({', '.join(args.holdout_splits)}): FMR {h['fmr']:.4f}, TPR {h['tpr']:.3f} "
+            f"on {h['num_same']} same / {h['num_different']} different"
+        )
+    print(f"wrote {path}, {args.out / 'similarity_hist.png'}, {args.out / 'roc.png'}")
+    return 0

@@ -1,0 +1,198 @@
+"""The real thing in headless Chromium: real server, real models, two Market-1501 cameras.
+
+Starts ``reidcam serve`` as a user would, presses Start detection, clicks the
+crop of the woman in the white dress (Market id 0001) in the gallery, and sees
+her matched in both camera panels and in the matches list. Needs the Debian
+``chromium`` package and the ``playwright`` Python package (never a downloaded
+browser), and the assets from ``REIDCAM_WEIGHTS_DIR`` / ``REIDCAM_MEDIA_DIR``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.browser, pytest.mark.models]
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-sync",
+]
+# Hand-checked boxes (xyxy, frame pixels) of the woman in the white dress.
+WOMAN_QUERY_BOX = ("c1s1_001051.jpg", (1215, 430, 1370, 749))
+WOMAN_BOXES = {
+    "c1s1_001051.jpg": (1215, 430, 1370, 749),
+    "c1s1_002301.jpg": (843, 445, 950, 707),
+    "c3s1_000501.jpg": (989, 426, 1063, 601),
+    "c3s1_000551.jpg": (1159, 427, 1220, 616),
+    "c3s1_001626.jpg": (1615, 421, 1714, 624),
+}
+REPO = Path(__file__).resolve().parents[2]
+STARTUP_S = 180
+MATCH_TIMEOUT_MS = 90_000
+
+# IoU of the box in data-xyxy with a given box; used inside the page.
+_IOU_JS = """
+(xyxy, b) => {
+  const a = xyxy.split(",").map(Number);
+  const iw = Math.max(0, Math.min(a[2], b[2]) - Math.max(a[0], b[0]));
+  const ih = Math.max(0, Math.min(a[3], b[3]) - Math.max(a[1], b[1]));
+  const inter = iw * ih;
+  return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter);
+}
+"""
+
+
+def _env_dir(var: str) -> Path:
+    value = os.environ.get(var)
+    if not value or not Path(value).is_dir():
+        pytest.skip(
+            f"{var} is not set to a folder: point it at the verified assets (CI: ../shared/assets/...)"
+        )
+    return Path(value)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def output_dir() -> Path:
+    """Where the screenshot and server log go: $REIDCAM_TEST_OUTPUT or ./test-output, then browser/."""
+    out = Path(os.environ.get("REIDCAM_TEST_OUTPUT", REPO / "test-output")) / "browser"
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+@pytest.fixture(scope="module")
+def chromium_path() -> Path:
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is missing: install the Debian package (apt-get install -y chromium)")
+    pytest.importorskip("playwright.sync_api", reason="the playwright Python package is not installed")
+    return CHROMIUM
+
+
+def _wait_until_up(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + STARTUP_S
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"reidcam serve exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(url + "/api/status", timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.5)
+    pytest.fail(f"reidcam serve did not answer within {STARTUP_S} s:\n{log.read_text()[-3000:]}")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory, output_dir: Path) -> Iterator[tuple[str, Path]]:
+    """``reidcam serve`` on the Market-1501 c1 and c3 frames as two looping cameras."""
+    weights, media = _env_dir("REIDCAM_WEIGHTS_DIR"), _env_dir("REIDCAM_MEDIA_DIR")
+    frames = media / "market1501_2cam" / "frames"
+    if not frames.is_dir():
+        pytest.skip(f"{frames} is missing: the Market-1501 demo frames are part of the test media")
+    data_dir = tmp_path_factory.mktemp("reidcam-data")
+    port = _free_port()
+    cmd = [
+        *(sys.executable, "-m", "reidcam.cli", "--log-level", "INFO", "serve"),
+        *("--port", str(port), "--data-dir", str(data_dir), "--fps", "2", "--weights-dir", str(weights)),
+        *("--source", f"c1={frames}/c1s1_*.jpg", "--source", f"c3={frames}/c3s1_*.jpg"),
+    ]
+    log = output_dir / "server.log"
+    env = {**os.environ, "YOLO_AUTOINSTALL": "false", "YOLO_OFFLINE": "true"}
+    with log.open("wb") as fh:
+        proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_up(url, proc, log)
+        yield url, data_dir
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            pytest.fail("reidcam serve did not stop within 30 s of Ctrl-C")
+
+
+def test_pick_the_woman_and_see_her_matched_on_both_cameras(
+    server: tuple[str, Path], chromium_path: Path, output_dir: Path
+) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    url, data_dir = server
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(chromium_path), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1440, "height": 900})
+            page.goto(url, wait_until="domcontentloaded")
+            expect(page.locator("section.camera")).to_have_count(2)
+            page.get_by_role("button", name="Start detection").click()
+            expect(page.locator("#run-state")).to_have_text("running", timeout=15_000)
+
+            # Her crop from frame c1s1_001051.jpg appears in the gallery: click it.
+            name, box = WOMAN_QUERY_BOX
+            crop_id = page.wait_for_function(
+                f"""() => {{
+                    const iou = {_IOU_JS};
+                    const imgs = [...document.querySelectorAll('img.crop[data-frame-name="{name}"]')];
+                    const hit = imgs.find((i) => i.complete && iou(i.dataset.xyxy, {list(box)}) > 0.5);
+                    return hit ? hit.dataset.cropId : null;
+                }}""",
+                timeout=MATCH_TIMEOUT_MS,
+            ).json_value()
+            page.locator(f'img.crop[data-crop-id="{crop_id}"]').click()
+            expect(page.locator("#query .query-images img")).to_have_count(1, timeout=15_000)
+
+            # She is labelled in both camera panels and listed in the matches.
+            for cam in ("c1", "c3"):
+                panel = page.locator(f'section.camera[data-camera-id="{cam}"]')
+                expect(panel).to_have_attribute("data-matched", "true", timeout=MATCH_TIMEOUT_MS)
+                expect(panel.locator(".seen")).to_contain_text("seen", timeout=5_000)
+                expect(page.locator(f'#matches li.match[data-camera-id="{cam}"]').first).to_be_visible(
+                    timeout=MATCH_TIMEOUT_MS
+                )
+            # The c3 match is really her: its box is one of her hand-checked boxes.
+            c3_boxes = json.dumps({k: list(v) for k, v in WOMAN_BOXES.items() if k.startswith("c3")})
+            page.wait_for_function(
+                f"""() => {{
+                    const iou = {_IOU_JS};
+                    const boxes = {c3_boxes};
+                    const items = [...document.querySelectorAll('#matches li.match[data-camera-id="c3"]')];
+                    return items.some((li) => {{
+                        const box = boxes[li.dataset.frameName];
+                        return box && iou(li.dataset.xyxy, box) > 0.5;
+                    }});
+                }}""",
+                timeout=MATCH_TIMEOUT_MS,
+            )
+            page.evaluate("window.scrollTo(0, 0)")
+            page.mouse.move(0, 0)
+            page.wait_for_timeout(1500)  # let the streams show a frame with her red box
+            page.screenshot(path=str(output_dir / "ui-match.png"))
+        finally:
+            browser.close()
+
+    assert (data_dir / "query" / "query.jpg").is_file()
+    for folder in ("query_images", "match_detections", "detections"):
+        assert any((data_dir / folder).glob("*.jpg")), f"nothing saved in {folder}/"
