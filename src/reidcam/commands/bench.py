@@ -54,6 +54,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         help="detector runtime (default auto: see detector.backend)",
     )
     s.add_argument("--detector-threads", type=int, help="detector intra-op threads (default: --threads)")
+    s.add_argument("--detector-workers", type=int, help="frames detected at once (default: cores / threads)")
     s.add_argument("--reid-backend", default="onnxruntime", choices=["onnxruntime", "openvino", "torch"])
     s.add_argument("--embed-runtimes", default="onnxruntime,openvino", help="runtimes for the crops/s figure")
     s.add_argument("--skip-naive", action="store_true", help="do not run the naive loop")
@@ -84,6 +85,7 @@ def run(args: argparse.Namespace) -> int:
         detector=args.detector,
         detector_backend=args.detector_backend,
         detector_threads=args.detector_threads,
+        detector_workers=args.detector_workers,
         reid_backend=args.reid_backend,
         embed_runtimes=[r for r in args.embed_runtimes.split(",") if r.strip()],
         weights_dir=Path(args.weights_dir) if args.weights_dir else None,

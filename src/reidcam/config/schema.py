@@ -40,7 +40,10 @@ class DetectorConfig(_Strict):
 
     weights: str = "yolox_nano"
     backend: Literal["auto", "ultralytics", "onnxruntime", "openvino"] = "auto"
+    # Intra-op threads per detector call, and calls run at once (frames of different cameras
+    # in parallel); None = from performance.threads / the core count.
     threads: int | None = Field(default=None, ge=1)
+    workers: int | None = Field(default=None, ge=1, le=64)
     confidence: float = Field(default=0.35, ge=0.0, le=1.0)
     iou: float = Field(default=0.5, ge=0.0, le=1.0)
     imgsz: int = Field(default=640, ge=32, le=4096)

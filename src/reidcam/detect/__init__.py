@@ -27,12 +27,15 @@ def detector_backend(cfg: DetectorConfig, weights_path: Path) -> str:
     return "ultralytics"
 
 
-def build_detector(cfg: DetectorConfig, weights_path: Path, threads: int | None = None) -> Detector:
+def build_detector(
+    cfg: DetectorConfig, weights_path: Path, threads: int | None = None, workers: int = 1
+) -> Detector:
     """Build the detector described by ``cfg`` from an already resolved weights file.
 
     ``cfg.weights`` is a registry name; resolving it to ``weights_path`` is the
     caller's job (weights registry), so this never searches or downloads.
-    ``threads`` (intra-op, for the bare-session backends) is used when ``cfg.threads`` is None.
+    ``threads`` (intra-op, for the bare-session backends) is used when ``cfg.threads`` is None,
+    ``workers`` (frames detected at once) when ``cfg.workers`` is None.
 
     Raises:
         WeightsError: the file is missing, unreadable or has no 'person' class.
@@ -51,6 +54,7 @@ def build_detector(cfg: DetectorConfig, weights_path: Path, threads: int | None 
             imgsz=cfg.imgsz,
             min_box_height_px=cfg.min_box_height_px,
             min_box_width_px=cfg.min_box_width_px,
+            workers=cfg.workers if cfg.workers is not None else workers,
         )
     return UltralyticsDetector(
         weights=Path(weights_path),

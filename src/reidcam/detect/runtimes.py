@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -65,7 +66,10 @@ def make_dynamic(model_bytes: bytes) -> bytes | None:
 
 
 class OrtSession:
-    """ONNX Runtime CPU session, no spin-waiting (it would steal the decode threads' core)."""
+    """ONNX Runtime CPU session, no spin-waiting (it would steal the decode threads' core).
+
+    ``run`` may be called from several threads at once (ONNX Runtime sessions are thread-safe).
+    """
 
     runtime = "onnxruntime"
 
@@ -107,6 +111,8 @@ class OvSession:
         if threads is not None:
             self._config["INFERENCE_NUM_THREADS"] = int(threads)
         self._compiled: dict[tuple[int, ...], Any] = {}
+        self._lock = threading.Lock()
+        self._local = threading.local()
         self.dynamic = dynamic
 
     def _read(self, model: bytes) -> Any:
@@ -132,8 +138,15 @@ class OvSession:
         return compiled
 
     def run(self, batch: NDArray[np.float32]) -> NDArray[np.float32]:
-        compiled = self._compiled_for(tuple(batch.shape))
-        return np.asarray(compiled(batch)[compiled.output(0)])
+        shape = tuple(batch.shape)
+        with self._lock:  # compile once per shape, and one infer request per thread and shape
+            compiled = self._compiled_for(shape)
+            requests = self._local.__dict__.setdefault("requests", {})
+            request = requests.get(shape)
+            if request is None:
+                request = requests[shape] = compiled.create_infer_request()
+        request.infer({0: batch})
+        return np.asarray(request.get_output_tensor(0).data).copy()
 
 
 def default_runtime() -> str:

@@ -50,6 +50,7 @@ class BenchOptions:
     detector: str = "yolox_nano"
     detector_backend: str = "auto"
     detector_threads: int | None = None
+    detector_workers: int | None = None
     reid_backend: str = "onnxruntime"
     embed_runtimes: list[str] = field(default_factory=lambda: ["onnxruntime", "openvino"])
     weights_dir: Path | None = None
@@ -71,6 +72,7 @@ def bench_config(opts: BenchOptions, videos: list[tuple[str, Path]]) -> AppConfi
                 "imgsz": 416,
                 "backend": opts.detector_backend,
                 "threads": opts.detector_threads,
+                "workers": opts.detector_workers,
             },
             "reid": {"model": REID_MODEL, "backend": opts.reid_backend},
             "weights": {"dir": opts.weights_dir},
@@ -211,8 +213,8 @@ def run_bench(opts: BenchOptions) -> dict[str, object]:
 def _runtime_threads(plan: ThreadPlan) -> dict[str, object]:
     n = plan.inference_threads
     return {
-        "detector": f"ONNX Runtime intra-op {n}, inter-op 1, no spin-wait; "
-        f"OpenVINO INFERENCE_NUM_THREADS {n}, 1 stream",
+        "detector": f"{plan.detector_workers} frame(s) at once, each ONNX Runtime intra-op {n}, inter-op 1, "
+        f"no spin-wait (OpenVINO: INFERENCE_NUM_THREADS {n}, 1 stream)",
         "embedder": f"intra-op {n} (reid.threads)",
         "capture": "one reader thread per camera, OpenCV pool " + str(plan.opencv_threads),
         "inference_worker": "pipelined: detector thread + track/embed/match thread, one batch handed "

@@ -57,7 +57,8 @@ def build_models(cfg: AppConfig, embedder: Embedder | None = None, gallery: Gall
         WeightsError, DependencyError: weights missing or a runtime not installed.
     """
     plan = apply_thread_settings(cfg.performance)
-    detector = build_detector(cfg.detector, _weights(cfg, cfg.detector.weights), plan.inference_threads)
+    weights = _weights(cfg, cfg.detector.weights)
+    detector = build_detector(cfg.detector, weights, plan.inference_threads, plan.detector_workers)
     settings = MatcherSettings(default_threshold(cfg), cfg.matcher.margin, cfg.matcher.uncertain_band)
     return Models(
         detector=detector,

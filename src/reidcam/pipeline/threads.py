@@ -28,6 +28,7 @@ class ThreadPlan:
     cpu_count: int
     pipelined: bool
     inference_threads: int
+    detector_workers: int
     opencv_threads: int
     torch_threads: int | None
 
@@ -56,6 +57,7 @@ def apply_thread_settings(cfg: PerformanceConfig | None = None) -> ThreadPlan:
     if torch is not None:
         torch.set_num_threads(threads)
         torch_threads = threads
-    plan = ThreadPlan(cores, cfg.pipelined, threads, cfg.opencv_threads, torch_threads)
+    workers = max(1, cores // threads)
+    plan = ThreadPlan(cores, cfg.pipelined, threads, workers, cfg.opencv_threads, torch_threads)
     log.info("thread plan: %s", plan)
     return plan
