@@ -9,6 +9,7 @@ height >= 60 px, IoU >= 0.5), and the hand-labelled boxes of the woman in the Ma
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -100,11 +101,12 @@ def main() -> int:
     report = {}
     for label, file, backend, imgsz in DETECTORS:
         cfg = DetectorConfig(backend=backend, imgsz=imgsz, min_box_height_px=0, min_box_width_px=0)
-        det = build_detector(cfg, weights / file, threads=2)
-        report[label] = {
-            "mot17_first_frames": score(det, mot),
-            "market_woman_recall": score(det, woman)["recall"],
-        }
+        with contextlib.redirect_stdout(sys.stderr):  # Ultralytics prints its loading messages
+            det = build_detector(cfg, weights / file, threads=2)
+            report[label] = {
+                "mot17_first_frames": score(det, mot),
+                "market_woman_recall": score(det, woman)["recall"],
+            }
     print(json.dumps(report, indent=2))
     return 0
 

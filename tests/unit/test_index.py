@@ -49,7 +49,7 @@ def test_approximate_indexes_find_the_exact_neighbours(kind: str) -> None:
     exact.add(gallery.vectors, np.arange(4000))
     index = IvfIndex(512, nlist=16, nprobe=4) if kind == "ivf" else HnswIndex(512)
     index.add(gallery.vectors, np.arange(4000))
-    queries = gallery.queries(4000, 20)
+    queries, _ = gallery.queries(4000, 20)
     found, truth = index.search(queries, 10)[0], exact.search(queries, 10)[0]
     recall = np.mean([len(set(f) & set(t)) / 10 for f, t in zip(found.tolist(), truth.tolist(), strict=True)])
     assert recall >= 0.9

@@ -202,9 +202,7 @@ def run_bench(opts: BenchOptions) -> dict[str, object]:
         threads = sorted({1, plan.cpu_count})
         report["embedding"] = bench_embedders(REID_MODEL, weights, opts.embed_runtimes, threads)
     if opts.index_sizes:
-        report["index"] = bench_indexes(
-            opts.index_sizes, threads=plan.inference_threads, hnsw_max=opts.hnsw_max
-        )
+        report["index"] = bench_indexes(opts.index_sizes, threads=plan.cpu_count, hnsw_max=opts.hnsw_max)
     report["peak_rss_mb"] = peak_rss_mb()
     report["targets"] = _targets(report)
     return report
@@ -221,5 +219,5 @@ def _runtime_threads(plan: ThreadPlan) -> dict[str, object]:
         "over at a time"
         if plan.pipelined
         else "one thread: detector then embedder, never concurrently",
-        "index_search": "FAISS 1 thread per query; build with " + str(n),
+        "index_search": f"FAISS 1 thread per query; build with {plan.cpu_count}",
     }
