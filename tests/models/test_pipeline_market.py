@@ -12,28 +12,14 @@ import pytest
 
 from reidcam.cli import main
 from reidcam.core.geometry import iou_matrix
+from reidcam.eval.build_set import default_frame_labels
 
-# frame -> her box (xyxy px); None where she is not there at all.
-WOMAN = {
-    "c1s1_001051.jpg": [1215, 430, 1370, 749],
-    "c1s1_002301.jpg": [843, 445, 950, 707],
-    "c1s1_002326.jpg": [771, 449, 874, 727],
-    "c1s1_002351.jpg": [703, 447, 807, 758],
-    "c1s1_002376.jpg": [599, 451, 710, 796],
-    "c1s1_002401.jpg": [478, 455, 615, 849],
-    "c1s1_009376.jpg": [1749, 370, 1919, 788],
-    "c1s1_009451.jpg": [1417, 424, 1526, 739],
-    "c1s1_009476.jpg": [1371, 430, 1481, 708],
-    "c1s1_009526.jpg": [1511, 417, 1635, 664],
-    "c1s1_014601.jpg": [1776, 407, 1823, 563],
-    "c1s1_014776.jpg": [1423, 423, 1503, 656],
-    "c1s1_014901.jpg": [1101, 443, 1233, 831],
-    "c3s1_000501.jpg": [989, 426, 1063, 601],
-    "c3s1_000551.jpg": [1159, 427, 1220, 616],
-    "c3s1_001626.jpg": [1615, 421, 1714, 624],
-}
-# Frames where she is cut by the image edge or half hidden: a match is not required there.
-PARTLY_VISIBLE = {"c1s1_009376.jpg", "c1s1_014776.jpg"}
+# The hand labels ship with reidcam (also used by `reidcam eval search` and `export-set`):
+# frame -> her box (xyxy px), and the frames where she is cut by the image edge or half hidden,
+# where a match is not required.
+_LABELS = default_frame_labels()
+WOMAN: dict[str, list[int]] = _LABELS["boxes"]
+PARTLY_VISIBLE = set(_LABELS["partly_visible"])
 
 
 @pytest.fixture(scope="module")
