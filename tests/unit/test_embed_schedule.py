@@ -63,6 +63,8 @@ def test_a_track_that_leaps_or_comes_back_is_checked_again_before_its_verdict_is
     book.observe(1, 4, 0.0, box + 62, good=True)  # and out again
     assert book.needs_check(1)
     book.add_embedding(1, _vec(), "m", 4, box_height=100.0)
+    for _ in range(6):
+        book.tick()  # six processed frames without this track
     book.observe(1, 40, 0.0, box + 62, good=True)  # re-found after a gap
     assert book.needs_check(1)
 

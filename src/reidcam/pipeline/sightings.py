@@ -11,7 +11,7 @@ from reidcam.core.geometry import iou_matrix
 from reidcam.core.types import BestCrop, MatchDecision, Sighting, SightingKey
 from reidcam.reid.aggregate import robust_mean
 
-# A track re-found after more frames than this, or whose box overlaps its box of the last frame
+# A track re-found after more processed frames than this, or whose box overlaps its last box
 # by less than this IoU, is embedded again before its old evidence is trusted. (A walker at
 # 10-25 fps keeps IoU 0.8-0.95 from frame to frame, 0.6+ with two of three frames dropped.)
 REFOUND_GAP_FRAMES = 5
@@ -35,6 +35,7 @@ class _State:
     provisional: MatchDecision | None = None  # from a poor crop, shown until a good one comes
     last_box: NDArray[np.float32] | None = None
     last_good: bool = True
+    last_tick: int = 0  # the book's processed-frame count when last seen
     jumped: bool = False  # leapt, came back after a gap or out of occlusion: maybe another person now
     best_crop: BestCrop | None = None
 
@@ -76,6 +77,7 @@ class SightingBook:
         self.splits = 0
         self._open: dict[int, _State] = {}
         self._closed: list[Sighting] = []
+        self._ticks = 0
 
     def __len__(self) -> int:
         return len(self._open)
@@ -94,19 +96,25 @@ class SightingBook:
             st = self._open[track_id] = _State(now, now, frame_index)
         else:
             back_in_view = good is True and not st.last_good
-            st.jumped = st.jumped or back_in_view or self._jumped(st, frame_index, xyxy)
+            st.jumped = st.jumped or back_in_view or self._jumped(st, self._ticks, xyxy)
             st.last_seen_at, st.last_frame = now, frame_index
+        st.last_tick = self._ticks
         if xyxy is not None:
             st.last_box = np.asarray(xyxy, np.float32).reshape(4).copy()
         if good is not None:
             st.last_good = good
 
+    def tick(self) -> None:
+        """One more frame of this camera was processed (gaps count processed frames, so a
+        camera that drops frames under load does not see every track as re-found)."""
+        self._ticks += 1
+
     @staticmethod
-    def _jumped(st: _State, frame_index: int, xyxy: NDArray[np.float32] | None) -> bool:
+    def _jumped(st: _State, tick: int, xyxy: NDArray[np.float32] | None) -> bool:
         """Trackers swap identities where a track is re-found after a gap, where its box leaps
         (little overlap with its last box), and where people cross (the crop was occluded);
         those are the moments its old embeddings may describe someone else."""
-        if frame_index - st.last_frame > REFOUND_GAP_FRAMES:
+        if tick - st.last_tick > REFOUND_GAP_FRAMES:
             return True
         if xyxy is None or st.last_box is None:
             return False

@@ -124,6 +124,7 @@ def _plan(unit: CameraUnit, frame: Frame, dets: Detections, gate: CropGate) -> _
     crops = extract_crops(frame.image, dets.xyxy)
     judged = crop_quality(dets.xyxy, frame.width, frame.height, gate)
     reasons = judged.reasons
+    unit.book.tick()
     for i, tid in enumerate(track_of):
         if tid is not None:
             unit.book.observe(tid, frame.index, frame.captured_at, dets.xyxy[i], reasons[i] == "")
