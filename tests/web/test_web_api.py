@@ -121,7 +121,10 @@ def test_clear_query_and_new_person(client: TestClient) -> None:
 
 
 def test_threshold_is_read_validated_and_applied(client: TestClient, services: Services) -> None:
-    assert client.get("/api/threshold").json() == {"threshold": 0.8, "default": 0.8, "min": 0.0, "max": 1.0}
+    assert client.get("/api/threshold").json() == {
+        **{"threshold": 0.8, "default": 0.8, "min": 0.0, "max": 1.0},
+        **{"uncertain_band": 0.05, "fmr": None, "tpr": None},  # fmr/tpr: not calibrated
+    }
     r = client.put("/api/threshold", json={"threshold": 0.55})
     assert r.status_code == 200 and r.json()["threshold"] == 0.55
     assert services.models.matcher.settings.threshold == 0.55

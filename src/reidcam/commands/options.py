@@ -42,6 +42,8 @@ def config_from_args(args: argparse.Namespace) -> AppConfig:
         data["weights"]["allow_download"] = True
     if getattr(args, "threshold", None) is not None:
         data["matcher"]["threshold"] = args.threshold
+    if getattr(args, "calibration", None):
+        data["matcher"]["calibration"] = Path(args.calibration)
     try:
         return AppConfig.model_validate(data)
     except ValidationError as exc:

@@ -57,6 +57,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     s.add_argument("--query-id", default="query", help="name of the query person (default: query)")
     s.add_argument("--out", required=True, help="output folder")
     s.add_argument("--threshold", type=float, help="cosine similarity threshold (default: the model's)")
+    s.add_argument(
+        "--calibration",
+        help="calibration.json of `reidcam calibrate` for this ReID model (its threshold is the default)",
+    )
     s.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     add_run_args(s)
     s.set_defaults(func=run)
@@ -84,6 +88,7 @@ def run(args: argparse.Namespace) -> int:
         sink.close()
     summary = summarize(out)
     summary["threshold"] = models.matcher.settings.threshold
+    summary["write_errors"] = sink.write_errors
     summary["out"] = str(out)
     print(json.dumps(summary))
     return 0

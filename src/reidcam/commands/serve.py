@@ -48,6 +48,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "--start", action="store_true", help="start detection at once (else press Start in the UI)"
     )
     p.add_argument("--threshold", type=float, help="initial similarity threshold (default: the model's)")
+    p.add_argument(
+        "--calibration",
+        help="calibration.json of `reidcam calibrate` for this ReID model (its threshold is the default)",
+    )
     add_run_args(p)
     p.set_defaults(func=run)
 

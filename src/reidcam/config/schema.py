@@ -103,9 +103,17 @@ class PerformanceConfig(_Strict):
 
 
 class MatcherConfig(_Strict):
+    """``calibration``: a ``calibration.json`` (or its folder) written by ``reidcam calibrate`` for
+    the configured ReID model. Its threshold and uncertain band become the defaults (an explicit
+    ``threshold`` / ``uncertain_band`` here still wins) and the web UI shows its false-match rate
+    next to the threshold slider. It must name the same model as ``reid``."""
+
     threshold: float | None = Field(default=None, ge=-1.0, le=1.0)
     margin: float = Field(default=0.05, ge=0.0, le=2.0)
-    uncertain_band: float = Field(default=0.05, ge=0.0, le=1.0)
+    # Best scores this far below the threshold are "uncertain" (a case for a human), not "no".
+    # None = from the calibration, else 0.05.
+    uncertain_band: float | None = Field(default=None, ge=0.0, le=1.0)
+    calibration: Path | None = None
 
 
 class OutputConfig(_Strict):

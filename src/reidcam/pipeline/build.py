@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from reidcam.capture import open_source
 from reidcam.config import AppConfig
+from reidcam.core.errors import ConfigError
 from reidcam.detect import build_detector
 from reidcam.match import Gallery, Matcher, MatcherSettings
 from reidcam.pipeline.camera import CameraUnit
@@ -22,9 +24,13 @@ from reidcam.reid.registry import REGISTRY
 from reidcam.reid.weights import resolve_weights
 from reidcam.track import build_tracker
 
+if TYPE_CHECKING:
+    from reidcam.eval.calibrate import Calibration
+
 log = logging.getLogger(__name__)
 
 DEFAULT_THRESHOLD = 0.6
+DEFAULT_UNCERTAIN_BAND = 0.05
 
 
 def _weights(cfg: AppConfig, name_or_path: str) -> Path:
@@ -37,6 +43,47 @@ def default_threshold(cfg: AppConfig) -> float:
         return cfg.matcher.threshold
     spec = REGISTRY.get(cfg.reid.model)
     return spec.threshold if spec is not None and spec.threshold is not None else DEFAULT_THRESHOLD
+
+
+def configured_calibration(cfg: AppConfig, model_id: str) -> Calibration | None:
+    """The calibration named by ``matcher.calibration``; None when none is configured.
+
+    A calibration is a statement about one model's similarities, so one made for another
+    model is refused rather than silently applied.
+
+    Raises:
+        ConfigError: the file is missing or unreadable, or calibrates another model.
+    """
+    if cfg.matcher.calibration is None:
+        return None
+    from reidcam.eval.calibrate import load_calibration
+
+    cal = load_calibration(cfg.matcher.calibration)
+    if cal is None:
+        raise ConfigError(
+            f"matcher.calibration: no readable calibration.json at {cfg.matcher.calibration} "
+            "(make one with `reidcam calibrate`)"
+        )
+    if cal.model_id != model_id:
+        raise ConfigError(
+            f"matcher.calibration {cfg.matcher.calibration} is for model {cal.model_id!r}, "
+            f"but the ReID model is {model_id!r}: calibrate this model first"
+        )
+    return cal
+
+
+def matcher_settings(cfg: AppConfig, calibration: Calibration | None = None) -> MatcherSettings:
+    """Threshold and uncertain band: explicit config, else the calibration, else the defaults."""
+    m = cfg.matcher
+    threshold, band = default_threshold(cfg), DEFAULT_UNCERTAIN_BAND
+    if calibration is not None:
+        threshold = calibration.threshold
+        band = max(0.0, round(calibration.threshold - calibration.uncertain_below, 4))
+    if m.threshold is not None:
+        threshold = m.threshold
+    if m.uncertain_band is not None:
+        band = m.uncertain_band
+    return MatcherSettings(threshold, m.margin, band)
 
 
 def build_embedder_from_config(cfg: AppConfig, plan: ThreadPlan | None = None) -> Embedder:
@@ -55,14 +102,16 @@ def build_models(cfg: AppConfig, embedder: Embedder | None = None, gallery: Gall
 
     Raises:
         WeightsError, DependencyError: weights missing or a runtime not installed.
+        ConfigError: ``matcher.calibration`` unreadable or made for another model.
     """
     plan = apply_thread_settings(cfg.performance)
     weights = _weights(cfg, cfg.detector.weights)
     detector = build_detector(cfg.detector, weights, plan.inference_threads, plan.detector_workers)
-    settings = MatcherSettings(default_threshold(cfg), cfg.matcher.margin, cfg.matcher.uncertain_band)
+    embedder = embedder or build_embedder_from_config(cfg, plan)
+    settings = matcher_settings(cfg, configured_calibration(cfg, embedder.model_id))
     return Models(
         detector=detector,
-        embedder=embedder or build_embedder_from_config(cfg, plan),
+        embedder=embedder,
         gallery=gallery or Gallery(),
         matcher=Matcher(settings),
         gate=CropGate.from_config(cfg.reid),

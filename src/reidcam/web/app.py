@@ -27,7 +27,7 @@ from reidcam.identity.setup import retention_worker
 from reidcam.web.controller import Controller
 from reidcam.web.docs import add_offline_docs, docs_url_for_app
 from reidcam.web.hub import EventHub
-from reidcam.web.routes import cameras, control, events, gallery, identities, matches, query
+from reidcam.web.routes import calibration, cameras, control, events, gallery, identities, matches, query
 from reidcam.web.routes.deps import access
 from reidcam.web.services import Services
 from reidcam.web.state import LiveState
@@ -78,7 +78,7 @@ async def _reidcam_error(request: Request, exc: Exception) -> JSONResponse:
 
 def _api_router() -> APIRouter:
     api = APIRouter(prefix="/api", dependencies=[Depends(access)])
-    for module in (control, cameras, gallery, query, matches, events, identities):
+    for module in (control, calibration, cameras, gallery, query, matches, events, identities):
         api.include_router(module.router)
     return api
 

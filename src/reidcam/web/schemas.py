@@ -121,6 +121,9 @@ class ThresholdOut(BaseModel):
     default: float
     min: float = 0.0
     max: float = 1.0
+    uncertain_band: float = Field(description="best scores this far below the threshold are 'uncertain'")
+    fmr: float | None = Field(default=None, description="false-match rate at this threshold (calibration)")
+    tpr: float | None = Field(default=None, description="true-match rate at this threshold (calibration)")
 
 
 class QuerySelectIn(BaseModel):
@@ -204,3 +207,39 @@ def seen_out(s: CameraSeen | None) -> CameraSeenOut | None:
         if s is None
         else CameraSeenOut(query_id=s.query_id, label=s.label, similarity=s.similarity, at=s.at)
     )
+
+
+class RatesOut(BaseModel):
+    """What the calibration pairs say about one threshold."""
+
+    threshold: float
+    fmr: float = Field(description="fraction of different-people pairs at or above the threshold")
+    tpr: float = Field(description="fraction of same-person pairs at or above the threshold")
+
+
+class HistogramOut(BaseModel):
+    edges: list[float] = Field(description="bin edges of cosine similarity, -1 to 1")
+    same: list[int] = Field(description="same-person pairs per bin")
+    different: list[int] = Field(description="different-people pairs per bin")
+
+
+class CalibrationOut(BaseModel):
+    """The threshold calibration of the running ReID model (``reidcam calibrate``), if any."""
+
+    calibrated: bool
+    model_id: str | None = None
+    threshold: float | None = Field(default=None, description="calibrated threshold (match when >=)")
+    target_fmr: float | None = None
+    fmr: float | None = None
+    tpr: float | None = None
+    uncertain_below: float | None = None
+    holdout: dict[str, float] | None = None
+    num_same: int = 0
+    num_different: int = 0
+    num_images: int = 0
+    num_identities: int = 0
+    data: str = ""
+    created_at: float | None = None
+    current: RatesOut | None = Field(default=None, description="rates at the threshold in use now")
+    curve: list[RatesOut] = Field(default_factory=list, description="rates on a 0.01 grid of thresholds")
+    histogram: HistogramOut | None = None

@@ -12,9 +12,10 @@ from functools import partial
 from pathlib import Path
 
 from reidcam.config import AppConfig
+from reidcam.eval.calibrate import Calibration
 from reidcam.identity import IdentityMemory
 from reidcam.identity.setup import open_memory
-from reidcam.pipeline.build import build_models
+from reidcam.pipeline.build import build_models, configured_calibration
 from reidcam.pipeline.camera import CameraUnit
 from reidcam.pipeline.step import Models
 from reidcam.web.replay import replay_cameras
@@ -39,6 +40,8 @@ class Services:
         memory: the identity memory (people, sightings, feedback); None turns the
             /api/identities, /api/sightings and /api/search routes off (503). Whoever opens it
             closes it: the app only reads and writes it.
+        calibration: what the similarity threshold means for this model (``matcher.calibration``),
+            shown next to the threshold slider; None: not calibrated.
     """
 
     models: Models
@@ -50,6 +53,7 @@ class Services:
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
     live: LiveSettings = field(default_factory=LiveSettings)
     memory: IdentityMemory | None = None
+    calibration: Calibration | None = None
 
 
 def build_services(
@@ -82,4 +86,5 @@ def build_services(
         allowed_hosts=allowed_hosts,
         live=LiveSettings(jpeg_quality=cfg.output.jpeg_quality),
         memory=open_memory(cfg, Path(data_dir)) if memory else None,
+        calibration=configured_calibration(cfg, models.embedder.model_id),
     )

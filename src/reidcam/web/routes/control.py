@@ -43,13 +43,21 @@ def stop(ctrl: Ctrl) -> RunnerOut:
     return ctrl.stop()
 
 
+def threshold_out(ctrl: Controller) -> ThresholdOut:
+    t, cal = ctrl.threshold, ctrl.services.calibration
+    fmr, tpr = cal.rates_at(t) if cal is not None else (None, None)
+    band = ctrl.models.matcher.settings.uncertain_band
+    return ThresholdOut(threshold=t, default=ctrl.default_threshold, uncertain_band=band, fmr=fmr, tpr=tpr)
+
+
 @router.get("/threshold", response_model=ThresholdOut)
 def get_threshold(ctrl: Ctrl) -> ThresholdOut:
-    return ThresholdOut(threshold=ctrl.threshold, default=ctrl.default_threshold)
+    """The threshold in use, and its false/true-match rates when the model is calibrated."""
+    return threshold_out(ctrl)
 
 
 @router.put("/threshold", response_model=ThresholdOut)
 def put_threshold(body: ThresholdIn, ctrl: Ctrl) -> ThresholdOut:
     """Change the similarity threshold; the next processed frames use it."""
     ctrl.set_threshold(body.threshold)
-    return ThresholdOut(threshold=ctrl.threshold, default=ctrl.default_threshold)
+    return threshold_out(ctrl)

@@ -11,6 +11,7 @@ const state = {
   cardEls: new Map(),
   matchEls: new Map(),
   thresholdDragging: false,
+  calibration: null,
   timers: {},
   person: null,
 };
@@ -196,6 +197,90 @@ async function refreshStatus() {
 function setThreshold(v) {
   $("#threshold").value = v;
   $("#threshold-value").textContent = Number(v).toFixed(2);
+  showRates(Number(v));
+}
+
+// ---- calibration: what a threshold means for this model (`reidcam calibrate`) ------------
+const pct = (x) => (x >= 0.1 ? `${(100 * x).toFixed(0)} %` : x >= 0.001 ? `${(100 * x).toFixed(1)} %` : `${(100 * x).toFixed(2)} %`);
+
+async function loadCalibration() {
+  try {
+    state.calibration = await api("/api/calibration");
+  } catch (e) {
+    state.calibration = null;
+  }
+  const cal = state.calibration;
+  const box = $("#calibration");
+  box.dataset.calibrated = cal && cal.calibrated ? "true" : "false";
+  $("#use-calibrated").hidden = !(cal && cal.calibrated);
+  $("#calibration-hist").hidden = !(cal && cal.calibrated && cal.histogram);
+  if (!cal || !cal.calibrated) {
+    $("#calibration-text").textContent = "not calibrated";
+    box.title = "Run `reidcam calibrate` on labelled crops of your cameras and start the server with --calibration to see what this threshold means.";
+    return;
+  }
+  const held = cal.holdout ? `; held-out pairs: false matches ${pct(cal.holdout.fmr)}, true matches ${pct(cal.holdout.tpr)}` : "";
+  box.title =
+    `Calibrated for ${cal.model_id}: threshold ${cal.threshold.toFixed(3)} allows ${pct(cal.target_fmr)} false matches ` +
+    `(measured ${pct(cal.fmr)}, true matches ${pct(cal.tpr)}) on ${cal.num_same} same-person and ${cal.num_different} ` +
+    `different-people pairs${held}. Data: ${cal.data}. Green: same person, red: different people.`;
+  drawHistogram(cal);
+  showRates(Number($("#threshold").value));
+}
+
+function ratesAt(t) {
+  const curve = state.calibration && state.calibration.curve;
+  if (!curve || !curve.length) return null;
+  return curve.find((r) => r.threshold >= t - 1e-9) || { threshold: t, fmr: 0, tpr: 0 };
+}
+
+function showRates(t) {
+  const cal = state.calibration;
+  if (!cal || !cal.calibrated) return;
+  const r = ratesAt(t);
+  const text = $("#calibration-text");
+  text.textContent = `false matches ${pct(r.fmr)} · true matches ${pct(r.tpr)} (calibrated ${cal.threshold.toFixed(2)})`;
+  text.dataset.fmr = r.fmr;
+  text.dataset.tpr = r.tpr;
+  text.classList.toggle("risky", r.fmr > 2 * cal.target_fmr);
+  const line = $("#calibration-hist .current");
+  if (line) line.setAttribute("x1", 100 * t), line.setAttribute("x2", 100 * t);
+}
+
+function drawHistogram(cal) {
+  const h = cal.histogram;
+  const svg = $("#calibration-hist");
+  const ns = svg.namespaceURI; // the SVG namespace, from the element in the page
+  const shape = (tag, attrs) => {
+    const node = document.createElementNS(ns, tag);
+    for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
+    return node;
+  };
+  const parts = [];
+  for (const [kind, counts] of [["different", h.different], ["same", h.same]]) {
+    const total = counts.reduce((a, b) => a + b, 0) || 1;
+    const peak = Math.max(...counts.map((c) => c / total)) || 1;
+    counts.forEach((c, i) => {
+      const x0 = h.edges[i], x1 = h.edges[i + 1];
+      if (x1 <= 0 || !c) return; // the slider spans similarities 0..1
+      const height = (22 * c) / total / peak;
+      parts.push(shape("rect", { class: kind, x: 100 * Math.max(x0, 0), width: 100 * (x1 - Math.max(x0, 0)), y: 24 - height, height }));
+    });
+  }
+  parts.push(shape("line", { class: "calibrated", x1: 100 * cal.threshold, x2: 100 * cal.threshold, y1: 0, y2: 24 }));
+  parts.push(shape("line", { class: "current", x1: 0, x2: 0, y1: 0, y2: 24 }));
+  svg.replaceChildren(...parts);
+}
+
+async function useCalibrated() {
+  const cal = state.calibration;
+  if (!cal || !cal.calibrated) return;
+  try {
+    const r = await api("/api/threshold", Object.assign({ method: "PUT" }, jsonBody({ threshold: cal.threshold })));
+    setThreshold(r.threshold);
+  } catch (e) {
+    banner(`Threshold not changed: ${e.message}`, "error");
+  }
 }
 
 async function startStop(action) {
@@ -589,7 +674,9 @@ function wire() {
   th.addEventListener("input", () => {
     state.thresholdDragging = true;
     $("#threshold-value").textContent = Number(th.value).toFixed(2);
+    showRates(Number(th.value));
   });
+  $("#use-calibrated").addEventListener("click", useCalibrated);
   th.addEventListener("change", async () => {
     try {
       const r = await api("/api/threshold", Object.assign({ method: "PUT" }, jsonBody({ threshold: Number(th.value) })));
@@ -633,6 +720,7 @@ function wire() {
 
 async function main() {
   wire();
+  await loadCalibration();
   await refreshStatus();
   await refreshQuery();
   await Promise.all([refreshGallery(), refreshMatches(), refreshPeople()]);
