@@ -19,6 +19,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -104,6 +105,30 @@ def _wait_until_up(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
     pytest.fail(f"reidcam serve did not answer within {STARTUP_S} s:\n{log.read_text()[-3000:]}")
 
 
+def _config_with_calibration(folder: Path) -> Path:
+    """A config naming a calibration of the real ReID model, so the page shows one.
+
+    The pairs are synthetic (the demo media hold too few people to calibrate on); the
+    threshold and band stay the model's own, so matching is what users get by default.
+    """
+    import numpy as np
+
+    from reidcam.config import AppConfig
+    from reidcam.eval.calibrate import PairScores, calibrate, save_calibration
+    from reidcam.pipeline.build import default_threshold
+
+    cfg = AppConfig()
+    rng = np.random.default_rng(0)
+    same = np.clip(rng.normal(0.8, 0.08, 2000), -1, 1).astype(np.float32)
+    different = np.clip(rng.normal(0.35, 0.12, 20000), -1, 1).astype(np.float32)
+    cal = calibrate(PairScores(same, different), cfg.reid.model, 0.01, data="synthetic pairs (UI test)")
+    save_calibration(cal, folder)
+    matcher = {"calibration": str(folder), "threshold": default_threshold(cfg), "uncertain_band": 0.05}
+    path = folder / "reidcam.yaml"
+    path.write_text(json.dumps({"matcher": matcher}), encoding="utf-8")  # JSON is YAML
+    return path
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory, output_dir: Path) -> Iterator[tuple[str, Path]]:
     """``reidcam serve`` on the Market-1501 c1 and c3 frames as two looping cameras."""
@@ -117,6 +142,7 @@ def server(tmp_path_factory: pytest.TempPathFactory, output_dir: Path) -> Iterat
         *(sys.executable, "-m", "reidcam.cli", "--log-level", "INFO", "serve"),
         *("--port", str(port), "--data-dir", str(data_dir), "--fps", "2", "--weights-dir", str(weights)),
         *("--source", f"c1={frames}/c1s1_*.jpg", "--source", f"c3={frames}/c3s1_*.jpg"),
+        *("--config", str(_config_with_calibration(tmp_path_factory.mktemp("calibration")))),
     ]
     log = output_dir / "server.log"
     env = {**os.environ, "YOLO_AUTOINSTALL": "false", "YOLO_OFFLINE": "true"}
@@ -169,16 +195,16 @@ def test_pick_the_woman_and_see_her_matched_on_both_cameras(
                 panel = page.locator(f'section.camera[data-camera-id="{cam}"]')
                 expect(panel).to_have_attribute("data-matched", "true", timeout=MATCH_TIMEOUT_MS)
                 expect(panel.locator(".seen")).to_contain_text("seen", timeout=5_000)
-                expect(page.locator(f'#matches li.match[data-camera-id="{cam}"]').first).to_be_visible(
-                    timeout=MATCH_TIMEOUT_MS
-                )
+                match = page.locator(f'#matches li.match[data-verdict="match"][data-camera-id="{cam}"]')
+                expect(match.first).to_be_visible(timeout=MATCH_TIMEOUT_MS)
             # The c3 match is really her: its box is one of her hand-checked boxes.
             c3_boxes = json.dumps({k: list(v) for k, v in WOMAN_BOXES.items() if k.startswith("c3")})
             page.wait_for_function(
                 f"""() => {{
                     const iou = {_IOU_JS};
                     const boxes = {c3_boxes};
-                    const items = [...document.querySelectorAll('#matches li.match[data-camera-id="c3"]')];
+                    const sel = '#matches li.match[data-verdict="match"][data-camera-id="c3"]';
+                    const items = [...document.querySelectorAll(sel)];
                     return items.some((li) => {{
                         const box = boxes[li.dataset.frameName];
                         return box && iou(li.dataset.xyxy, box) > 0.5;
@@ -186,6 +212,12 @@ def test_pick_the_woman_and_see_her_matched_on_both_cameras(
                 }}""",
                 timeout=MATCH_TIMEOUT_MS,
             )
+            # Each match shows its evidence: the person's crop beside the query image that vouched.
+            query_src = page.locator("#query .query-images img").first.get_attribute("src")
+            evidence = page.locator('#matches li.match[data-verdict="match"] .evidence').first
+            expect(evidence.locator("img.seen")).to_be_visible()
+            expect(evidence.locator("img.query-view")).to_have_attribute("src", query_src or "")
+            _check_calibration_beside_the_slider(page)
             page.evaluate("window.scrollTo(0, 0)")
             page.mouse.move(0, 0)
             page.wait_for_timeout(1500)  # let the streams show a frame with her red box
@@ -196,3 +228,30 @@ def test_pick_the_woman_and_see_her_matched_on_both_cameras(
     assert (data_dir / "query" / "query.jpg").is_file()
     for folder in ("query_images", "match_detections", "detections"):
         assert any((data_dir / folder).glob("*.jpg")), f"nothing saved in {folder}/"
+
+
+def _check_calibration_beside_the_slider(page: Any) -> None:
+    """The calibration is shown where the threshold is set, and follows the slider."""
+    from playwright.sync_api import expect
+
+    text = page.locator("#calibration-text")
+    expect(text).to_contain_text("false matches")
+    expect(page.locator("#calibration-hist rect.same").first).to_be_attached()
+    expect(page.get_by_role("button", name="use calibrated")).to_be_visible()
+    at_threshold = float(text.get_attribute("data-fmr") or "nan")
+    page.evaluate(
+        """() => {
+            const th = document.querySelector("#threshold");
+            th.value = "0.3";
+            th.dispatchEvent(new Event("input"));
+        }"""
+    )  # dragging only: no "change", so the server keeps its threshold
+    expect(text).not_to_have_attribute("data-fmr", str(at_threshold))
+    assert float(text.get_attribute("data-fmr") or "nan") > at_threshold
+    page.evaluate(
+        """() => {
+            const th = document.querySelector("#threshold");
+            th.value = "0.65";
+            th.dispatchEvent(new Event("input"));
+        }"""
+    )

@@ -66,6 +66,19 @@ def test_multi_query_takes_best_view():
     m = Matcher(MatcherSettings(threshold=0.6))
     d = m.decide(_near(back, 0.9), "m", _gallery(alice=[front, back]))
     assert d.verdict is Verdict.MATCH and d.similarity == pytest.approx(0.9, abs=1e-4)
+    assert d.view == 1  # the back view vouched for it: the evidence to show
+    assert d.runner_up_view is None
+
+
+def test_the_runner_up_view_is_named_as_evidence():
+    alice, bob_front = _unit(1), _unit(2)
+    probe = _near(alice, 0.8, seed=7)
+    d = Matcher(MatcherSettings(threshold=0.6)).decide(
+        probe, "m", _gallery(alice=[alice], bob=[bob_front, _near(probe, 0.77, seed=8)])
+    )
+    assert d.query_id == "alice" and d.view == 0
+    assert d.runner_up_id == "bob" and d.runner_up_view == 1
+    assert d.verdict is Verdict.UNCERTAIN  # 0.80 vs 0.77: less than the margin
 
 
 def test_empty_gallery_and_model_mismatch():

@@ -1,4 +1,5 @@
-"""``reidcam calibrate``: the similarity threshold for a target false-match rate, from labelled crops."""
+"""``reidcam calibrate``: the similarity threshold for a target false-match rate, from labelled crops
+(a Market-1501-layout folder) or from the sightings users confirmed and rejected in the identity memory."""
 
 from __future__ import annotations
 
@@ -19,7 +20,16 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     c = sub.add_parser(
         "calibrate", help="pick the match threshold for a target false-match rate (labelled crops)"
     )
-    c.add_argument("--data", type=Path, required=True, help="Market-1501-layout folder of labelled crops")
+    source = c.add_mutually_exclusive_group(required=True)
+    source.add_argument("--data", type=Path, help="Market-1501-layout folder of labelled crops")
+    source.add_argument(
+        "--memory",
+        type=Path,
+        metavar="DATA_DIR",
+        help="the identity memory of `reidcam serve --data-dir DATA_DIR`: pairs from the sightings "
+        "users confirmed and rejected on their own cameras (no model is run)",
+    )
+    c.add_argument("--db-url", help="with --memory: the database URL if not the SQLite file in DATA_DIR")
     add_model_arg(c)
     c.add_argument("--target-fmr", type=float, default=0.01, help="false-match rate to allow (default 0.01)")
     c.add_argument(
@@ -64,13 +74,32 @@ def _pairs(embedder, data_dir: Path, splits: list[str], args: argparse.Namespace
     return scores, len(items), len(set(pids.tolist()) - {-1, 0})
 
 
-def run(args: argparse.Namespace) -> int:
-    from reidcam.eval.calibrate import calibrate, save_calibration, with_holdout
-    from reidcam.eval.embedders import load_embedder
-    from reidcam.eval.plots import plot_roc, plot_similarity_hist
+def _from_memory(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    """Pairs from the users' confirmations and rejections; the model is the one they were made with."""
+    from reidcam.eval.calibrate import calibrate
+    from reidcam.eval.feedback_pairs import feedback_pairs, load_feedback
+    from reidcam.storage.db import default_url, make_engine
 
-    if not 0.0 < args.target_fmr < 1.0:
-        raise ConfigError("--target-fmr must be within (0, 1)")
+    if not args.db_url and not (args.memory / "reidcam.db").is_file():
+        raise ConfigError(f"no identity memory in {args.memory} (expected reidcam.db; or give --db-url)")
+    engine = make_engine(args.db_url or default_url(args.memory))
+    try:
+        model_id = None if args.model is None else args.model.split("=", 1)[0]
+        fs = load_feedback(engine, model_id)
+        scores = feedback_pairs(fs, cross_camera_only=not args.all_pairs)
+    except ValueError as exc:
+        raise ConfigError(f"identity memory {args.memory}: {exc}") from exc
+    finally:
+        engine.dispose()
+    data = f"identity memory {args.memory}: confirmed/rejected sightings"
+    n = len(fs.sighting_ids)
+    return calibrate(scores, fs.model_id, args.target_fmr, n, fs.num_identities, data), scores
+
+
+def _from_dataset(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from reidcam.eval.calibrate import calibrate, with_holdout
+    from reidcam.eval.embedders import load_embedder
+
     embedder = load_embedder(args.model or DEFAULT_MODEL, args.weights_dir, args.allow_download)
     scores, n_images, n_ids = _pairs(embedder, args.data, args.splits, args)
     data = f"{args.data} ({', '.join(args.splits)})"
@@ -78,6 +107,16 @@ def run(args: argparse.Namespace) -> int:
     if args.holdout_splits:
         held, _, _ = _pairs(embedder, args.data, args.holdout_splits, args)
         cal = with_holdout(cal, held)
+    return cal, scores
+
+
+def run(args: argparse.Namespace) -> int:
+    from reidcam.eval.calibrate import save_calibration
+    from reidcam.eval.plots import plot_roc, plot_similarity_hist
+
+    if not 0.0 < args.target_fmr < 1.0:
+        raise ConfigError("--target-fmr must be within (0, 1)")
+    cal, scores = _from_memory(args) if args.memory is not None else _from_dataset(args)
     path = save_calibration(cal, args.out)
     plot_similarity_hist(scores, cal, args.out / "similarity_hist.png")
     plot_roc(cal, args.out / "roc.png")
@@ -85,7 +124,8 @@ def run(args: argparse.Namespace) -> int:
         f"{cal.model_id}: threshold {cal.threshold:.4f} for target FMR {cal.target_fmr:g}: "
         f"FMR {cal.fmr:.4f}, "
         f"TPR {cal.tpr:.3f} on {cal.num_same} same / {cal.num_different} different pairs "
-        f"({n_images} images, {n_ids} identities); uncertain below {cal.uncertain_below:.4f}"
+        f"({cal.num_images} images, {cal.num_identities} identities); "
+        f"uncertain below {cal.uncertain_below:.4f}"
     )
     if cal.holdout is not None:
         h = cal.holdout

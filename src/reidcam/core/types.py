@@ -195,7 +195,9 @@ class MatchDecision:
     """Why a sighting was (not) matched to a query identity.
 
     ``similarity`` is cosine similarity in [-1, 1] to the best query; the
-    runner-up fields describe the second-best distinct query, if any.
+    runner-up fields describe the second-best distinct query, if any. ``view`` and
+    ``runner_up_view`` index the stored view (query image) of each identity that gave
+    its score: the evidence a person can look at to check the verdict.
     """
 
     verdict: Verdict
@@ -205,6 +207,8 @@ class MatchDecision:
     runner_up_similarity: float | None
     threshold: float
     reason: str
+    view: int | None = None
+    runner_up_view: int | None = None
 
     @property
     def matched(self) -> bool:

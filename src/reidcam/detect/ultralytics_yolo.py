@@ -19,6 +19,7 @@ from numpy.typing import NDArray
 
 from reidcam.core.errors import DependencyError, WeightsError
 from reidcam.core.types import Detections
+from reidcam.detect.base import finite_rows
 
 logger = logging.getLogger(__name__)
 
@@ -226,7 +227,8 @@ class UltralyticsDetector:
         width = xyxy[:, 2] - xyxy[:, 0]
         height = xyxy[:, 3] - xyxy[:, 1]
         keep = (
-            (cls == self.person_class_id)
+            finite_rows(xyxy, conf, "yolo")
+            & (cls == self.person_class_id)
             & (height >= self.min_box_height_px)
             & (width >= self.min_box_width_px)
         )

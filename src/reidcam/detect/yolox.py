@@ -21,6 +21,7 @@ from numpy.typing import NDArray
 
 from reidcam.core.errors import WeightsError
 from reidcam.core.types import Detections
+from reidcam.detect.base import finite_rows
 from reidcam.detect.runtimes import Session, default_runtime, open_session
 
 log = logging.getLogger(__name__)
@@ -180,8 +181,10 @@ class YoloxDetector:
         ]
 
     def _filter(self, xyxy: NDArray[np.float32], score: NDArray[np.float32]) -> Detections:
-        keep = ((xyxy[:, 3] - xyxy[:, 1]) >= self.min_box_height_px) & (
-            (xyxy[:, 2] - xyxy[:, 0]) >= self.min_box_width_px
+        keep = (
+            finite_rows(xyxy, score, "yolox")
+            & ((xyxy[:, 3] - xyxy[:, 1]) >= self.min_box_height_px)
+            & ((xyxy[:, 2] - xyxy[:, 0]) >= self.min_box_width_px)
         )
         return Detections(xyxy[keep], score[keep])
 

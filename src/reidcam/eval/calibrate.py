@@ -51,11 +51,13 @@ def pair_similarities(
     pids: NDArray[np.int64],
     camids: NDArray[np.int64],
     cross_camera_only: bool = True,
+    extra_different: NDArray[np.float32] | None = None,
 ) -> PairScores:
     """Similarities of every labelled pair ``i < j``.
 
     pid -1 (junk) images are ignored; pid 0 (distractors: unknown, possibly several people)
-    only form different-people pairs with labelled (pid > 0) images.
+    only form different-people pairs with labelled (pid > 0) images. ``extra_different``:
+    similarities of different-people pairs known otherwise (a user's rejections).
 
     Raises:
         ValueError: no same-person or no different-people pair.
@@ -70,12 +72,14 @@ def pair_similarities(
     if cross_camera_only:
         same &= ci != cj
     different = (pi != pj) & labelled
-    if not same.any() or not different.any():
+    extra = np.zeros(0, np.float32) if extra_different is None else np.asarray(extra_different, np.float32)
+    n_same, n_different = int(same.sum()), int(different.sum()) + len(extra)
+    if not n_same or not n_different:
         raise ValueError(
-            f"need same-person and different-people pairs; got {int(same.sum())} and {int(different.sum())}"
+            f"need same-person and different-people pairs; got {n_same} and {n_different}"
             + (" (same-person pairs across cameras only)" if cross_camera_only else "")
         )
-    return PairScores(s[same], s[different])
+    return PairScores(s[same], np.concatenate([s[different], extra]))
 
 
 def rates(threshold: float, scores: PairScores) -> tuple[float, float]:

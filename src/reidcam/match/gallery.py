@@ -79,10 +79,21 @@ class Gallery:
         Raises:
             ValueError: an identity was enrolled with another model.
         """
-        out: list[tuple[str, float]] = []
+        return [(qid, sim) for qid, sim, _ in self.scores_with_views(vector, model_id)]
+
+    def scores_with_views(self, vector: NDArray[np.float32], model_id: str) -> list[tuple[str, float, int]]:
+        """``(query_id, similarity, view)`` per identity, best first; ``view`` is the index of
+        the identity's vector (query image) that gave the score.
+
+        Raises:
+            ValueError: an identity was enrolled with another model.
+        """
+        out: list[tuple[str, float, int]] = []
         for ident in self.identities():
             if ident.model_id != model_id:
                 raise ValueError(f"cannot compare {model_id} embeddings with {ident.model_id} query")
-            out.append((ident.query_id, float(cosine_similarity(vector, ident.vectors).max())))
+            sims = cosine_similarity(vector, ident.vectors)[0]
+            view = int(np.argmax(sims))
+            out.append((ident.query_id, float(sims[view]), view))
         out.sort(key=lambda item: item[1], reverse=True)
         return out

@@ -36,13 +36,13 @@ class Matcher:
 
     def decide(self, vector: NDArray[np.float32], model_id: str, gallery: Gallery) -> MatchDecision:
         s = self.settings
-        scores = gallery.scores(vector, model_id)
+        scores = gallery.scores_with_views(vector, model_id)
         if not scores:
             return MatchDecision(Verdict.NO_MATCH, None, 0.0, None, None, s.threshold, "no query identities")
-        best_id, best = scores[0]
-        runner_id, runner = scores[1] if len(scores) > 1 else (None, None)
+        best_id, best, view = scores[0]
+        runner_id, runner, r_view = scores[1] if len(scores) > 1 else (None, None, None)
         verdict, reason = _judge(best, runner, s)
-        return MatchDecision(verdict, best_id, best, runner_id, runner, s.threshold, reason)
+        return MatchDecision(verdict, best_id, best, runner_id, runner, s.threshold, reason, view, r_view)
 
 
 def _judge(best: float, runner: float | None, s: MatcherSettings) -> tuple[Verdict, str]:

@@ -73,18 +73,31 @@ class NullSink:
         return None
 
 
+class SinkError(RuntimeError):
+    """One or more sinks of a FanOutSink failed on an event (the others still got it)."""
+
+
 class FanOutSink:
-    """Forwards every event to several sinks; one failing sink never starves the others."""
+    """Forwards every event to several sinks; one failing sink never starves the others.
+
+    After every sink had the event, a failure is raised as ``SinkError`` (from the first
+    one), so the runner logs it with the camera id and counts it as that camera's error.
+    """
 
     def __init__(self, sinks: Sequence[EventSink]) -> None:
         self.sinks = list(sinks)
 
     def _each(self, method: str, arg: object) -> None:
+        failed: list[tuple[str, Exception]] = []
         for sink in self.sinks:
             try:
                 getattr(sink, method)(arg)
-            except Exception:
-                log.exception("event sink %s failed in %s", type(sink).__name__, method)
+            except Exception as exc:
+                failed.append((type(sink).__name__, exc))
+        if failed:
+            what = "; ".join(f"{name}: {exc!r}" for name, exc in failed)
+            msg = f"{len(failed)} of {len(self.sinks)} sinks failed ({what})"
+            raise SinkError(msg) from failed[0][1]
 
     def on_frame(self, result: FrameResult) -> None:
         self._each("on_frame", result)

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from reidcam.capture.base import SourceStatus
 from reidcam.core.errors import ReidcamError
-from reidcam.core.types import Frame
+from reidcam.core.types import Frame, Sighting
 from reidcam.pipeline.camera import CameraUnit
 from reidcam.pipeline.events import EventSink, NullSink
 from reidcam.pipeline.stats import RunStats
@@ -130,17 +130,44 @@ class Runner:
 
     def _finish(self, batch: Batch, detected: Detected | None, ended: list[CameraUnit]) -> None:
         if batch and detected is not None:
-            results, report = finish_step(batch, detected, self.models)
+            try:
+                results, report = finish_step(batch, detected, self.models)
+            except Exception:  # a bug in a stage must not stop every camera for good
+                for unit, _ in batch:
+                    unit.errors += 1
+                cams = ", ".join(u.camera_id for u, _ in batch)
+                log.exception("cameras %s: processing a step failed, its frames are skipped", cams)
+                results, report = [], None
             t0 = time.perf_counter()
+            units = {u.camera_id: u for u, _ in batch}
             for result in results:
-                self.sink.on_frame(result)
+                self._emit(units[result.frame.camera_id], "on_frame", result)
                 self.stats.add_frame(result, time.time())
             for unit, frame in batch:
                 unit.mark_processed()
-                for sighting in unit.book.expire(frame.index):
-                    self.sink.on_sighting_closed(sighting)
-            self.stats.add_step(report, (time.perf_counter() - t0) * 1000.0)
+                for sighting in self._expire(unit, frame):
+                    self._emit(unit, "on_sighting_closed", sighting)
+            if report is not None:
+                self.stats.add_step(report, (time.perf_counter() - t0) * 1000.0)
         self._close(ended)
+
+    def _emit(self, unit: CameraUnit, method: str, event: object) -> None:
+        """Hand one event to the sink. A failing consumer (a full disk, the web view) is
+        logged with the camera id and counted in ``unit.errors``; detection goes on."""
+        try:
+            getattr(self.sink, method)(event)
+        except Exception as exc:
+            unit.errors += 1
+            log.exception("camera %s: event sink failed in %s: %s", unit.camera_id, method, exc)
+
+    @staticmethod
+    def _expire(unit: CameraUnit, frame: Frame) -> list[Sighting]:
+        try:
+            return unit.book.expire(frame.index)
+        except Exception:
+            unit.errors += 1
+            log.exception("camera %s: closing sightings failed on frame %d", unit.camera_id, frame.index)
+            return []
 
     # -- two-stage mode ----------------------------------------------------
     def _run_pipelined(self) -> None:
@@ -221,16 +248,28 @@ class Runner:
             self._close_sightings(unit)
 
     def _close_sightings(self, unit: CameraUnit) -> None:
-        for sighting in unit.book.close_all():
-            self.sink.on_sighting_closed(sighting)
+        try:
+            closed = unit.book.close_all()
+        except Exception:
+            unit.errors += 1
+            log.exception("camera %s: closing its sightings failed", unit.camera_id)
+            return
+        for sighting in closed:
+            self._emit(unit, "on_sighting_closed", sighting)
 
     def _maybe_publish_status(self, force: bool = False) -> None:
         now = time.monotonic()
         if not force and now - self._last_status < self.status_interval_s:
             return
         self._last_status = now
-        for status in self.status():
-            self.sink.on_status(status)
+        for unit in self.cameras:
+            try:
+                status = unit.status()
+            except Exception:
+                unit.errors += 1
+                log.exception("camera %s: reading its status failed", unit.camera_id)
+                continue
+            self._emit(unit, "on_status", status)
 
     def status(self) -> list[SourceStatus]:
         return [u.status() for u in self.cameras]

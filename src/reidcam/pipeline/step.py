@@ -113,23 +113,56 @@ def _track(unit: CameraUnit, frame: Frame, dets: Detections) -> list[int | None]
     return track_of
 
 
+def _in_frame(unit: CameraUnit, frame: Frame, dets: Detections) -> Detections:
+    """Drop boxes with no pixel inside the frame (zero width or height, wholly outside).
+
+    Such a box is a detector fault, not a person: it would give a track with no crop. The
+    drop is logged with the camera id and counted as one error of the camera per frame.
+    """
+    if not len(dets):
+        return dets
+    b = dets.xyxy
+    x1, x2 = np.clip(np.floor(b[:, 0]), 0, frame.width), np.clip(np.ceil(b[:, 2]), 0, frame.width)
+    y1, y2 = np.clip(np.floor(b[:, 1]), 0, frame.height), np.clip(np.ceil(b[:, 3]), 0, frame.height)
+    keep = (x2 > x1) & (y2 > y1)
+    if keep.all():
+        return dets
+    unit.errors += 1
+    log.warning(
+        "camera %s: frame %d: dropped %d detection(s) with no pixels inside the %dx%d frame: %s",
+        unit.camera_id,
+        frame.index,
+        int((~keep).sum()),
+        frame.width,
+        frame.height,
+        np.round(b[~keep], 1).tolist(),
+    )
+    return dets.select(keep)
+
+
 def _plan(unit: CameraUnit, frame: Frame, dets: Detections, gate: CropGate) -> _Plan | None:
-    """Track (every frame), then cut and judge the crops of one frame."""
+    """Track (every frame), then cut and judge the crops of one frame; None if this camera's
+    frame failed (logged with the camera id, counted in ``unit.errors``)."""
     t0 = time.perf_counter()
+    dets = _in_frame(unit, frame, dets)
     track_of = _track(unit, frame, dets)
     t_track = _ms(t0)
     if track_of is None:
         return None
     t1 = time.perf_counter()
-    crops = extract_crops(frame.image, dets.xyxy)
-    judged = crop_quality(dets.xyxy, frame.width, frame.height, gate)
-    reasons = judged.reasons
-    unit.book.tick()
-    for i, tid in enumerate(track_of):
-        if tid is not None:
-            unit.book.observe(tid, frame.index, frame.captured_at, dets.xyxy[i], reasons[i] == "")
+    try:
+        crops = extract_crops(frame.image, dets.xyxy)
+        judged = crop_quality(dets.xyxy, frame.width, frame.height, gate)
+        unit.book.tick()
+        for i, tid in enumerate(track_of):
+            if tid is not None:
+                unit.book.observe(tid, frame.index, frame.captured_at, dets.xyxy[i], judged.reasons[i] == "")
+    except Exception:
+        unit.errors += 1
+        log.exception("camera %s: cropping failed on frame %d, skipped", unit.camera_id, frame.index)
+        return None
     timings = {"decode": unit.last_decode_ms, "track": t_track, "crop": _ms(t1)}
-    return _Plan(unit, frame, dets, track_of, crops, reasons, {}, timings, judged.score)
+    return _Plan(unit, frame, dets, track_of, crops, judged.reasons, {}, timings, judged.score)
 
 
 def _priority(plan: _Plan, i: int) -> int | None:
@@ -173,15 +206,69 @@ def embed_all(embedder: Embedder, plans: list[_Plan], budget: int = 10**9) -> ND
 def _embed(
     embedder: Embedder, plans: list[_Plan], crops: list[NDArray[np.uint8]]
 ) -> NDArray[np.float32] | None:
+    """Embed ``crops`` (rows of the plans' ``embed_rows``) in one call.
+
+    If the batch fails, each camera's crops are retried on their own, so one camera's bad
+    crop (or a model fault on it) costs only that camera its embeddings for this step: its
+    plans lose their ``embed_rows`` (its frames are still published, without new evidence),
+    and the failure is logged with the camera id and counted in ``unit.errors``.
+    Returns None only when no crop could be embedded.
+    """
     if not crops:
         return np.zeros((0, embedder.dim), np.float32)
     try:
-        return embedder.embed(crops).vectors
-    except Exception:
-        log.exception("ReID embedding failed for %d crops; this step goes without matching", len(crops))
-        for plan in plans:
-            plan.embed_rows.clear()
+        return _vectors(embedder, crops)
+    except Exception as exc:
+        cameras = sorted({p.unit.camera_id for p in plans if p.embed_rows})
+        if len(cameras) > 1:  # the cameras that still fail alone are logged as errors then
+            log.info(
+                "ReID embedding failed for %d crops of cameras %s (%r); retrying per camera",
+                len(crops),
+                ", ".join(cameras),
+                exc,
+            )
+            return _embed_per_camera(embedder, plans, crops)
+        _embed_failed(plans, len(crops))
         return None
+
+
+def _vectors(embedder: Embedder, crops: list[NDArray[np.uint8]]) -> NDArray[np.float32]:
+    vectors = embedder.embed(crops).vectors
+    if vectors.shape[0] != len(crops):
+        raise ValueError(f"the embedder returned {vectors.shape[0]} vectors for {len(crops)} crops")
+    return vectors
+
+
+def _embed_failed(plans: list[_Plan], n_crops: int) -> None:
+    """Log (with the camera ids) and count a failed embedding; the plans go without it."""
+    for plan in plans:
+        if plan.embed_rows:
+            plan.unit.errors += 1
+            log.exception(
+                "camera %s: ReID embedding failed on frame %d (%d crops in the call); "
+                "this frame goes without matching",
+                plan.unit.camera_id,
+                plan.frame.index,
+                n_crops,
+            )
+            plan.embed_rows.clear()
+
+
+def _embed_per_camera(
+    embedder: Embedder, plans: list[_Plan], crops: list[NDArray[np.uint8]]
+) -> NDArray[np.float32] | None:
+    """Retry a failed batch one camera at a time; rows of the failing cameras stay unused."""
+    out = np.zeros((len(crops), embedder.dim), np.float32)
+    done = 0
+    for cam in dict.fromkeys(p.unit.camera_id for p in plans if p.embed_rows):
+        group = [p for p in plans if p.unit.camera_id == cam and p.embed_rows]
+        rows = [r for p in group for r in p.embed_rows.values()]
+        try:
+            out[rows] = _vectors(embedder, [crops[r] for r in rows])
+            done += len(rows)
+        except Exception:
+            _embed_failed(group, len(rows))
+    return out if done else None
 
 
 def _cap_poor(decision: MatchDecision, reason: str) -> MatchDecision:
@@ -289,7 +376,7 @@ def finish_step(
     crops, report.crops_deferred = select_crops(plans, models.max_crops_per_step)
     vectors = _embed(models.embedder, plans, crops)
     t_embed = _ms(t2)
-    report.crops_embedded = len(crops) if vectors is not None else 0
+    report.crops_embedded = sum(len(p.embed_rows) for p in plans) if vectors is not None else 0
     results = []
     for plan in plans:
         t3 = time.perf_counter()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
+import threading
+import time
 from pathlib import Path
 
 import cv2
@@ -39,14 +41,22 @@ class CropStore:
     """Saves crops under ``root``; returns paths relative to it for database rows.
 
     A failed write (disk full, read-only folder) is logged and counted, never
-    raised: losing a crop file must not stop detection.
+    raised: losing a crop file must not stop detection. The first failure of a run of
+    failures is logged as an error, the rest at debug level (a full disk would otherwise
+    log every crop of every frame); the first success after them is logged as resumed.
+    ``failing`` says whether the latest write failed (for a status warning).
     """
 
     def __init__(self, root: Path, jpeg_quality: int = 90) -> None:
         self.root = Path(root)
         self.jpeg_quality = jpeg_quality
+        self.writes = 0
         self.write_errors = 0
         self.last_error: str | None = None
+        self.last_error_at: float | None = None
+        self.last_write_at: float | None = None
+        self.failing = False
+        self._lock = threading.Lock()
 
     def save(self, relpath: str, image: NDArray[np.uint8]) -> str | None:
         """Write ``image`` to ``root/relpath``; the relative path, or None on failure."""
@@ -54,8 +64,22 @@ class CropStore:
         try:
             atomic_write_bytes(target, encode_jpeg(image, self.jpeg_quality))
         except (OSError, ValueError) as exc:
-            self.write_errors += 1
-            self.last_error = f"cannot write {target}: {exc}"
-            log.error("%s", self.last_error)
+            self._failed(f"cannot write crop {target}: {exc}")
             return None
+        with self._lock:
+            self.writes += 1
+            self.last_write_at = time.time()
+            was_failing, self.failing = self.failing, False
+        if was_failing:
+            log.warning("crop writes under %s work again (%d failed so far)", self.root, self.write_errors)
         return relpath
+
+    def _failed(self, message: str) -> None:
+        with self._lock:
+            self.write_errors += 1
+            self.last_error, self.last_error_at = message, time.time()
+            first, self.failing = not self.failing, True
+        if first:
+            log.error("%s; detection goes on without saving crops until writes work again", message)
+        else:
+            log.debug("%s", message)

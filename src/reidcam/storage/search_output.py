@@ -7,8 +7,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import os
 from pathlib import Path
 from typing import IO, Any
 
@@ -19,6 +21,7 @@ from reidcam.capture.base import SourceStatus
 from reidcam.core.types import Sighting
 from reidcam.pipeline.events import FrameResult, Observation
 from reidcam.storage.crop_store import CropStore
+from reidcam.storage.db import StorageError
 
 log = logging.getLogger(__name__)
 
@@ -57,17 +60,31 @@ def observation_record(result: FrameResult, obs: Observation, crop_path: str | N
 
 
 class SearchOutputSink:
-    """EventSink that fills the output folder as frames are processed."""
+    """EventSink that fills the output folder as frames are processed.
+
+    A full disk or read-only folder mid-run costs crop files and JSON lines, never the run:
+    crop writes fail through the CropStore (logged once, counted), a JSON line that cannot be
+    written is counted in ``lines_lost`` and cut off, so ``matches.jsonl`` stays one valid
+    record per line, and writing resumes when there is room again.
+
+    Raises:
+        StorageError: the output folder cannot be created (at start, before any frame).
+    """
 
     def __init__(self, out_dir: Path, save_crops: bool = True, jpeg_quality: int = 90) -> None:
         self.out_dir = Path(out_dir)
-        for name in FOLDERS:
-            (self.out_dir / name).mkdir(parents=True, exist_ok=True)
+        try:
+            for name in FOLDERS:
+                (self.out_dir / name).mkdir(parents=True, exist_ok=True)
+            self._jsonl: IO[bytes] = (self.out_dir / "matches.jsonl").open("ab", buffering=0)
+        except OSError as exc:
+            raise StorageError(f"cannot create the search output folder {self.out_dir}: {exc}") from exc
         self.store = CropStore(self.out_dir, jpeg_quality)
         self.save_crops = save_crops
-        self._jsonl: IO[str] = (self.out_dir / "matches.jsonl").open("a", encoding="utf-8")
         self.detections = 0
         self.matches = 0
+        self.lines_lost = 0
+        self._jsonl_failing = False
 
     def save_query(self, name: str, image: NDArray[np.uint8]) -> str | None:
         return self.store.save(f"query/{name}", image)
@@ -78,14 +95,44 @@ class SearchOutputSink:
         return self.store.save(f"{folder}/{name}", crop)
 
     def on_frame(self, result: FrameResult) -> None:
+        lines = []
         for obs in result.observations:
             name = _crop_name(result, obs)
             path = self._save("query_images", name, obs.crop)
             self._save("match_detections" if obs.matched else "detections", name, obs.crop)
-            self._jsonl.write(json.dumps(observation_record(result, obs, path)) + "\n")
+            lines.append(json.dumps(observation_record(result, obs, path)) + "\n")
             self.detections += 1
             self.matches += int(obs.matched)
-        self._jsonl.flush()
+        if lines:
+            self._append("".join(lines).encode("utf-8"), len(lines))
+
+    def _append(self, data: bytes, n_lines: int) -> None:
+        """Append whole lines; on a failed write cut the file back, so no line is half written."""
+        fh = self._jsonl
+        start = fh.seek(0, os.SEEK_END)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[fh.write(view) or 0 :]
+        except OSError as exc:
+            self._lines_failed(exc, n_lines)
+            with contextlib.suppress(OSError):
+                fh.truncate(start)
+            return
+        if self._jsonl_failing:
+            self._jsonl_failing = False
+            log.warning("%s: writing works again (%d lines were lost)", fh.name, self.lines_lost)
+
+    def _lines_failed(self, exc: OSError, n_lines: int) -> None:
+        self.lines_lost += n_lines
+        if not self._jsonl_failing:
+            self._jsonl_failing = True
+            log.error(
+                "cannot write %s: %s; the run goes on, its detections are lost from the file "
+                "until there is room again",
+                self._jsonl.name,
+                exc,
+            )
 
     def on_sighting_closed(self, sighting: Sighting) -> None:
         d = sighting.decision
@@ -100,8 +147,22 @@ class SearchOutputSink:
     def on_status(self, status: SourceStatus) -> None:
         return None
 
+    @property
+    def write_errors(self) -> int:
+        """Crop files and JSON lines that could not be written."""
+        return self.store.write_errors + self.lines_lost
+
     def close(self) -> None:
         self._jsonl.close()
+        if self.write_errors:
+            log.warning(
+                "%s is incomplete: %d crop files and %d lines of matches.jsonl could not be written "
+                "(last error: %s)",
+                self.out_dir,
+                self.store.write_errors,
+                self.lines_lost,
+                self.store.last_error or "see above",
+            )
 
 
 def summarize(out_dir: Path) -> dict[str, Any]:

@@ -24,7 +24,7 @@ from reidcam.pipeline.runner import Runner
 from reidcam.reid.query import read_image
 from reidcam.web.hub import EventHub
 from reidcam.web.queries import QueryBook, QueryRecord, QuerySource
-from reidcam.web.schemas import CameraOut, QueryOut, RunnerOut, crop_out, seen_out
+from reidcam.web.schemas import CameraOut, QueryOut, RunnerOut, StorageOut, crop_out, seen_out
 from reidcam.web.services import Services
 from reidcam.web.state import LiveState
 from reidcam.web.uploads import PersonPick, pick_person
@@ -45,6 +45,7 @@ class Controller:
         self._lock = threading.Lock()
         self._runner: Runner | None = None
         self._identity_sink: IdentitySink | None = None
+        self._sightings_failed = 0  # of the runs before the current one
 
     # -- runner ---------------------------------------------------------------
     def start(self) -> RunnerOut:
@@ -81,6 +82,8 @@ class Controller:
         sink, self._identity_sink = self._identity_sink, None
         if sink is not None and not sink.close():
             log.warning("identity memory: %d sighting(s) could not be written before closing", sink.pending)
+        if sink is not None:
+            self._sightings_failed += sink.failed
 
     def flush_identities(self, timeout_s: float = 30.0) -> bool:
         """Wait until every sighting closed so far is in the identity memory."""
@@ -106,6 +109,21 @@ class Controller:
         n = self.queries.sync_memory(self.memory, self.models.embedder.model_id)
         self._queries_changed()
         return n
+
+    def storage_state(self) -> StorageOut:
+        """Crop writes of the live view and the identity memory, and sightings not stored."""
+        stores = [self.live.crops.store] + ([self.memory.crops] if self.memory is not None else [])
+        errors = [s for s in stores if s.last_error_at is not None]
+        latest = max(errors, key=lambda s: s.last_error_at or 0.0, default=None)
+        sink = self._identity_sink
+        last_ok = max((s.last_write_at or 0.0 for s in stores), default=0.0)
+        return StorageOut(  # the stores share the data dir: its latest write tells its state
+            failing=latest is not None and (latest.last_error_at or 0.0) >= last_ok,
+            write_errors=sum(s.write_errors for s in stores),
+            last_error=None if latest is None else latest.last_error,
+            last_error_at=None if latest is None else latest.last_error_at,
+            sightings_failed=self._sightings_failed + (0 if sink is None else sink.failed),
+        )
 
     def runner_state(self) -> RunnerOut:
         r = self._runner
@@ -189,7 +207,7 @@ class Controller:
         self._queries_changed()
 
     def _queries_changed(self) -> None:
-        self.live.set_queries(self.queries.labels())
+        self.live.set_queries(self.queries.labels(), self.queries.views())
         self.hub.publish({"type": "query", "queries": [q.model_dump(mode="json") for q in self.query_list()]})
 
     def query_list(self) -> list[QueryOut]:

@@ -29,6 +29,9 @@ class QueryRecord:
     source: QuerySource
     created_at: float
     image_ids: list[str] = field(default_factory=list)
+    # crop id of each query image in gallery order (None where saving it failed): the views
+    # MatchDecision.view points at
+    view_ids: list[str | None] = field(default_factory=list)
 
 
 class QueryBook:
@@ -75,6 +78,7 @@ class QueryBook:
         for i, img in enumerate(images):
             self.crops.store.save(f"{QUERY_DIR}/query.jpg" if i == 0 else f"{QUERY_DIR}/query_{i}.jpg", img)
             saved = self.crops.save(QUERY_DIR, img, record.query_id)
+            record.view_ids.append(None if saved is None else saved.crop_id)
             if saved is not None:
                 record.image_ids.append(saved.crop_id)
 
@@ -113,3 +117,8 @@ class QueryBook:
     def labels(self) -> dict[str, str]:
         with self._lock:
             return {r.query_id: r.label for r in self._records.values()}
+
+    def views(self) -> dict[str, list[str | None]]:
+        """Per query, the crop id of each of its gallery views (query images)."""
+        with self._lock:
+            return {r.query_id: list(r.view_ids) for r in self._records.values()}

@@ -63,6 +63,14 @@ class MatchOut(BaseModel):
     frame_name: str | None
     xyxy: list[float]
     thumbnail_url: str | None
+    verdict: str = Field(description="match, or uncertain: a close call for a person to judge")
+    reason: str = Field(description="why, from the matcher: similarity against threshold and runner-up")
+    threshold: float
+    query_image_url: str | None = Field(description="the query image that scored best (evidence)")
+    runner_up_id: str | None
+    runner_up_label: str | None
+    runner_up_similarity: float | None
+    runner_up_image_url: str | None
 
 
 class MatchesPage(BaseModel):
@@ -96,6 +104,16 @@ class CameraOut(BaseModel):
     snapshot_url: str
 
 
+class StorageOut(BaseModel):
+    """Health of the data directory: crop files of the live view and of the identity memory."""
+
+    failing: bool = Field(description="the latest crop write failed (disk full, read-only folder)")
+    write_errors: int = Field(description="crop files that could not be written since the start")
+    last_error: str | None
+    last_error_at: float | None
+    sightings_failed: int = Field(description="closed sightings the identity database could not store")
+
+
 class StatusOut(BaseModel):
     running: bool
     error: str | None
@@ -105,6 +123,7 @@ class StatusOut(BaseModel):
     gallery_cards: int
     matches: int
     crop_write_errors: int
+    storage: StorageOut
 
 
 class RunnerOut(BaseModel):
@@ -113,7 +132,8 @@ class RunnerOut(BaseModel):
 
 
 class ThresholdIn(BaseModel):
-    threshold: float = Field(ge=0.0, le=1.0, description="cosine similarity for 'same person'")
+    # strict: a JSON number only; lax mode turned `true` into 1.0 (found by the schema fuzz test)
+    threshold: float = Field(ge=0.0, le=1.0, strict=True, description="cosine similarity for 'same person'")
 
 
 class ThresholdOut(BaseModel):
@@ -129,7 +149,9 @@ class ThresholdOut(BaseModel):
 class QuerySelectIn(BaseModel):
     crop_ids: list[str] = Field(min_length=1, max_length=16)
     label: str | None = Field(default=None, max_length=64)
-    replace: bool = Field(default=True, description="replace the current query (else add a person)")
+    replace: bool = Field(
+        default=True, strict=True, description="replace the current query (else add a person)"
+    )
 
 
 class QueryOut(BaseModel):
@@ -181,8 +203,11 @@ def card_out(c: Card, crops: list[CropRecord]) -> CardOut:
     )
 
 
+def _crop_url(crop_id: str | None) -> str | None:
+    return None if crop_id is None else f"/api/crops/{crop_id}.jpg"
+
+
 def match_out(e: MatchEntry) -> MatchOut:
-    thumb = None if e.thumbnail_crop_id is None else f"/api/crops/{e.thumbnail_crop_id}.jpg"
     return MatchOut(
         match_id=e.match_id,
         card_id=e.card_id,
@@ -197,7 +222,15 @@ def match_out(e: MatchEntry) -> MatchOut:
         hits=e.hits,
         frame_name=e.frame_name,
         xyxy=list(e.xyxy),
-        thumbnail_url=thumb,
+        thumbnail_url=_crop_url(e.thumbnail_crop_id),
+        verdict=e.verdict,
+        reason=e.reason,
+        threshold=e.threshold,
+        query_image_url=_crop_url(e.view_crop_id),
+        runner_up_id=e.runner_up_id,
+        runner_up_label=e.runner_up_label,
+        runner_up_similarity=e.runner_up_similarity,
+        runner_up_image_url=_crop_url(e.runner_up_view_crop_id),
     )
 
 

@@ -18,6 +18,7 @@ from reidcam.identity.setup import open_memory
 from reidcam.pipeline.build import build_models, configured_calibration
 from reidcam.pipeline.camera import CameraUnit
 from reidcam.pipeline.step import Models
+from reidcam.track import build_tracker
 from reidcam.web.replay import replay_cameras
 from reidcam.web.state import LiveSettings
 
@@ -77,6 +78,9 @@ def build_services(
         StorageError: the identity database cannot be opened or migrated.
     """
     models = build_models(cfg)
+    # The tracker's library (Ultralytics, and PyTorch with it) takes seconds to import: do it
+    # while loading, so the first Start answers at once and a broken install fails here.
+    build_tracker(cfg.tracker)
     return Services(
         models=models,
         build_cameras=partial(replay_cameras, cfg, fps, loop),

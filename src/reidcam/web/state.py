@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from reidcam.capture.base import SourceStatus
@@ -44,6 +44,9 @@ class _View:
     result: FrameResult | None = None
     seq: int = 0
     jpeg: tuple[int, bytes] | None = None
+    # One viewer encodes a new frame, the others wait for it and share it: without this, every
+    # stream asking between the frame's arrival and the end of its encoding encoded it again.
+    encoding: threading.Lock = field(default_factory=threading.Lock)
 
 
 class LiveState:
@@ -102,10 +105,10 @@ class LiveState:
             self._views.clear()
             self._status.clear()
 
-    def set_queries(self, labels: dict[str, str]) -> None:
+    def set_queries(self, labels: dict[str, str], views: dict[str, list[str | None]] | None = None) -> None:
         with self._lock:
             self._labels = dict(labels)
-        self.matches.set_queries(labels)
+        self.matches.set_queries(labels, views)
 
     # -- readers ------------------------------------------------------------
     def status(self, camera_id: str) -> SourceStatus | None:
@@ -125,14 +128,18 @@ class LiveState:
                 return None
             if view.jpeg is not None and view.jpeg[0] == view.seq:
                 return view.jpeg
-            result, seq, labels = view.result, view.seq, dict(self._labels)
-        s = self.settings
-        data = frame_jpeg(
-            result.frame.image, result.observations, labels, s.stream_max_width, s.stream_jpeg_quality
-        )
-        with self._lock:
-            if view.seq == seq:
-                view.jpeg = (seq, data)
+        with view.encoding:
+            with self._lock:
+                if view.jpeg is not None and view.jpeg[0] == view.seq:
+                    return view.jpeg  # encoded by the viewer we waited for
+                result, seq, labels = view.result, view.seq, dict(self._labels)
+            s = self.settings
+            data = frame_jpeg(
+                result.frame.image, result.observations, labels, s.stream_max_width, s.stream_jpeg_quality
+            )
+            with self._lock:
+                if view.seq == seq:
+                    view.jpeg = (seq, data)
         return seq, data
 
     def card_json(self, card_id: str) -> dict[str, object] | None:

@@ -28,6 +28,7 @@ def get_status(ctrl: Ctrl) -> StatusOut:
         gallery_cards=len(live.cards),
         matches=len(live.matches),
         crop_write_errors=live.crops.write_errors,
+        storage=ctrl.storage_state(),
     )
 
 

@@ -102,6 +102,7 @@ function cameraPanel(cam) {
       el("span", { class: "name", text: cam.name }),
       el("span", { class: "chip state" }),
       el("span", { class: "fps" }),
+      el("span", { class: "reconnects", hidden: true }),
       el("span", { class: "age" })
     ),
     el("div", { class: "frame" }, img),
@@ -152,6 +153,13 @@ function updateCameraPanel(panel, cam) {
   st.textContent = cam.state;
   st.dataset.state = cam.state;
   panel.querySelector(".fps").textContent = cam.state === "live" ? `${cam.fps.toFixed(1)} fps` : "";
+  const rc = panel.querySelector(".reconnects");
+  if (rc) {
+    // Shown as text once a camera has dropped out at least once: a flaky camera is visible at a glance.
+    rc.hidden = !(cam.reconnects > 0);
+    rc.textContent = cam.reconnects > 0 ? `${cam.reconnects} reconnect${cam.reconnects === 1 ? "" : "s"}` : "";
+    rc.title = cam.last_error || "";
+  }
   const age = cam.last_frame_age_s;
   panel.querySelector(".age").textContent = age === null ? "" : `last frame ${age < 10 ? age.toFixed(1) : Math.round(age)} s ago`;
   panel.querySelector(".age").title = `frames read ${cam.frames_read}, processed ${cam.frames_processed}, reconnects ${cam.reconnects}, errors ${cam.errors}`;
@@ -188,10 +196,28 @@ async function refreshStatus() {
     $("#start").disabled = s.running;
     $("#stop").disabled = !s.running;
     if (!state.thresholdDragging) setThreshold(s.threshold);
+    renderStorage(s.storage);
   } catch (e) {
     $("#run-state").textContent = "offline";
     $("#run-state").dataset.state = "failed";
   }
+}
+
+// A full or read-only data directory: crops are not saved (detection goes on), say so in the header.
+function renderStorage(st) {
+  let chip = $("#storage-state");
+  const bad = st && st.failing;
+  if (!bad) {
+    if (chip) chip.remove(); // .chip sets display, which would beat the hidden attribute
+    return;
+  }
+  if (!chip) {
+    chip = el("span", { id: "storage-state", class: "chip", role: "alert", "data-state": "failed" });
+    $("#run-state").after(chip);
+  }
+  const lost = st.sightings_failed > 0 ? `, ${st.sightings_failed} sightings not stored` : "";
+  chip.textContent = `disk: crops not saved (${st.write_errors})${lost}`;
+  chip.title = st.last_error || "";
 }
 
 function setThreshold(v) {
@@ -455,7 +481,7 @@ async function uploadPhoto(file) {
 // ---- matches ------------------------------------------------------------------------
 async function refreshMatches() {
   const cam = $("#match-camera").value;
-  const q = "/api/matches?limit=100&current_only=true" + (cam ? `&camera_id=${encodeURIComponent(cam)}` : "");
+  const q = "/api/matches?limit=100&current_only=true&verdict=match&verdict=uncertain" + (cam ? `&camera_id=${encodeURIComponent(cam)}` : "");
   let page;
   try {
     page = await api(q);
@@ -468,28 +494,45 @@ async function refreshMatches() {
     list.replaceChildren(el("li", { class: "hint", text: state.queries.length ? "Not seen yet." : "Matches of the query person appear here." }));
     return;
   }
-  list.replaceChildren(
-    ...page.matches.map((m) =>
-      el(
-        "li",
-        {
-          class: "match",
-          "data-match-id": m.match_id,
-          "data-camera-id": m.camera_id,
-          "data-similarity": m.similarity.toFixed(3),
-          "data-frame-name": m.frame_name || "",
-          "data-xyxy": m.xyxy.join(","),
-        },
-        m.thumbnail_url ? el("img", { src: withToken(m.thumbnail_url), alt: `${m.label} on ${m.camera_id}`, loading: "lazy" }) : null,
-        el(
-          "div",
-          { class: "match-text" },
-          el("strong", { text: m.camera_id }),
-          el("span", { class: "score", text: sim(m.similarity) }),
-          el("span", { class: "when", text: `${clock(m.last_seen_at)}${m.first_seen_at < m.last_seen_at - 1 ? " (since " + clock(m.first_seen_at) + ")" : ""}` }),
-          el("span", { class: "meta", text: `${m.label} · ${m.track_id === null ? "untracked" : "track " + m.track_id} · ${m.hits} frame${m.hits > 1 ? "s" : ""}` })
-        )
-      )
+  list.replaceChildren(...page.matches.map(matchItem));
+}
+
+// One match or close call, with its evidence: the person's crop beside the query image that
+// scored best (and the runner-up query's, when that is what made it a close call).
+function matchItem(m) {
+  const uncertain = m.verdict === "uncertain";
+  const img = (url, alt, cls) => (url ? el("img", { class: cls, src: withToken(url), alt, title: alt, loading: "lazy" }) : null);
+  const runner = m.runner_up_id
+    ? `runner-up ${m.runner_up_label || m.runner_up_id} ${m.runner_up_similarity === null ? "" : sim(m.runner_up_similarity)}`
+    : "";
+  return el(
+    "li",
+    {
+      class: uncertain ? "match uncertain" : "match",
+      "data-match-id": m.match_id,
+      "data-camera-id": m.camera_id,
+      "data-verdict": m.verdict,
+      "data-similarity": m.similarity.toFixed(3),
+      "data-frame-name": m.frame_name || "",
+      "data-xyxy": m.xyxy.join(","),
+      title: m.reason,
+    },
+    el(
+      "div",
+      { class: "evidence" },
+      img(m.thumbnail_url, `${m.label}? on ${m.camera_id}`, "seen"),
+      img(m.query_image_url, `query image of ${m.label}`, "query-view"),
+      uncertain ? img(m.runner_up_image_url, `query image of ${m.runner_up_label || "the runner-up"}`, "runner-up-view") : null
+    ),
+    el(
+      "div",
+      { class: "match-text" },
+      el("strong", { text: m.camera_id }),
+      el("span", { class: "verdict", "data-verdict": m.verdict, text: uncertain ? "close call: check" : "match" }),
+      el("span", { class: "score", text: sim(m.similarity) }),
+      el("span", { class: "when", text: `${clock(m.last_seen_at)}${m.first_seen_at < m.last_seen_at - 1 ? " (since " + clock(m.first_seen_at) + ")" : ""}` }),
+      el("span", { class: "meta", text: `${m.label} · ${m.track_id === null ? "untracked" : "track " + m.track_id} · ${m.hits} frame${m.hits > 1 ? "s" : ""}` }),
+      uncertain ? el("span", { class: "reason", text: m.reason + (runner ? ` (${runner})` : "") }) : null
     )
   );
 }
