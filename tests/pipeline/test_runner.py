@@ -152,3 +152,29 @@ def test_search_output_folders_and_jsonl(tmp_path):
     assert len(lines) == len(list((tmp_path / "query_images").glob("*.jpg")))
     assert len(list((tmp_path / "detections").glob("*.jpg"))) == len(lines) - n_matched
     assert {x["camera_id"] for x in lines if x["matched"]} == {"cam0", "cam1"}
+
+
+class _Unopenable(FakeSource):
+    def open(self) -> None:
+        raise OSError("cannot open /videos/cam0.mp4: no such file (rtsp://admin:s3cret@cam)")
+
+
+def test_a_camera_that_cannot_open_fails_alone_and_the_others_run():
+    units = _units()
+    units[0].source = _Unopenable("cam0", [])
+    rec = Recorder()
+    runner = Runner(units, _models(), rec, status_interval_s=0.0)
+    runner.run()
+    assert units[1].frames_processed == N_FRAMES and units[0].frames_processed == 0
+    status = units[0].status()
+    assert status.state.value == "failed" and "no such file" in (status.last_error or "")
+    assert "s3cret" not in (status.last_error or "")  # a camera URL in the error is redacted
+    assert units[0].errors == 1
+
+
+def test_when_no_camera_opens_the_run_ends_with_the_error():
+    units = _units()
+    for u in units:
+        u.source = _Unopenable(u.camera_id, [])
+    with pytest.raises(OSError, match="cannot open"):
+        Runner(units, _models()).run()

@@ -196,7 +196,7 @@ def test_video_file_read_failure_mid_file_ends_with_warning(
         frames = _read_all(src)
     assert len(frames) == 3
     assert src.status().state is SourceState.ENDED
-    assert "read failed after 3 of 10 frames" in caplog.text
+    assert "truncated or corrupt: decoding stopped after 3 of 10 frames" in caplog.text
 
 
 # --- URLs -----------------------------------------------------------------------------------

@@ -83,19 +83,25 @@ class StreamSource:
     failed attempt, at most ``reconnect_backoff_max_s``, back to the start after
     a good frame) and reopens. The wait is interrupted at once by ``close``,
     after which ``read`` returns None. ``status().reconnects`` counts reopen
-    attempts. A source that is open but has delivered nothing for
-    ``read_timeout_s`` reports ``STALLED``. URLs are redacted in every log line,
-    status and error. ``read`` is meant for one reader thread; ``close`` and
-    ``status`` may be called from any thread.
+    attempts. A live stream that has delivered nothing for ``stall_after_s``
+    reports ``STALLED`` (the read is still waiting); once the capture gives up
+    (the default opener's FFmpeg read timeout is ``read_timeout_s``) the source
+    reports ``RECONNECTING``. The stall threshold is below the read timeout on
+    purpose: equal, the capture would give up the moment the stall shows, and a
+    hung camera would never be seen as stalled. URLs are redacted in every log
+    line, status and error. ``read`` is meant for one reader thread; ``close``
+    and ``status`` may be called from any thread.
 
     Args:
         camera_id: id of the camera from the config.
         source: USB index (int or digits) or rtsp/rtmp/http(s) URL.
         reconnect_backoff_s: first delay before a reconnect, seconds.
         reconnect_backoff_max_s: cap of the doubling delay, seconds.
-        read_timeout_s: no frame for this long means stalled; also the FFmpeg
-            open/read timeout of the default opener.
+        read_timeout_s: the FFmpeg open/read timeout of the default opener:
+            a read or open blocked this long fails and the source reconnects.
         opener: makes a capture from ``source``; defaults to :func:`make_opener`.
+        stall_after_s: no frame for this long means ``STALLED``; default half of
+            ``read_timeout_s``.
     """
 
     def __init__(
@@ -107,15 +113,19 @@ class StreamSource:
         reconnect_backoff_max_s: float = 30.0,
         read_timeout_s: float = 10.0,
         opener: Opener | None = None,
+        stall_after_s: float | None = None,
     ) -> None:
         if reconnect_backoff_s <= 0 or reconnect_backoff_max_s <= 0 or read_timeout_s <= 0:
             raise ValueError("backoff and timeout durations must be > 0")
+        if stall_after_s is not None and stall_after_s <= 0:
+            raise ValueError("stall_after_s must be > 0")
         self.camera_id = camera_id
         self._source = parse_device(source)
         self.description = describe_source(self._source)
         self.reconnect_backoff_s = reconnect_backoff_s
         self.reconnect_backoff_max_s = max(reconnect_backoff_s, reconnect_backoff_max_s)
         self.read_timeout_s = read_timeout_s
+        self.stall_after_s = read_timeout_s / 2.0 if stall_after_s is None else stall_after_s
         self._opener = opener or make_opener(read_timeout_s, read_timeout_s)
         self._cap: CaptureLike | None = None
         self._cap_lock = threading.Lock()  # held while the capture is used or released
@@ -201,7 +211,7 @@ class StreamSource:
             return SourceState.STOPPED
         if self._state is SourceState.LIVE:
             age = age_s(self._last_frame_mono)
-            if age is not None and age > self.read_timeout_s:
+            if age is not None and age > self.stall_after_s:
                 return SourceState.STALLED
         return self._state
 

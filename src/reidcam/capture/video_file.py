@@ -23,8 +23,10 @@ class VideoFileSource:
     """Decodes a video file frame by frame with ``cv2.VideoCapture``.
 
     Finite: ``read`` returns None at the end of the file. A read failure in the
-    middle also ends the stream (a truncated file should not crash a run), with a
-    warning when fewer frames came out than the container announced. With
+    middle (a truncated or corrupt file, even one that makes OpenCV raise) also ends
+    the stream cleanly, so one bad recording does not stop the other cameras; when
+    fewer frames came out than the container announced, the file is logged as
+    truncated or corrupt at ERROR level and ``status().last_error`` says so. With
     ``loop=True`` the file is reopened at the end and plays forever, which turns
     a recording into a demo camera. ``Frame.index`` keeps counting across loops.
     """
@@ -80,7 +82,7 @@ class VideoFileSource:
             cap.release()
             self._fail(
                 f"camera {self.camera_id!r}: cannot open video file {self.path} "
-                "(not a video, or a codec this OpenCV build lacks)"
+                "(not a video, a truncated or corrupt file, or a codec this OpenCV build lacks)"
             )
         self._expected_frames = max(0, int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0))
         self._frames_this_pass = 0
@@ -115,7 +117,11 @@ class VideoFileSource:
     def _next_image(self) -> NDArray[np.uint8] | None:
         if self._cap is None:
             return None
-        ok, image = self._cap.read()
+        try:
+            ok, image = self._cap.read()
+        except Exception as exc:  # cv2.error on a damaged file ends the pass like a failed read
+            logger.debug("camera %r: decoding %s raised %r", self.camera_id, self.path, exc)
+            return None
         return to_bgr(image) if ok else None
 
     def _restart(self) -> NDArray[np.uint8] | None:
@@ -138,9 +144,19 @@ class VideoFileSource:
         logger.info("camera %r: video %s ended after %d frames", self.camera_id, self.path, self._frames_read)
 
     def _warn_if_short(self) -> None:
-        if self._frames_this_pass < self._expected_frames:
-            self._last_error = f"read failed after {self._frames_this_pass} of {self._expected_frames} frames"
-            logger.warning("camera %r: %s of %s", self.camera_id, self._last_error, self.path)
+        """A pass that stopped before the announced frame count means a damaged file: say so."""
+        missing = self._expected_frames - self._frames_this_pass
+        if missing <= 0:
+            return
+        self._last_error = (
+            f"video file {self.path} is truncated or corrupt: decoding stopped after "
+            f"{self._frames_this_pass} of {self._expected_frames} frames"
+        )
+        # Some containers only estimate the count: one frame short is not worth an error;
+        # a looping demo camera says it once, not on every pass.
+        level = logging.ERROR if missing > 1 else logging.WARNING
+        level = level if self._loops == 0 else logging.DEBUG
+        logger.log(level, "camera %r: %s", self.camera_id, self._last_error)
 
     def _release(self) -> None:
         if self._cap is not None:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from reidcam.capture.base import FrameSource, SourceStatus
+from reidcam.capture.base import FrameSource, SourceState, SourceStatus
+from reidcam.capture.urls import redact_text
 from reidcam.core.types import Frame
 from reidcam.pipeline.sightings import SightingBook
 from reidcam.track.base import Tracker
@@ -38,6 +39,7 @@ class CameraUnit:
     frames_processed: int = 0
     errors: int = 0
     last_decode_ms: float = 0.0
+    failure: str | None = None  # why the camera could not run at all
     started_at: float = field(default_factory=time.monotonic)
     _fps_window: deque[float] = field(default_factory=deque)
 
@@ -87,5 +89,14 @@ class CameraUnit:
             return 0.0
         return (len(w) - 1) / max(w[-1] - w[0], 1e-6)
 
+    def fail(self, exc: BaseException) -> None:
+        """The camera cannot run (its source would not open): it ends, and says why."""
+        self.ended = True
+        self.errors += 1
+        self.failure = redact_text(str(exc)) or type(exc).__name__
+
     def status(self) -> SourceStatus:
-        return self.source.status()
+        status = self.source.status()
+        if self.failure is not None:
+            return replace(status, state=SourceState.FAILED, last_error=self.failure)
+        return status

@@ -102,10 +102,12 @@ class Runner:
 
     # -- the loop ------------------------------------------------------
     def run(self) -> None:
-        """Process until every finite source ended, or until stop() for live ones."""
-        for unit in self.cameras:
-            unit.source.open()
-            self._start_grabber(unit)
+        """Process until every finite source ended, or until stop() for live ones.
+
+        A camera that cannot be opened (a missing or unreadable file) is marked failed and
+        the others run; only when none opens does the error end the run.
+        """
+        self._open_all()
         try:
             if self.pipelined:
                 self._run_pipelined()
@@ -114,6 +116,20 @@ class Runner:
                     self.step()
         finally:
             self._shutdown()
+
+    def _open_all(self) -> None:
+        errors: list[BaseException] = []
+        for unit in self.cameras:
+            try:
+                unit.source.open()
+            except Exception as exc:
+                log.error("camera %s: cannot open its source, skipped: %s", unit.camera_id, exc)
+                unit.fail(exc)
+                errors.append(exc)
+                continue
+            self._start_grabber(unit)
+        if errors and len(errors) == len(self.cameras):
+            raise errors[0]
 
     def step(self) -> int:
         """Process one frame from each camera that has one; returns the number of frames."""
