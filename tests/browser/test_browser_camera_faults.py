@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from reidcam.capture import StreamSource
+from reidcam.capture import PacedSource, StreamSource
 from reidcam.config import AppConfig, TrackerConfig
 from reidcam.match import Gallery, Matcher, MatcherSettings
 from reidcam.pipeline.camera import CameraUnit
@@ -27,7 +27,6 @@ from reidcam.testing import FakeDetector, FakeEmbedder, FakeSource, render, two_
 from reidcam.testing.mjpeg_server import MjpegServer
 from reidcam.track import build_tracker
 from reidcam.web import Services, create_app
-from reidcam.web.replay import ReplaySource
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(90)]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -53,7 +52,7 @@ def app_url(tmp_path: Path, camera: MjpegServer) -> Iterator[str]:
     frames = render(two_camera_scene(), "cam0", 50)
 
     def build() -> list[CameraUnit]:
-        healthy = ReplaySource("cam0", lambda: FakeSource("cam0", frames), 20.0, True)
+        healthy = PacedSource("cam0", lambda: FakeSource("cam0", frames), 20.0, True)
         ip = StreamSource(
             "ipcam", camera.url, reconnect_backoff_s=0.05, reconnect_backoff_max_s=0.2, read_timeout_s=1.0
         )

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from reidcam.capture import PacedSource
 from reidcam.config import AppConfig, TrackerConfig
 from reidcam.match import Gallery, Matcher, MatcherSettings
 from reidcam.pipeline.camera import CameraUnit
@@ -25,7 +26,6 @@ from reidcam.reid.crops import CropGate
 from reidcam.testing import FakeDetector, FakeEmbedder, FakeSource, render, two_camera_scene
 from reidcam.track import build_tracker
 from reidcam.web import Services, create_app
-from reidcam.web.replay import ReplaySource
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]  # Chromium and a server: ~20 s
 CHROMIUM = Path("/usr/bin/chromium")
@@ -36,7 +36,7 @@ def _cameras() -> list[CameraUnit]:
     units = []
     for cam in CAMERAS:
         frames = render(two_camera_scene(), cam, 50)
-        source = ReplaySource(cam, lambda cam=cam, frames=frames: FakeSource(cam, frames), 30.0, True)
+        source = PacedSource(cam, lambda cam=cam, frames=frames: FakeSource(cam, frames), 30.0, True)
         tracker = build_tracker(TrackerConfig(frame_rate=10, track_buffer=10))
         units.append(CameraUnit(cam, source, tracker, SightingBook(cam, max_missing_frames=10)))
     return units

@@ -9,18 +9,19 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from reidcam.capture import PacedSource
 from reidcam.capture.base import SourceState
 from reidcam.config import AppConfig
 from reidcam.testing import FakeSource
-from reidcam.web.replay import ReplaySource, replay_cameras
+from reidcam.web.replay import replay_cameras
 
 
 def _frames(n: int) -> list[np.ndarray]:
     return [np.full((8, 8, 3), i, np.uint8) for i in range(n)]
 
 
-def _source(n: int = 3, **kw: object) -> ReplaySource:
-    return ReplaySource("cam", lambda: FakeSource("cam", _frames(n)), **kw)  # type: ignore[arg-type]
+def _source(n: int = 3, **kw: object) -> PacedSource:
+    return PacedSource("cam", lambda: FakeSource("cam", _frames(n)), **kw)  # type: ignore[arg-type]
 
 
 def test_loops_with_growing_indices_and_stable_names() -> None:
@@ -66,7 +67,7 @@ def test_replay_cameras_wraps_file_sources_only(tmp_path: Path) -> None:
         cv2.imwrite(str(tmp_path / f"f{i}.jpg"), np.full((16, 16, 3), 100, np.uint8))
     cfg = AppConfig.model_validate({"cameras": [{"id": "a", "source": str(tmp_path)}]})
     (unit,) = replay_cameras(cfg, fps=None, loop=True)
-    assert isinstance(unit.source, ReplaySource)
+    assert isinstance(unit.source, PacedSource)
     names = [unit.source.read().name for _ in range(5)]
     assert names == ["f0.jpg", "f1.jpg", "f0.jpg", "f1.jpg", "f0.jpg"]
     assert "loop" in unit.source.status().description

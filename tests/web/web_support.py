@@ -8,6 +8,7 @@ from collections.abc import Callable
 import cv2
 import numpy as np
 
+from reidcam.capture import PacedSource
 from reidcam.config import AppConfig, TrackerConfig
 from reidcam.identity import IdentitySettings
 from reidcam.match import Gallery, Matcher, MatcherSettings
@@ -17,7 +18,6 @@ from reidcam.pipeline.step import Models
 from reidcam.reid.crops import CropGate
 from reidcam.testing import FakeDetector, FakeEmbedder, FakeSource, render, two_camera_scene
 from reidcam.track import build_tracker
-from reidcam.web.replay import ReplaySource
 
 #: The fake embedder separates the synthetic people well above 0.8 (see tests/storage).
 IDENTITY_SETTINGS = IdentitySettings(threshold=0.8)
@@ -45,7 +45,7 @@ def fake_cameras(fps: float = 200.0, loop: bool = True) -> list[CameraUnit]:
     units = []
     for cam in CAMERAS:
         frames = scene_frames(cam)
-        source = ReplaySource(cam, lambda cam=cam, frames=frames: FakeSource(cam, frames), fps, loop)
+        source = PacedSource(cam, lambda cam=cam, frames=frames: FakeSource(cam, frames), fps, loop)
         tracker = build_tracker(TrackerConfig(frame_rate=10, track_buffer=10))
         units.append(CameraUnit(cam, source, tracker, SightingBook(cam, max_missing_frames=10)))
     return units
