@@ -18,13 +18,11 @@ import pytest
 
 from reidcam.capture import PacedSource, StreamSource
 from reidcam.config import AppConfig, TrackerConfig
-from reidcam.match import Gallery, Matcher, MatcherSettings
 from reidcam.pipeline.camera import CameraUnit
 from reidcam.pipeline.sightings import SightingBook
-from reidcam.pipeline.step import Models
-from reidcam.reid.crops import CropGate
-from reidcam.testing import FakeDetector, FakeEmbedder, FakeSource, render, two_camera_scene
+from reidcam.testing import FakeSource, render, two_camera_scene
 from reidcam.testing.mjpeg_server import MjpegServer
+from reidcam.testing.models import fake_models
 from reidcam.track import build_tracker
 from reidcam.web import Services, create_app
 
@@ -58,13 +56,7 @@ def app_url(tmp_path: Path, camera: MjpegServer) -> Iterator[str]:
         )
         return [_unit("cam0", healthy), _unit("ipcam", ip)]
 
-    models = Models(
-        FakeDetector(),
-        FakeEmbedder(),
-        Gallery(),
-        Matcher(MatcherSettings(threshold=0.8)),
-        CropGate(min_height_px=20, min_width_px=10, min_aspect=1.2),
-    )
+    models = fake_models()
     services = Services(models=models, build_cameras=build, data_dir=tmp_path / "data")
     config = AppConfig.model_validate(
         {"cameras": [{"id": "cam0", "source": "synthetic-cam0"}, {"id": "ipcam", "source": camera.url}]}

@@ -18,12 +18,10 @@ import pytest
 
 from reidcam.capture import PacedSource
 from reidcam.config import AppConfig, TrackerConfig
-from reidcam.match import Gallery, Matcher, MatcherSettings
 from reidcam.pipeline.camera import CameraUnit
 from reidcam.pipeline.sightings import SightingBook
-from reidcam.pipeline.step import Models
-from reidcam.reid.crops import CropGate
-from reidcam.testing import FakeDetector, FakeEmbedder, FakeSource, render, two_camera_scene
+from reidcam.testing import FakeSource, render, two_camera_scene
+from reidcam.testing.models import fake_models
 from reidcam.track import build_tracker
 from reidcam.web import Services, create_app
 
@@ -45,13 +43,7 @@ def _cameras() -> list[CameraUnit]:
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     uvicorn = pytest.importorskip("uvicorn")
-    models = Models(
-        FakeDetector(),
-        FakeEmbedder(),
-        Gallery(),
-        Matcher(MatcherSettings(threshold=0.8)),
-        CropGate(min_height_px=20, min_width_px=10, min_aspect=1.2),
-    )
+    models = fake_models()
     services = Services(models=models, build_cameras=_cameras, data_dir=tmp_path / "data")
     config = AppConfig.model_validate({"cameras": [{"id": c, "source": f"synthetic-{c}"} for c in CAMERAS]})
     with socket.socket() as s:

@@ -18,7 +18,6 @@ from numpy.typing import NDArray
 from reidcam.config import TrackerConfig
 from reidcam.core.types import Detections, Frame, Tracks
 from reidcam.detect.base import finite_rows
-from reidcam.match import Gallery, Matcher, MatcherSettings
 from reidcam.pipeline.camera import CameraUnit
 from reidcam.pipeline.events import FanOutSink
 from reidcam.pipeline.runner import Runner
@@ -28,6 +27,7 @@ from reidcam.reid.crops import CropGate, crop_quality, extract_crops
 from reidcam.reid.query import enroll
 from reidcam.testing import FakeDetector, FakeEmbedder, FakeSource, crop_of
 from reidcam.testing.fakes import BACKGROUND
+from reidcam.testing.models import fake_models
 from reidcam.testing.scene import Walker, render
 from reidcam.track import build_tracker
 
@@ -84,13 +84,7 @@ def _units(tracker_a=None) -> list[CameraUnit]:
 
 
 def _models(detector=None, embedder=None) -> Models:
-    models = Models(
-        detector=detector or FakeDetector(),
-        embedder=embedder or FakeEmbedder(),
-        gallery=Gallery(),
-        matcher=Matcher(MatcherSettings(threshold=0.8)),
-        gate=CropGate(min_height_px=20, min_width_px=10, min_aspect=1.2),
-    )
+    models = fake_models(detector, embedder)
     enroll(models.gallery, models.embedder, "carol", [crop_of(GREEN)])
     return models
 

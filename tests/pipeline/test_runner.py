@@ -7,15 +7,13 @@ import pytest
 
 from reidcam.config import TrackerConfig
 from reidcam.core import Verdict
-from reidcam.match import Gallery, Matcher, MatcherSettings
 from reidcam.pipeline.camera import CameraUnit
 from reidcam.pipeline.runner import Runner
 from reidcam.pipeline.sightings import SightingBook
-from reidcam.pipeline.step import Models
-from reidcam.reid.crops import CropGate
 from reidcam.reid.query import enroll
 from reidcam.storage.search_output import SearchOutputSink
 from reidcam.testing import FakeDetector, FakeEmbedder, FakeSource, crop_of, render, two_camera_scene
+from reidcam.testing.models import fake_models
 from reidcam.track import build_tracker
 
 ALICE = (30, 30, 220)
@@ -37,14 +35,7 @@ class Recorder:
 
 
 def _models(detector=None, embedder=None):
-    gate = CropGate(min_height_px=20, min_width_px=10, min_aspect=1.2)
-    return Models(
-        detector=detector or FakeDetector(),
-        embedder=embedder or FakeEmbedder(),
-        gallery=Gallery(),
-        matcher=Matcher(MatcherSettings(threshold=0.8)),
-        gate=gate,
-    )
+    return fake_models(detector, embedder)
 
 
 def _units(fail_at=None):

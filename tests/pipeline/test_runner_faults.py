@@ -19,14 +19,13 @@ import pytest
 
 from reidcam.capture import FrameSource, PacedSource, SourceState, SourceStatus, StreamSource, VideoFileSource
 from reidcam.config import TrackerConfig
-from reidcam.match import Gallery, Matcher, MatcherSettings
 from reidcam.pipeline.camera import CameraUnit
 from reidcam.pipeline.runner import Runner
 from reidcam.pipeline.sightings import SightingBook
 from reidcam.pipeline.step import Models
-from reidcam.reid.crops import CropGate
-from reidcam.testing import FakeDetector, FakeEmbedder, FakeSource, render, two_camera_scene
+from reidcam.testing import FakeSource, render, two_camera_scene
 from reidcam.testing.mjpeg_server import MjpegServer
+from reidcam.testing.models import fake_models
 from reidcam.track import build_tracker
 
 pytestmark = pytest.mark.timeout(90)
@@ -81,13 +80,7 @@ def healthy_camera() -> CameraUnit:
 
 
 def models() -> Models:
-    return Models(
-        detector=FakeDetector(),
-        embedder=FakeEmbedder(),
-        gallery=Gallery(),
-        matcher=Matcher(MatcherSettings(threshold=0.8)),
-        gate=CropGate(min_height_px=20, min_width_px=10, min_aspect=1.2),
-    )
+    return fake_models()
 
 
 @pytest.fixture

@@ -11,14 +11,13 @@ import pytest
 from reidcam.capture import PacedSource
 from reidcam.config import TrackerConfig
 from reidcam.core.types import Detections
-from reidcam.match import Gallery, Matcher, MatcherSettings
 from reidcam.pipeline.camera import CameraUnit
 from reidcam.pipeline.runner import Runner
 from reidcam.pipeline.sightings import SightingBook
 from reidcam.pipeline.step import STAGES, Models
-from reidcam.reid.crops import CropGate
 from reidcam.reid.query import enroll
 from reidcam.testing import FakeDetector, FakeEmbedder, FakeSource, crop_of, render, two_camera_scene
+from reidcam.testing.models import fake_models
 from reidcam.track import build_tracker
 
 ALICE = (30, 30, 220)
@@ -58,14 +57,7 @@ class SlowDetector(FakeDetector):
 
 
 def _models(detector=None, embedder=None, budget: int = 32) -> Models:  # type: ignore[no-untyped-def]
-    return Models(
-        detector=detector or FakeDetector(),
-        embedder=embedder or FakeEmbedder(),
-        gallery=Gallery(),
-        matcher=Matcher(MatcherSettings(threshold=0.8)),
-        gate=CropGate(min_height_px=20, min_width_px=10, min_aspect=1.2),
-        max_crops_per_step=budget,
-    )
+    return fake_models(detector, embedder, max_crops_per_step=budget)
 
 
 def _units(interval: int = 1, live_fps: float | None = None) -> list[CameraUnit]:

@@ -16,13 +16,12 @@ import numpy as np
 
 from reidcam.core.types import Detections, Frame, Tracks
 from reidcam.identity import IdentityMemory, IdentitySettings, IdentitySink
-from reidcam.match import Gallery, Matcher, MatcherSettings
 from reidcam.pipeline.camera import CameraUnit
 from reidcam.pipeline.runner import Runner
 from reidcam.pipeline.sightings import SightingBook
 from reidcam.pipeline.step import Models
-from reidcam.reid.crops import CropGate
-from reidcam.testing import FakeDetector, FakeEmbedder, FakeSource, Walker, render
+from reidcam.testing import FakeSource, Walker, render
+from reidcam.testing.models import fake_models
 
 PALETTE = [(30, 30, 220), (220, 60, 30), (40, 200, 40), (200, 200, 40), (200, 40, 200), (40, 200, 200)]
 N_FRAMES = 24
@@ -69,13 +68,7 @@ def _walkers(seed: int) -> list[Walker]:
 
 
 def _models() -> Models:
-    return Models(
-        detector=FakeDetector(),
-        embedder=FakeEmbedder(),
-        gallery=Gallery(),
-        matcher=Matcher(MatcherSettings(threshold=0.8)),
-        gate=CropGate(min_height_px=20, min_width_px=10, min_aspect=1.2),
-    )
+    return fake_models()
 
 
 def run_round(sink: IdentitySink, seed: int) -> None:

@@ -20,19 +20,17 @@ from storage_support import SETTINGS, crop_image, person, sighting, view
 
 from reidcam.config import TrackerConfig
 from reidcam.identity import IdentityMemory, IdentitySettings, IdentitySink
-from reidcam.match import Gallery, Matcher, MatcherSettings
 from reidcam.pipeline.camera import CameraUnit
 from reidcam.pipeline.events import FanOutSink
 from reidcam.pipeline.runner import Runner
 from reidcam.pipeline.sightings import SightingBook
-from reidcam.pipeline.step import Models
-from reidcam.reid.crops import CropGate
 from reidcam.reid.query import enroll
 from reidcam.storage.crop_store import CropStore
 from reidcam.storage.db import StorageError, default_url
 from reidcam.storage.search_output import SearchOutputSink
-from reidcam.testing import FakeDetector, FakeEmbedder, FakeSource, crop_of, render, two_camera_scene
+from reidcam.testing import FakeSource, crop_of, render, two_camera_scene
 from reidcam.testing.disk import DiskUnavailable, TinyDisk
+from reidcam.testing.models import fake_models
 from reidcam.track import build_tracker
 
 ALICE = (30, 30, 220)
@@ -89,13 +87,7 @@ def _run_scene(sink) -> Runner:
         tracker = build_tracker(TrackerConfig(frame_rate=10, track_buffer=10))
         source = FakeSource(cam, render(two_camera_scene(), cam, N_FRAMES))
         units.append(CameraUnit(cam, source, tracker, SightingBook(cam, max_missing_frames=10)))
-    models = Models(
-        FakeDetector(),
-        FakeEmbedder(),
-        Gallery(),
-        Matcher(MatcherSettings(threshold=0.8)),
-        CropGate(min_height_px=20, min_width_px=10, min_aspect=1.2),
-    )
+    models = fake_models()
     enroll(models.gallery, models.embedder, "alice", [crop_of(ALICE)])
     runner = Runner(units, models, sink)
     runner.run()

@@ -7,13 +7,11 @@ import numpy as np
 
 from reidcam.config import TrackerConfig
 from reidcam.identity import IdentitySettings, IdentitySink
-from reidcam.match import Gallery, Matcher, MatcherSettings
 from reidcam.pipeline.camera import CameraUnit
 from reidcam.pipeline.runner import Runner
 from reidcam.pipeline.sightings import SightingBook
-from reidcam.pipeline.step import Models
-from reidcam.reid.crops import CropGate
-from reidcam.testing import FakeDetector, FakeEmbedder, FakeSource, render, two_camera_scene
+from reidcam.testing import FakeSource, render, two_camera_scene
+from reidcam.testing.models import fake_models
 from reidcam.track import build_tracker
 
 N_FRAMES = 50
@@ -27,13 +25,7 @@ def _run_scene(sink):
         tracker = build_tracker(TrackerConfig(frame_rate=10, track_buffer=10))
         source = FakeSource(cam, render(walkers, cam, N_FRAMES))
         units.append(CameraUnit(cam, source, tracker, SightingBook(cam, max_missing_frames=10)))
-    models = Models(
-        detector=FakeDetector(),
-        embedder=FakeEmbedder(),
-        gallery=Gallery(),
-        matcher=Matcher(MatcherSettings(threshold=0.8)),
-        gate=CropGate(min_height_px=20, min_width_px=10, min_aspect=1.2),
-    )
+    models = fake_models()
     Runner(units, models, sink).run()
 
 

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from web_support import IDENTITY_SETTINGS, fake_cameras, fake_config, fake_models
+from web_support import IDENTITY_SETTINGS, fake_cameras, fake_config
 
 from reidcam.identity import IdentityMemory
+from reidcam.testing.models import fake_models
 from reidcam.web import Services, create_app
 
 

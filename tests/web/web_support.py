@@ -11,12 +11,9 @@ import numpy as np
 from reidcam.capture import PacedSource
 from reidcam.config import AppConfig, TrackerConfig
 from reidcam.identity import IdentitySettings
-from reidcam.match import Gallery, Matcher, MatcherSettings
 from reidcam.pipeline.camera import CameraUnit
 from reidcam.pipeline.sightings import SightingBook
-from reidcam.pipeline.step import Models
-from reidcam.reid.crops import CropGate
-from reidcam.testing import FakeDetector, FakeEmbedder, FakeSource, render, two_camera_scene
+from reidcam.testing import FakeSource, render, two_camera_scene
 from reidcam.track import build_tracker
 
 #: The fake embedder separates the synthetic people well above 0.8 (see tests/storage).
@@ -24,16 +21,6 @@ IDENTITY_SETTINGS = IdentitySettings(threshold=0.8)
 ALICE = (30, 30, 220)  # BGR: red; walks through cam0 then cam1
 N_FRAMES = 50
 CAMERAS = ("cam0", "cam1")
-
-
-def fake_models(threshold: float = 0.8) -> Models:
-    return Models(
-        detector=FakeDetector(),
-        embedder=FakeEmbedder(),
-        gallery=Gallery(),
-        matcher=Matcher(MatcherSettings(threshold=threshold)),
-        gate=CropGate(min_height_px=20, min_width_px=10, min_aspect=1.2),
-    )
 
 
 def scene_frames(camera_id: str) -> list[np.ndarray]:
