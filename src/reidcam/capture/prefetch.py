@@ -10,12 +10,12 @@ blocks when the queue is full, so it never runs more than ``depth`` frames ahead
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections import deque
 from collections.abc import Callable
 
 from reidcam.capture.base import FrameSource
+from reidcam.capture.handoff import ReaderThread
 from reidcam.core.types import Frame
 
 logger = logging.getLogger(__name__)
@@ -23,7 +23,7 @@ logger = logging.getLogger(__name__)
 MAX_CONSECUTIVE_ERRORS = 10
 
 
-class PrefetchReader:
+class PrefetchReader(ReaderThread):
     """Reads ``source`` on a thread into a queue of at most ``depth`` frames; drops nothing.
 
     A read that raises is logged and counted (``take_errors``) and reading goes on, as it
@@ -38,6 +38,7 @@ class PrefetchReader:
     """
 
     dropped = 0  # same counters as LatestFrameGrabber: a prefetch never drops
+    thread_prefix = "prefetch"
 
     def __init__(
         self,
@@ -47,36 +48,10 @@ class PrefetchReader:
         on_frame: Callable[[], None] | None = None,
         autostart: bool = True,
     ) -> None:
-        self.source = source
         self.depth = max(1, int(depth))
-        self._on_frame = on_frame
-        self._cond = threading.Condition()
         self._queue: deque[tuple[Frame, float]] = deque()
-        self._stop = threading.Event()
-        self._ended = False
         self._errors = 0
-        self.grabbed = 0
-        self.last_decode_ms = 0.0
-        self.error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name=f"prefetch-{source.camera_id}", daemon=True)
-        if autostart:
-            self._thread.start()
-
-    def start(self) -> PrefetchReader:
-        if not self._thread.is_alive() and not self._thread.ident:
-            self._thread.start()
-        return self
-
-    @property
-    def ended(self) -> bool:
-        """True once the source returned None, failed for good, or ``stop`` was called."""
-        return self._ended
-
-    @property
-    def exhausted(self) -> bool:
-        """True once ended with nothing queued: ``get`` will never return a frame again."""
-        with self._cond:
-            return self._ended and not self._queue
+        super().__init__(source, on_frame=on_frame, autostart=autostart)
 
     def take_errors(self) -> int:
         """Read failures since the last call (the camera unit adds them to its error count)."""
@@ -84,27 +59,11 @@ class PrefetchReader:
             n, self._errors = self._errors, 0
             return n
 
-    def get(self, timeout_s: float | None = None) -> Frame | None:
-        """The oldest queued frame, waiting up to ``timeout_s``; None on timeout or when exhausted."""
-        deadline = None if timeout_s is None else time.monotonic() + timeout_s
-        with self._cond:
-            while not self._queue and not self._ended:
-                remaining = None if deadline is None else deadline - time.monotonic()
-                if remaining is not None and remaining <= 0:
-                    return None
-                self._cond.wait(remaining)
-            if not self._queue:
-                return None
-            frame, self.last_decode_ms = self._queue.popleft()
-            self._cond.notify_all()  # room for the reader
-            return frame
-
     def stop(self, timeout_s: float = 5.0) -> None:
         self._stop.set()
         with self._cond:
             self._cond.notify_all()
-        if self._thread.is_alive() and self._thread is not threading.current_thread():
-            self._thread.join(timeout_s)
+        self._join(timeout_s)
         self.source.close()
         self._finish()
 
@@ -127,19 +86,13 @@ class PrefetchReader:
             self._put(frame, (time.perf_counter() - t0) * 1000.0)
         self._finish()
 
-    def _put(self, frame: Frame, decode_ms: float) -> None:
-        with self._cond:
-            while len(self._queue) >= self.depth and not self._stop.is_set():
-                self._cond.wait(0.1)
-            self._queue.append((frame, decode_ms))
-            self.grabbed += 1
-            self._cond.notify_all()
-        if self._on_frame is not None:
-            self._on_frame()
+    def _pending(self) -> bool:
+        return bool(self._queue)
 
-    def _finish(self) -> None:
-        with self._cond:
-            self._ended = True
-            self._cond.notify_all()
-        if self._on_frame is not None:
-            self._on_frame()
+    def _take(self) -> tuple[Frame, float]:
+        return self._queue.popleft()
+
+    def _store(self, frame: Frame, decode_ms: float) -> None:
+        while len(self._queue) >= self.depth and not self._stop.is_set():
+            self._cond.wait(0.1)  # the consumer's get() notifies when it makes room
+        self._queue.append((frame, decode_ms))
