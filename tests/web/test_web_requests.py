@@ -121,7 +121,7 @@ def test_upload_of_a_scene_uses_the_largest_person(client: TestClient) -> None:
 
 def test_token_is_required_on_api_and_streams_when_set(make_services: Callable[..., Services]) -> None:
     with TestClient(create_app(fake_config(), make_services(token=TOKEN))) as c:
-        assert c.get("/").status_code == 200  # the page itself holds no data
+        assert c.get("/").status_code == 401  # the token form (see test_web_access.py)
         for url in (
             "/api/status",
             "/api/cameras/cam0/stream.mjpg?max_frames=1",

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
@@ -29,6 +31,8 @@ from reidcam.web.docs import add_offline_docs, docs_url_for_app
 from reidcam.web.hub import EventHub
 from reidcam.web.routes import calibration, cameras, control, events, gallery, identities, matches, query
 from reidcam.web.routes.deps import access
+from reidcam.web.schemas import Error
+from reidcam.web.security import remember_token, token_ok, token_page
 from reidcam.web.services import Services
 from reidcam.web.state import LiveState
 
@@ -76,8 +80,46 @@ async def _reidcam_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": redact_text(str(exc))}, status_code=400)
 
 
+def _path_patterns(app: FastAPI) -> list[tuple[re.Pattern[str], frozenset[str]]]:
+    """(path regex, methods) of every documented operation, from the app's OpenAPI schema (cached)."""
+    cached: list[tuple[re.Pattern[str], frozenset[str]]] | None = getattr(app.state, "allow_patterns", None)
+    if cached is None:
+        cached = []
+        for template, ops in app.openapi()["paths"].items():
+            regex = re.sub(r"\\\{[^}]*\\\}", "[^/]+", re.escape(template))
+            cached.append((re.compile(regex), frozenset(m.upper() for m in ops)))
+        app.state.allow_patterns = cached
+    return cached
+
+
+async def _method_not_allowed(request: Request, exc: Exception) -> Response:
+    """405 whose ``Allow`` lists every method of the path.
+
+    Starlette names only the methods of the first route matching the path, so ``OPTIONS
+    /api/threshold`` said ``Allow: GET`` though PUT exists too (found by the schema fuzz test).
+    """
+    path = request.scope["path"]
+    methods: set[str] = set()
+    for regex, ops in _path_patterns(request.app):
+        if regex.fullmatch(path):
+            methods |= ops
+    headers = getattr(exc, "headers", None) or {}
+    allow = ", ".join(sorted(methods)) if methods else headers.get("Allow", "")
+    detail = getattr(exc, "detail", "Method Not Allowed")
+    return JSONResponse({"detail": detail}, status_code=405, headers={"Allow": allow})
+
+
+#: Answers any /api route can give: a malformed body or a refused action, no or a wrong token,
+#: a cross-origin write. Documented once so clients (and the schema fuzz test) expect them.
+API_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": Error, "description": "malformed request, or the action was refused"},
+    401: {"model": Error, "description": "missing or wrong access token"},
+    403: {"model": Error, "description": "cross-origin request refused"},
+}
+
+
 def _api_router() -> APIRouter:
-    api = APIRouter(prefix="/api", dependencies=[Depends(access)])
+    api = APIRouter(prefix="/api", dependencies=[Depends(access)], responses=API_ERRORS)
     for module in (control, calibration, cameras, gallery, query, matches, events, identities):
         api.include_router(module.router)
     return api
@@ -100,12 +142,19 @@ def create_app(config: AppConfig, services: Services) -> FastAPI:
     if services.allowed_hosts is not None:
         app.add_middleware(TrustedHostMiddleware, allowed_hosts=services.allowed_hosts)
     app.add_exception_handler(ReidcamError, _reidcam_error)
+    app.add_exception_handler(405, _method_not_allowed)
     app.include_router(_api_router())
     add_offline_docs(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     @app.get("/", include_in_schema=False)
-    def index() -> FileResponse:
-        return FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-cache"})
+    def index(request: Request) -> Response:
+        """The page; with a token configured only for a request carrying it (else the token form)."""
+        token = request.app.state.services.token
+        if not token_ok(token, request):
+            return token_page()
+        page = FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-store"})
+        remember_token(request, page, token)
+        return page
 
     return app

@@ -48,7 +48,7 @@ class Services:
     models: Models
     build_cameras: Callable[[], list[CameraUnit]]
     data_dir: Path
-    token: str | None = None
+    token: str | None = field(default=None, repr=False)  # a repr in a log or traceback must not show it
     autostart: bool = False
     allowed_hosts: list[str] | None = None
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES

@@ -39,7 +39,9 @@ class Upload:
 
 
 def _too_large(max_bytes: int) -> HTTPException:
-    return HTTPException(TOO_LARGE, f"upload too large: at most {max_bytes // (1024 * 1024)} MB")
+    mb = max_bytes / (1024 * 1024)
+    limit = f"{mb:.0f} MB" if mb >= 10 else f"{mb:.1f} MB" if mb >= 1 else f"{max_bytes // 1024} kB"
+    return HTTPException(TOO_LARGE, f"upload too large: at most {limit}")
 
 
 async def _limited(request: Request, max_bytes: int) -> AsyncGenerator[bytes, None]:
@@ -111,34 +113,46 @@ _MAGIC = (
 _NOT_AN_IMAGE = "not a readable image (JPEG, PNG, BMP or WebP)"
 
 
+def _format_of(data: bytes) -> tuple[str, str] | None:
+    """(Pillow module, class) of the accepted format whose signature ``data`` starts with, or None."""
+    for magic, module, cls in _MAGIC:
+        if data.startswith(magic) and (magic != b"RIFF" or data[8:12] == b"WEBP"):
+            return module, cls
+    return None
+
+
 def _header_size(data: bytes) -> tuple[int, int] | None:
-    """(width, height) from the header of an accepted format, or None.
+    """(width, height) from the header of an accepted format; None if the header is unreadable.
 
     Calls the format's Pillow class directly rather than ``Image.open``: only the
     accepted formats are ever parsed, and Ultralytics' patch of ``Image.open``
     (which tries to pip-install a HEIF plugin for unknown files) is never hit.
     """
-    for magic, module, cls in _MAGIC:
-        if not data.startswith(magic) or (magic == b"RIFF" and data[8:12] != b"WEBP"):
-            continue
-        try:
-            plugin = importlib.import_module(f"PIL.{module}")
-            with getattr(plugin, cls)(io.BytesIO(data)) as img:
-                return int(img.size[0]), int(img.size[1])
-        except (ImportError, SyntaxError, OSError, ValueError, IndexError, TypeError, struct.error):
-            return None
-    return None
+    fmt = _format_of(data)
+    if fmt is None:
+        return None
+    try:
+        plugin = importlib.import_module(f"PIL.{fmt[0]}")
+        with getattr(plugin, fmt[1])(io.BytesIO(data)) as img:
+            return int(img.size[0]), int(img.size[1])
+    except (ImportError, SyntaxError, OSError, ValueError, IndexError, TypeError, struct.error):
+        return None
 
 
 def check_header(data: bytes) -> tuple[int, int]:
     """Width and height from the image header, without decoding the pixels.
 
     Raises:
-        HTTPException: 415 not an image in an accepted format, 413 too many pixels.
+        HTTPException: 415 not an image in an accepted format, 400 its header is cut off or
+            corrupt, 413 too many pixels.
     """
+    if _format_of(data) is None:
+        raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, _NOT_AN_IMAGE)
     size = _header_size(data)
     if size is None:
-        raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, _NOT_AN_IMAGE)
+        raise HTTPException(
+            status.HTTP_400_BAD_REQUEST, f"{_NOT_AN_IMAGE}: its header is truncated or corrupt"
+        )
     w, h = size
     if w * h > MAX_QUERY_PIXELS:
         raise HTTPException(
@@ -147,9 +161,59 @@ def check_header(data: bytes) -> tuple[int, int]:
     return w, h
 
 
+_SOS, _EOI = 0xDA, b"\xff\xd9"
+#: JPEG markers without a length field: TEM, RST0-7, SOI.
+_BARE_MARKERS = frozenset({0x01, *range(0xD0, 0xD8), 0xD8})
+
+
+def _jpeg_scan_start(data: bytes) -> int | None:
+    """Offset just past the first SOS segment header, walking the marker segments; None if malformed.
+
+    Walking (rather than searching for FFDA) skips APP segments, whose EXIF thumbnail is a whole
+    JPEG of its own with its own SOS and EOI.
+    """
+    i, n = 2, len(data)
+    while i + 4 <= n:
+        if data[i] != 0xFF:
+            return None
+        marker = data[i + 1]
+        if marker == 0xFF:  # fill byte
+            i += 1
+            continue
+        if marker in _BARE_MARKERS:
+            i += 2
+            continue
+        end = i + 2 + int.from_bytes(data[i + 2 : i + 4], "big")
+        if marker == _SOS:
+            return end if end <= n else None
+        i = end
+    return None
+
+
+def jpeg_is_complete(data: bytes) -> bool:
+    """True if a JPEG has its end-of-image marker after the first scan.
+
+    Inside entropy-coded data 0xFF is always followed by 0x00 or a restart marker, so FFD9 there
+    is the real end. A cut-off upload lacks it; older OpenCV decodes such a file "successfully",
+    filling the missing part with grey, and that grey would become the query person. Data after
+    the EOI (phones append videos to "motion photos") is fine.
+    """
+    start = _jpeg_scan_start(data)
+    return start is not None and data.find(_EOI, start) >= 0
+
+
 def decode_upload(data: bytes) -> NDArray[np.uint8]:
-    """Check the header, then decode to BGR uint8. Raises HTTPException (4xx) on a bad image."""
+    """Check the header, then decode to BGR uint8. Raises HTTPException (4xx) on a bad image.
+
+    The header check comes first, so OpenCV is never handed a file that claims more pixels
+    than allowed (a decompression bomb); a cut-off JPEG is refused before decoding too.
+    """
     check_header(data)
+    if data.startswith(b"\xff\xd8\xff") and not jpeg_is_complete(data):
+        raise HTTPException(
+            status.HTTP_400_BAD_REQUEST,
+            "the uploaded JPEG is truncated (no end-of-image marker); upload it again",
+        )
     try:
         return decode_image(data, what="the uploaded file")
     except ImageError as exc:

@@ -14,12 +14,13 @@ from fastapi.responses import Response, StreamingResponse
 from reidcam.web.controller import Controller
 from reidcam.web.overlay import placeholder_jpeg
 from reidcam.web.routes.deps import controller
-from reidcam.web.schemas import CameraOut
+from reidcam.web.schemas import CameraOut, Error
 
 router = APIRouter(prefix="/cameras", tags=["cameras"])
 Ctrl = Annotated[Controller, Depends(controller)]
 BOUNDARY = "reidcamframe"
 JPEG = {"description": "JPEG image", "content": {"image/jpeg": {}}}
+UNKNOWN: dict[int | str, dict[str, object]] = {404: {"model": Error, "description": "no such camera"}}
 
 
 def _known(ctrl: Controller, camera_id: str) -> str:
@@ -34,13 +35,17 @@ def list_cameras(ctrl: Ctrl) -> list[CameraOut]:
     return ctrl.cameras()
 
 
-@router.get("/{camera_id}", response_model=CameraOut)
+@router.get("/{camera_id}", response_model=CameraOut, responses=UNKNOWN)
 def get_camera(camera_id: str, ctrl: Ctrl) -> CameraOut:
     _known(ctrl, camera_id)
     return next(c for c in ctrl.cameras() if c.camera_id == camera_id)
 
 
-@router.get("/{camera_id}/snapshot.jpg", response_class=Response, responses={200: JPEG})
+@router.get(
+    "/{camera_id}/snapshot.jpg",
+    response_class=Response,
+    responses={200: JPEG, **UNKNOWN, 503: {"model": Error, "description": "no frame yet"}},
+)
 def snapshot(camera_id: str, ctrl: Ctrl) -> Response:
     """The newest processed frame with boxes drawn; 503 before the first frame."""
     got = ctrl.live.jpeg(_known(ctrl, camera_id))
@@ -93,7 +98,7 @@ async def _frames(
 @router.get(
     "/{camera_id}/stream.mjpg",
     response_class=StreamingResponse,
-    responses={200: {"content": {f"multipart/x-mixed-replace; boundary={BOUNDARY}": {}}}},
+    responses={200: {"content": {f"multipart/x-mixed-replace; boundary={BOUNDARY}": {}}}, **UNKNOWN},
 )
 def stream(
     camera_id: str,

@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
-from fastapi import Request
+from typing import Annotated
+
+from fastapi import Query, Request
 
 from reidcam.web.controller import Controller
 from reidcam.web.security import check_origin, check_token
+
+#: Largest page offset accepted: far past any real list, well inside a 64-bit database integer
+#: (a bigger one crashed SQLite with an OverflowError, a 500, found by the schema fuzz test).
+MAX_OFFSET = 1_000_000_000
+Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description="rows to skip")]
+#: An optional time bound in epoch seconds; NaN and infinities are refused (422), never compared.
+EpochS = Annotated[float | None, Query(allow_inf_nan=False, description="epoch seconds")]
 
 
 def controller(request: Request) -> Controller:

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, status
 from fastapi.responses import FileResponse
 
 from reidcam.web.controller import Controller
-from reidcam.web.routes.deps import controller
+from reidcam.web.routes.deps import Offset, controller
 from reidcam.web.schemas import GalleryPage, card_out
 
 router = APIRouter(tags=["gallery"])
@@ -18,7 +18,7 @@ Ctrl = Annotated[Controller, Depends(controller)]
 @router.get("/gallery", response_model=GalleryPage)
 def gallery(
     ctrl: Ctrl,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 60,
     camera_id: str | None = None,
 ) -> GalleryPage:

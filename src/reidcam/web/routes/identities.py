@@ -37,7 +37,7 @@ from reidcam.web.identity_schemas import (
     identity_out,
     sighting_out,
 )
-from reidcam.web.routes.deps import controller
+from reidcam.web.routes.deps import EpochS, Offset, controller
 from reidcam.web.schemas import Error
 from reidcam.web.uploads import decode_upload, pick_person, read_upload
 
@@ -78,6 +78,16 @@ def _errors() -> Iterator[None]:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
 
 
+def _crop_file(mem: IdentityMemory, relpath: str | None) -> FilePath | None:
+    """The crop file of a database row, only inside the data directory (symlinks resolved).
+
+    A NUL byte made path resolution raise ValueError (a 500); such a row has no file.
+    """
+    if not relpath or "\0" in relpath:
+        return None
+    return mem.crop_file(relpath)
+
+
 def _jpeg(path: FilePath | None, what: str) -> FileResponse:
     if path is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no crop for {what}")
@@ -95,7 +105,7 @@ def _identity(mem: IdentityMemory, identity_id: str) -> IdentityOut:
 @router.get("/identities", response_model=IdentitiesPage, responses=_ERRORS)
 def list_identities(
     mem: Memory,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     named_only: bool = False,
 ) -> IdentitiesPage:
@@ -138,7 +148,7 @@ def delete_identity(identity_id: IdentityId, mem: Memory, ctrl: Ctrl) -> Identit
 @router.get("/identities/{identity_id}/thumbnail.jpg", response_class=FileResponse, responses=_JPEG)
 def identity_thumbnail(identity_id: IdentityId, mem: Memory) -> FileResponse:
     info = mem.get_identity(identity_id)
-    path = None if info is None or info.thumbnail is None else mem.crop_file(info.thumbnail)
+    path = None if info is None else _crop_file(mem, info.thumbnail)
     return _jpeg(path, identity_id)
 
 
@@ -146,8 +156,8 @@ def identity_thumbnail(identity_id: IdentityId, mem: Memory) -> FileResponse:
 def timeline(
     identity_id: IdentityId,
     mem: Memory,
-    since: float | None = None,
-    until: float | None = None,
+    since: EpochS = None,
+    until: EpochS = None,
     camera_id: Annotated[str | None, Query(max_length=64)] = None,
     limit: Annotated[int, Query(ge=1, le=2000)] = 500,
 ) -> TimelineOut:
@@ -200,7 +210,7 @@ def assign(sighting_id: SightingId, body: AssignIn, mem: Memory) -> AssignmentOu
 def sighting_crop(sighting_id: SightingId, mem: Memory) -> FileResponse:
     """The sighting's best crop."""
     info = mem.get_sighting(sighting_id)
-    path = None if info is None or info.crop_path is None else mem.crop_file(info.crop_path)
+    path = None if info is None else _crop_file(mem, info.crop_path)
     return _jpeg(path, sighting_id)
 
 
@@ -213,6 +223,7 @@ _SEARCH_BODY = {
                 "schema": {
                     "type": "object",
                     "required": ["file"],
+                    "additionalProperties": False,
                     "properties": {
                         "file": {"type": "string", "format": "binary", "description": "JPEG/PNG/BMP/WebP"},
                         "k": {"type": "integer", "minimum": 1, "maximum": MAX_K, "default": 20},
@@ -245,7 +256,7 @@ def _number(fields: dict[str, str], name: str, kind: type[float] | type[int]) ->
     "/search/photo",
     response_model=SearchOut,
     openapi_extra=_SEARCH_BODY,
-    responses={**_ERRORS, 400: {"model": Error}, 413: {"model": Error}, 415: {"model": Error}},
+    responses={**_ERRORS, 413: {"model": Error}, 415: {"model": Error}, 422: {"model": Error}},
 )
 async def search_photo(request: Request, mem: Memory, ctrl: Ctrl) -> SearchOut:
     """Past sightings most like the person in a photo, best first (a scene is cut to its largest person)."""

@@ -23,6 +23,7 @@ _UPLOAD_BODY = {
                 "schema": {
                     "type": "object",
                     "required": ["file"],
+                    "additionalProperties": False,
                     "properties": {
                         "file": {"type": "string", "format": "binary", "description": "JPEG/PNG/BMP/WebP"},
                         "label": {"type": "string", "maxLength": 64},
@@ -55,7 +56,7 @@ def _flag(value: str | None, default: bool = True) -> bool:
     "/upload",
     response_model=UploadOut,
     openapi_extra=_UPLOAD_BODY,
-    responses={400: {"model": Error}, 413: {"model": Error}, 415: {"model": Error}},
+    responses={413: {"model": Error}, 415: {"model": Error}},
 )
 async def upload(request: Request, ctrl: Ctrl) -> UploadOut:
     """Upload a photo of the person. A scene photo is cut to its largest detected person."""

@@ -41,7 +41,8 @@ async function api(path, options = {}) {
     if (t) {
       state.token = t.trim();
       sessionStorage.setItem("reidcam-token", state.token);
-      location.reload();
+      // the page itself needs the token too: reopen it with ?token= (the server sets its cookie)
+      location.assign("/?token=" + encodeURIComponent(state.token));
     }
     throw new Error("access token required");
   }
