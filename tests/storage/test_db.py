@@ -82,7 +82,7 @@ def test_postgres_urls_use_psycopg3_and_unknown_databases_are_refused():
 
 def test_safe_path_refuses_escapes(tmp_path):
     assert safe_path(tmp_path, "memory/a.jpg") == (tmp_path / "memory/a.jpg").resolve()
-    for bad in ("../x.jpg", "/etc/passwd", "memory/../../x", ""):
+    for bad in ("../x.jpg", "/etc/passwd", "memory/../../x", "", "memory/a.jpg\x00../../x"):
         assert safe_path(tmp_path, bad) is None
     n, errors = remove_files(tmp_path, ["../outside.jpg"])
     assert n == 0 and errors

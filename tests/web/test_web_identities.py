@@ -115,15 +115,34 @@ def test_people_timeline_feedback_merge_delete(client: TestClient, services: Ser
     assert client.get("/api/query").json()["queries"] == []
 
 
-def test_split_and_assign(client: TestClient) -> None:
+def _views(services: Services, query_id: str) -> int:
+    """How many embeddings the live query of a named person holds."""
+    found = [q for q in services.models.gallery.identities() if q.query_id == query_id]
+    return len(found[0].vectors) if found else 0
+
+
+def _stored_views(services: Services, identity_id: str) -> int:
+    assert services.memory is not None
+    info = services.memory.get_identity(identity_id)
+    assert info is not None
+    return info.n_embeddings
+
+
+def test_split_and_assign(client: TestClient, services: Services) -> None:
     aid = _record_alice(client)["identity_id"]
+    assert client.patch(f"/api/identities/{aid}", json={"name": "Alice"}).status_code == 200
+    before = _views(services, aid)
+    assert before >= 1  # named: she is a query of the live search
     sid = _timeline(client, aid)[0]["sighting_id"]
     r = client.post(f"/api/sightings/{sid}/split")
     assert r.status_code == 200, r.text
     assert r.json()["created_identity"] is True and r.json()["identity_id"] != aid
+    # the user's word reaches the live search at once: the split-off view no longer speaks for her
+    assert _views(services, aid) == _stored_views(services, aid) < before
     r = client.post(f"/api/sightings/{sid}/assign", json={"identity_id": aid})
     assert r.status_code == 200, r.text
     assert r.json()["identity_id"] == aid and r.json()["verdict"] == "manual"
+    assert _views(services, aid) == _stored_views(services, aid) == before  # pinned back
     assert client.post(f"/api/sightings/{sid}/assign", json={"identity_id": ZERO_IDN}).status_code == 404
 
 

@@ -20,8 +20,9 @@ TEMP_PREFIX = ".tmp-"
 
 
 def safe_path(root: Path, relpath: str) -> Path | None:
-    """``root / relpath`` if it stays inside ``root`` (no ``..`` or absolute escapes), else None."""
-    if not relpath or Path(relpath).is_absolute():
+    """``root / relpath`` if it stays inside ``root`` (no ``..``, absolute or symlink escapes, no
+    NUL byte), else None."""
+    if not relpath or "\x00" in relpath or Path(relpath).is_absolute():
         return None
     base = Path(root).resolve()
     path = (base / relpath).resolve()

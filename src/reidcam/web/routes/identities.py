@@ -179,31 +179,39 @@ def merge(identity_id: IdentityId, body: MergeIn, mem: Memory, ctrl: Ctrl) -> Id
 
 # -- sightings and feedback ----------------------------------------------------------
 @router.post("/sightings/{sighting_id}/confirm", response_model=SightingOut, responses=_ERRORS)
-def confirm(sighting_id: SightingId, mem: Memory) -> SightingOut:
+def confirm(sighting_id: SightingId, mem: Memory, ctrl: Ctrl) -> SightingOut:
     """The sighting is rightly its identity: pin it there."""
     with _errors():
-        return sighting_out(mem.confirm(sighting_id))
+        out = sighting_out(mem.confirm(sighting_id))
+    ctrl.sync_memory_queries()  # a named person's views changed: the live search uses them now
+    return out
 
 
 @router.post("/sightings/{sighting_id}/reject", response_model=AssignmentOut, responses=_ERRORS)
-def reject(sighting_id: SightingId, mem: Memory) -> AssignmentOut:
+def reject(sighting_id: SightingId, mem: Memory, ctrl: Ctrl) -> AssignmentOut:
     """The sighting is not its identity: it is placed anew, never back there."""
     with _errors():
-        return assignment_out(mem.reject(sighting_id))
+        out = assignment_out(mem.reject(sighting_id))
+    ctrl.sync_memory_queries()
+    return out
 
 
 @router.post("/sightings/{sighting_id}/split", response_model=AssignmentOut, responses=_ERRORS)
-def split(sighting_id: SightingId, mem: Memory) -> AssignmentOut:
+def split(sighting_id: SightingId, mem: Memory, ctrl: Ctrl) -> AssignmentOut:
     """Take the sighting out into a new identity of its own."""
     with _errors():
-        return assignment_out(mem.split(sighting_id))
+        out = assignment_out(mem.split(sighting_id))
+    ctrl.sync_memory_queries()
+    return out
 
 
 @router.post("/sightings/{sighting_id}/assign", response_model=AssignmentOut, responses=_ERRORS)
-def assign(sighting_id: SightingId, body: AssignIn, mem: Memory) -> AssignmentOut:
+def assign(sighting_id: SightingId, body: AssignIn, mem: Memory, ctrl: Ctrl) -> AssignmentOut:
     """The sighting is this person: move it there."""
     with _errors():
-        return assignment_out(mem.assign(sighting_id, body.identity_id))
+        out = assignment_out(mem.assign(sighting_id, body.identity_id))
+    ctrl.sync_memory_queries()
+    return out
 
 
 @router.get("/sightings/{sighting_id}/crop.jpg", response_class=FileResponse, responses=_JPEG)
