@@ -8,31 +8,25 @@ Chromium (the Debian ``chromium`` package).
 from __future__ import annotations
 
 import re
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from reidcam.capture import PacedSource, StreamSource
-from reidcam.config import AppConfig, TrackerConfig
+from reidcam.capture import StreamSource
 from reidcam.pipeline.camera import CameraUnit
-from reidcam.pipeline.sightings import SightingBook
-from reidcam.testing import FakeSource, render, two_camera_scene
+from reidcam.testing.live import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    camera_unit,
+    scene_cameras,
+    scene_services,
+    serving,
+    synthetic_config,
+)
 from reidcam.testing.mjpeg_server import MjpegServer
-from reidcam.testing.models import fake_models
-from reidcam.track import build_tracker
-from reidcam.web import Services, create_app
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(90)]
-CHROMIUM = Path("/usr/bin/chromium")
-
-
-def _unit(camera_id: str, source: object) -> CameraUnit:
-    tracker = build_tracker(TrackerConfig(frame_rate=10, track_buffer=10))
-    return CameraUnit(camera_id, source, tracker, SightingBook(camera_id))  # type: ignore[arg-type]
 
 
 @pytest.fixture
@@ -46,36 +40,18 @@ def camera() -> Iterator[MjpegServer]:
 
 @pytest.fixture
 def app_url(tmp_path: Path, camera: MjpegServer) -> Iterator[str]:
-    uvicorn = pytest.importorskip("uvicorn")
-    frames = render(two_camera_scene(), "cam0", 50)
+    """A healthy synthetic camera ``cam0`` and the MJPEG server camera ``ipcam``."""
 
     def build() -> list[CameraUnit]:
-        healthy = PacedSource("cam0", lambda: FakeSource("cam0", frames), 20.0, True)
+        (healthy,) = scene_cameras(fps=20.0, cameras=["cam0"])
         ip = StreamSource(
             "ipcam", camera.url, reconnect_backoff_s=0.05, reconnect_backoff_max_s=0.2, read_timeout_s=1.0
         )
-        return [_unit("cam0", healthy), _unit("ipcam", ip)]
+        return [healthy, camera_unit("ipcam", ip)]
 
-    models = fake_models()
-    services = Services(models=models, build_cameras=build, data_dir=tmp_path / "data")
-    config = AppConfig.model_validate(
-        {"cameras": [{"id": "cam0", "source": "synthetic-cam0"}, {"id": "ipcam", "source": camera.url}]}
-    )
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
-    srv = uvicorn.Server(uvicorn.Config(create_app(config, services), port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 20
-        while not srv.started and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert srv.started, "the server did not start"
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        srv.should_exit = True
-        thread.join(20)
+    config = synthetic_config({"cam0": "synthetic-cam0", "ipcam": camera.url})
+    with serving(config, scene_services(tmp_path / "data", build_cameras=build)) as url:
+        yield url
 
 
 CHIP_COLOURS_JS = """states => states.map(s => {
@@ -92,7 +68,7 @@ def test_panel_shows_reconnecting_state_and_reconnect_count(app_url: str, camera
     sync_api = pytest.importorskip("playwright.sync_api")
     expect = sync_api.expect
     with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu"])
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
             page = browser.new_page()
             page.goto(app_url)

@@ -14,6 +14,7 @@ const state = {
   calibration: null,
   timers: {},
   person: null,
+  people: [],
 };
 
 // ---- access token (only needed when the server is reachable from the network) ----
@@ -552,6 +553,7 @@ async function refreshPeople() {
     return;
   }
   const people = page.identities;
+  state.people = people;
   $("#people-count").textContent = people.length ? `(${people.length}${people.length === page.limit ? "+" : ""})` : "";
   if (!people.length) {
     $("#people").replaceChildren(el("li", { class: "hint", text: "Nobody yet: people appear here once they leave a camera's view." }));
@@ -598,6 +600,7 @@ async function showPerson(id) {
       el("button", { id: "delete-person", type: "button", class: "danger", text: "Delete", onclick: () => deletePerson(id, personName(person)) }),
       el("button", { type: "button", text: "Close", onclick: closePerson })
     ),
+    mergeControls(id, person),
     el("p", { class: "hint", text: `${person.n_sightings} sightings on ${person.camera_ids.join(", ") || "no camera"}; oldest first. Reject a sighting that is someone else.` }),
     el(
       "ol",
@@ -613,7 +616,8 @@ async function showPerson(id) {
             "span",
             { class: "actions" },
             el("button", { type: "button", class: "confirm", text: "✓", title: "Confirm: this is them", onclick: () => sightingFeedback(s.sighting_id, "confirm") }),
-            el("button", { type: "button", class: "reject", text: "✗", title: "Reject: this is someone else", onclick: () => sightingFeedback(s.sighting_id, "reject") })
+            el("button", { type: "button", class: "reject", text: "✗", title: "Reject: this is someone else", onclick: () => sightingFeedback(s.sighting_id, "reject") }),
+            el("button", { type: "button", class: "split", text: "⇱", title: "Split: someone else, a new person of their own", onclick: () => sightingFeedback(s.sighting_id, "split") })
           )
         )
       )
@@ -649,15 +653,45 @@ async function deletePerson(id, label) {
   await Promise.all([refreshPeople(), refreshQuery()]);
 }
 
+// Two entries that are one person (the tracker lost them, or they changed jacket): merge them.
+function mergeControls(id, person) {
+  const others = (state.people || []).filter((p) => p.identity_id !== id);
+  if (!others.length) return null;
+  const pick = el(
+    "select",
+    { id: "merge-other", "aria-label": "person to merge into this one" },
+    ...others.map((p) => el("option", { value: p.identity_id, text: `${personName(p)} (${p.n_sightings})` }))
+  );
+  const go = async () => {
+    const other = others.find((p) => p.identity_id === pick.value);
+    if (!other || !confirm(`Merge ${personName(other)} into ${personName(person)}? Their sightings become one person.`)) return;
+    try {
+      await api(`/api/identities/${id}/merge`, Object.assign({ method: "POST" }, jsonBody({ other_id: other.identity_id })));
+      banner(`Merged ${personName(other)} into ${personName(person)}.`);
+    } catch (e) {
+      banner(`Not merged: ${e.message}`, "error");
+    }
+    await refreshPeople();
+    await Promise.all([showPerson(id), refreshQuery()]);
+  };
+  return el("div", { class: "person-merge" }, el("span", { text: "Same person as" }), pick, el("button", { id: "merge", type: "button", text: "Merge", onclick: go }));
+}
+
+const FEEDBACK_DONE = {
+  confirm: "Confirmed.",
+  reject: "Rejected: the sighting was moved to someone else.",
+  split: "Split: the sighting is a new person of its own.",
+};
+
 async function sightingFeedback(sightingId, verb) {
   try {
     await api(`/api/sightings/${sightingId}/${verb}`, { method: "POST" });
-    banner(verb === "confirm" ? "Confirmed." : "Rejected: the sighting was moved to someone else.");
+    banner(FEEDBACK_DONE[verb]);
   } catch (e) {
     banner(`Not done: ${e.message}`, "error");
   }
+  await refreshPeople(); // first: the person view offers the people list to merge with
   if (state.person) await showPerson(state.person);
-  refreshPeople();
 }
 
 async function searchPhoto(file) {
