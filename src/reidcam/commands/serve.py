@@ -103,9 +103,11 @@ def _check_port_free(host: str, port: int) -> None:
 def run(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from reidcam.pipeline.allocator import tune_malloc
     from reidcam.web import begin_shutdown, build_services, create_app
     from reidcam.web.security import is_loopback, loopback_hosts
 
+    tune_malloc()  # before any camera or inference thread: a server runs for weeks
     cfg = _with_default_cameras(config_from_args(args))
     token = resolve_token(args, args.host)
     if args.fps is not None and args.fps < 0:

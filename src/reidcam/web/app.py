@@ -26,6 +26,7 @@ from reidcam.capture.urls import redact_text
 from reidcam.config import AppConfig
 from reidcam.core.errors import ReidcamError
 from reidcam.identity.setup import retention_worker
+from reidcam.pipeline.allocator import trim
 from reidcam.web.controller import Controller
 from reidcam.web.docs import add_offline_docs, docs_url_for_app
 from reidcam.web.hub import EventHub
@@ -39,6 +40,7 @@ from reidcam.web.state import LiveState
 log = logging.getLogger(__name__)
 
 STATIC_DIR = Path(__file__).parent / "static"
+TRIM_INTERVAL_S = 60.0
 
 
 def begin_shutdown(app: FastAPI) -> None:
@@ -66,14 +68,24 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         retention.start()
     if ctrl.services.autostart:
         await run_in_threadpool(ctrl.start)
+    trimmer = asyncio.create_task(_trim_memory_every(TRIM_INTERVAL_S))
     try:
         yield
     finally:
+        trimmer.cancel()
         app.state.live.shutting_down.set()
         app.state.hub.close()
         await run_in_threadpool(ctrl.stop)  # also writes the queued sightings and stops the writer
         if retention is not None:
             await run_in_threadpool(retention.stop)
+
+
+async def _trim_memory_every(interval_s: float) -> None:
+    """Hand freed heap memory back to the system now and then: a server that decodes video
+    for weeks must not creep (see ``reidcam.pipeline.allocator``)."""
+    while True:
+        await asyncio.sleep(interval_s)
+        await run_in_threadpool(trim)
 
 
 async def _reidcam_error(request: Request, exc: Exception) -> JSONResponse:

@@ -1,0 +1,28 @@
+"""The malloc settings a long-running server relies on take effect on this (glibc) machine."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import numpy as np
+import pytest
+
+from reidcam.pipeline.allocator import AllocatorSettings, trim, tune_malloc
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc malloc only")
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def test_freed_frames_go_back_to_the_system() -> None:
+    assert tune_malloc(AllocatorSettings()) is True
+    base = _rss_mb()
+    frames = [np.ones((576, 768, 3), np.uint8) for _ in range(150)]  # 190 MB of video frames
+    assert _rss_mb() - base > 150
+    del frames
+    trim()
+    assert _rss_mb() - base < 30  # every frame was mmapped and unmapped, none left in an arena
