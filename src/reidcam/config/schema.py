@@ -100,6 +100,9 @@ class PerformanceConfig(_Strict):
     capture_queue_frames: int = Field(default=2, ge=1, le=64)
     max_crops_per_step: int = Field(default=32, ge=1, le=1024)
     reembed_height_change: float = Field(default=0.25, gt=0.0)
+    # The web server's threads run this much "nicer" (Linux nice) than detection, so viewers
+    # never slow the cameras down; 0 = the same priority.
+    web_nice: int = Field(default=10, ge=0, le=19)
 
 
 class MatcherConfig(_Strict):

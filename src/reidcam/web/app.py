@@ -27,6 +27,7 @@ from reidcam.config import AppConfig
 from reidcam.core.errors import ReidcamError
 from reidcam.identity.setup import retention_worker
 from reidcam.pipeline.allocator import trim
+from reidcam.pipeline.priority import lower_this_thread
 from reidcam.web.controller import Controller
 from reidcam.web.docs import add_offline_docs, docs_url_for_app
 from reidcam.web.hub import EventHub
@@ -57,6 +58,8 @@ def begin_shutdown(app: FastAPI) -> None:
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     ctrl: Controller = app.state.controller
+    if ctrl.services.launcher is not None and lower_this_thread(ctrl.services.web_nice):
+        log.info("web server threads run at nice +%d: detection goes first", ctrl.services.web_nice)
     app.state.hub.bind(asyncio.get_running_loop())
     app.state.live.shutting_down.clear()
     retention = None

@@ -59,14 +59,21 @@ class Controller:
                 units = self.services.build_cameras()
                 self.live.new_run()
                 self._close_identity_sink()
-                sink: EventSink = self.live
-                if self.memory is not None:
-                    self._identity_sink = IdentitySink(self.memory, on_assigned=self._on_assigned)
-                    sink = FanOutSink([self.live, self._identity_sink])
-                self._runner = Runner(units, self.models, sink=sink)
-                self._runner.start()
+                launcher = self.services.launcher
+                if launcher is None:
+                    self._start_runner(units)
+                else:  # detection's threads keep the normal priority the server gave up
+                    launcher.call(lambda: self._start_runner(units))
                 log.info("detection started on %d camera(s)", len(units))
         return self._publish_runner()
+
+    def _start_runner(self, units: list[CameraUnit]) -> None:
+        sink: EventSink = self.live
+        if self.memory is not None:
+            self._identity_sink = IdentitySink(self.memory, on_assigned=self._on_assigned)
+            sink = FanOutSink([self.live, self._identity_sink])
+        self._runner = Runner(units, self.models, sink=sink)
+        self._runner.start()
 
     def stop(self) -> RunnerOut:
         with self._lock:

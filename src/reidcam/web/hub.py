@@ -4,11 +4,15 @@ Each client has a bounded asyncio queue; the runner thread hands events to the
 event loop with ``call_soon_threadsafe`` (asyncio queues are not thread-safe).
 A slow client loses its oldest events rather than growing memory or slowing
 the runner; the UI re-reads the lists it shows, so a lost event costs little.
+An event is serialized to its server-sent-events message once, on delivery,
+and every client's queue gets the same string: twenty open pages cost one
+``json.dumps`` per event, not twenty.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from typing import Any
 
@@ -17,11 +21,16 @@ log = logging.getLogger(__name__)
 Event = dict[str, Any]
 
 
+def sse_message(event: Event) -> str:
+    """One ``text/event-stream`` message: ``event: <type>`` and the event as JSON."""
+    return f"event: {event['type']}\ndata: {json.dumps(event)}\n\n"
+
+
 class EventHub:
     def __init__(self, max_queue: int = 256) -> None:
         self.max_queue = max_queue
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._queues: set[asyncio.Queue[Event | None]] = set()
+        self._queues: set[asyncio.Queue[str | None]] = set()
         self.dropped = 0
         self.closed = False
 
@@ -30,13 +39,13 @@ class EventHub:
         self._loop = loop
         self.closed = False
 
-    def subscribe(self) -> asyncio.Queue[Event | None]:
-        """A new client queue; call from the event loop. ``None`` in it means: the server stops."""
-        q: asyncio.Queue[Event | None] = asyncio.Queue(self.max_queue)
+    def subscribe(self) -> asyncio.Queue[str | None]:
+        """A new client queue of SSE messages; call from the event loop. ``None`` means: the server stops."""
+        q: asyncio.Queue[str | None] = asyncio.Queue(self.max_queue)
         self._queues.add(q)
         return q
 
-    def unsubscribe(self, q: asyncio.Queue[Event | None]) -> None:
+    def unsubscribe(self, q: asyncio.Queue[str | None]) -> None:
         self._queues.discard(q)
 
     @property
@@ -54,11 +63,14 @@ class EventHub:
             log.debug("event dropped: the event loop is closed")
 
     def _deliver(self, event: Event | None) -> None:
+        if not self._queues:
+            return
+        message = None if event is None else sse_message(event)
         for q in list(self._queues):
             if q.full():
                 q.get_nowait()
                 self.dropped += 1
-            q.put_nowait(event)
+            q.put_nowait(message)
 
     def close(self) -> None:
         """Tell every client stream to end (server shutdown); call from the event loop."""

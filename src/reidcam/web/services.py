@@ -17,6 +17,7 @@ from reidcam.identity import IdentityMemory
 from reidcam.identity.setup import open_memory
 from reidcam.pipeline.build import build_models, configured_calibration
 from reidcam.pipeline.camera import CameraUnit
+from reidcam.pipeline.priority import ThreadLauncher
 from reidcam.pipeline.step import Models
 from reidcam.track import build_tracker
 from reidcam.web.replay import replay_cameras
@@ -43,6 +44,9 @@ class Services:
             closes it: the app only reads and writes it.
         calibration: what the similarity threshold means for this model (``matcher.calibration``),
             shown next to the threshold slider; None: not calibrated.
+        launcher, web_nice: detection's threads are started on ``launcher`` (normal priority)
+            and the server's own threads run ``web_nice`` nicer (``reidcam.pipeline.priority``);
+            no launcher: everything at the caller's priority.
     """
 
     models: Models
@@ -55,6 +59,8 @@ class Services:
     live: LiveSettings = field(default_factory=LiveSettings)
     memory: IdentityMemory | None = None
     calibration: Calibration | None = None
+    launcher: ThreadLauncher | None = None
+    web_nice: int = 0
 
 
 def build_services(
@@ -91,4 +97,6 @@ def build_services(
         live=LiveSettings(jpeg_quality=cfg.output.jpeg_quality),
         memory=open_memory(cfg, Path(data_dir)) if memory else None,
         calibration=configured_calibration(cfg, models.embedder.model_id),
+        launcher=ThreadLauncher() if cfg.performance.web_nice else None,
+        web_nice=cfg.performance.web_nice,
     )

@@ -120,6 +120,18 @@ class LiveState:
             view = self._views.get(camera_id)
             return 0 if view is None else view.seq
 
+    def cached_jpeg(self, camera_id: str) -> tuple[int, bytes] | None:
+        """The newest frame's JPEG if it is already encoded, else None; never blocks on encoding.
+
+        A stream reads the shared JPEG here on the event loop and goes to a worker thread
+        (:meth:`jpeg`) only to encode, so N viewers cost one thread hop per frame, not N.
+        """
+        with self._lock:
+            view = self._views.get(camera_id)
+            if view is None or view.jpeg is None or view.jpeg[0] != view.seq:
+                return None
+            return view.jpeg
+
     def jpeg(self, camera_id: str) -> tuple[int, bytes] | None:
         """(frame seq, JPEG with overlays) of the newest frame, or None before the first one."""
         with self._lock:

@@ -76,7 +76,7 @@ async def _frames(
         seq = live.frame_seq(camera_id)
         part = None
         if seq > 0 and seq != last_seq:
-            got = await run_in_threadpool(live.jpeg, camera_id)
+            got = live.cached_jpeg(camera_id) or await run_in_threadpool(live.jpeg, camera_id)
             if got is not None:
                 last_seq, part = got[0], _part(got[1])
         elif seq == 0 and time.monotonic() - last_placeholder > 1.0:

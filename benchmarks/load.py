@@ -1,0 +1,91 @@
+"""Load the real server: pipeline FPS with no client vs with ``--clients`` browser-like clients.
+
+``reidcam serve`` runs two looping sample videos paced at ``--fps`` (25: a live camera's rate);
+the script measures each camera's processed FPS over a baseline window with no client, a
+loaded window with N clients on loopback (each: one MJPEG stream, API polling every second, the
+event stream), and a second baseline, then prints baseline vs loaded FPS, request counts,
+failures and API latency p50/p95. Usage:
+
+    REIDCAM_WEIGHTS_DIR=... REIDCAM_MEDIA_DIR=... python benchmarks/load.py --json load.json
+
+The clients run in this process, on the same CPUs as the server: their CPU use is printed too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+from pathlib import Path
+
+from reidcam.perf.load import LoadOptions, run_load, summary_lines
+from reidcam.perf.served import ServeOptions, ServerProcess
+from reidcam.perf.sources import media_dir
+from reidcam.perf.system import load_average, machine
+
+
+def _args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--clients", type=int, default=20, help="concurrent clients (default 20)")
+    p.add_argument("--baseline-s", type=float, default=60.0, help="baseline window, s (default 60)")
+    p.add_argument("--loaded-s", type=float, default=60.0, help="loaded window, s (default 60)")
+    p.add_argument("--after-s", type=float, default=30.0, help="second baseline, s (default 30; 0: none)")
+    p.add_argument("--warmup-s", type=float, default=20.0, help="before the baseline, s (default 20)")
+    p.add_argument(
+        "--lists-s",
+        type=float,
+        default=1.0,
+        help="seconds between polls of the cameras/gallery/matches lists (default 1; the page: 5)",
+    )
+    p.add_argument("--fps", type=float, default=25.0, help="pace of the video cameras (default 25/s)")
+    p.add_argument("--cameras", type=int, default=2, help="cameras, cycling the two videos (default 2)")
+    p.add_argument("--media-dir", help="sample videos (else $REIDCAM_MEDIA_DIR)")
+    p.add_argument("--weights-dir", help="model weights (else $REIDCAM_WEIGHTS_DIR)")
+    p.add_argument("--json", type=Path, help="also write the figures to this JSON file")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _args(argv)
+    serve = ServeOptions(
+        media_dir=media_dir(args.media_dir),
+        cameras=args.cameras,
+        fps=args.fps,
+        weights_dir=Path(args.weights_dir) if args.weights_dir else None,
+    )
+    opts = LoadOptions(
+        clients=args.clients,
+        warmup_s=args.warmup_s,
+        baseline_s=args.baseline_s,
+        loaded_s=args.loaded_s,
+        after_s=args.after_s,
+        lists_s=args.lists_s,
+    )
+    cameras = [f"cam{i}" for i in range(args.cameras)]
+    started = time.time()
+    with ServerProcess(serve) as srv:
+        print(
+            f"load: server pid {srv.pid} at {srv.url}, {args.cameras} cameras at {args.fps:g} fps, "
+            f"load {load_average()}",
+            flush=True,
+        )
+        result = asyncio.run(run_load(srv.url, srv.pid, cameras, opts, lambda s: print(s, flush=True)))
+        result["server_exit_code"] = srv.stop()
+        result["server_killed"] = srv.killed
+    for line in summary_lines(result):
+        print(line, flush=True)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        doc = {
+            "started_at": started,
+            "args": {k: str(v) for k, v in vars(args).items()},
+            "machine": machine(),
+        }
+        args.json.write_text(json.dumps({**doc, **result}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
