@@ -20,9 +20,9 @@ def _rss_mb() -> float:
 
 def test_freed_frames_go_back_to_the_system() -> None:
     assert tune_malloc(AllocatorSettings()) is True
-    base = _rss_mb()
     frames = [np.ones((576, 768, 3), np.uint8) for _ in range(150)]  # 190 MB of video frames
-    assert _rss_mb() - base > 150
+    peak = _rss_mb()
     del frames
     trim()
-    assert _rss_mb() - base < 30  # every frame was mmapped and unmapped, none left in an arena
+    # every frame was mmapped and unmapped (or trimmed): none is left resident in an arena
+    assert peak - _rss_mb() > 150
