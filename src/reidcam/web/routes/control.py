@@ -15,7 +15,7 @@ Ctrl = Annotated[Controller, Depends(controller)]
 
 
 @router.get("/status", response_model=StatusOut)
-def get_status(ctrl: Ctrl) -> StatusOut:
+async def get_status(ctrl: Ctrl) -> StatusOut:
     """Everything the header of the page shows, in one request."""
     runner = ctrl.runner_state()
     live = ctrl.live
@@ -52,7 +52,7 @@ def threshold_out(ctrl: Controller) -> ThresholdOut:
 
 
 @router.get("/threshold", response_model=ThresholdOut)
-def get_threshold(ctrl: Ctrl) -> ThresholdOut:
+async def get_threshold(ctrl: Ctrl) -> ThresholdOut:
     """The threshold in use, and its false/true-match rates when the model is calibrated."""
     return threshold_out(ctrl)
 

@@ -17,12 +17,17 @@ Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description="rows to skip")]
 EpochS = Annotated[float | None, Query(allow_inf_nan=False, description="epoch seconds")]
 
 
-def controller(request: Request) -> Controller:
+# The dependencies and the read-only routes polled by every open page are ``async def``: they
+# never block, and a sync one costs a worker-thread hop (and GIL hand-overs with detection)
+# per request. Routes that touch the database or the models stay sync, in the thread pool.
+
+
+async def controller(request: Request) -> Controller:
     ctrl: Controller = request.app.state.controller
     return ctrl
 
 
-def access(request: Request) -> None:
+async def access(request: Request) -> None:
     """Token (when configured) and same-origin checks for every /api request."""
     check_token(request.app.state.services.token, request)
     check_origin(request)

@@ -16,7 +16,7 @@ Ctrl = Annotated[Controller, Depends(controller)]
 
 
 @router.get("/gallery", response_model=GalleryPage)
-def gallery(
+async def gallery(
     ctrl: Ctrl,
     offset: Offset = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 60,

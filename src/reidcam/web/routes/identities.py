@@ -54,7 +54,7 @@ _ERRORS: dict[int | str, dict[str, object]] = {
 }
 
 
-def memory(request: Request) -> IdentityMemory:
+async def memory(request: Request) -> IdentityMemory:
     m: IdentityMemory | None = request.app.state.controller.memory
     if m is None:
         raise HTTPException(

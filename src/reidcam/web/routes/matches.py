@@ -15,7 +15,7 @@ Ctrl = Annotated[Controller, Depends(controller)]
 
 
 @router.get("", response_model=MatchesPage)
-def matches(
+async def matches(
     ctrl: Ctrl,
     offset: Offset = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,

@@ -38,7 +38,7 @@ _UPLOAD_BODY = {
 
 
 @router.get("", response_model=QueriesOut)
-def list_queries(ctrl: Ctrl) -> QueriesOut:
+async def list_queries(ctrl: Ctrl) -> QueriesOut:
     return QueriesOut(queries=ctrl.query_list())
 
 
