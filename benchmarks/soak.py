@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import sys
 import time
 from pathlib import Path
@@ -22,7 +21,7 @@ from pathlib import Path
 from reidcam.perf.served import ServeOptions, ServerProcess
 from reidcam.perf.soak import Criteria, SoakOptions, run_soak, summary_lines
 from reidcam.perf.sources import media_dir
-from reidcam.perf.system import load_average, machine
+from reidcam.perf.system import load_average, write_report
 
 
 def _args(argv: list[str] | None) -> argparse.Namespace:
@@ -65,14 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     result["summary"]["server_killed"] = srv.killed
     for line in summary_lines(result["summary"]):
         print(line, flush=True)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        doc = {
-            "started_at": started,
-            "args": {k: str(v) for k, v in vars(args).items()},
-            "machine": machine(),
-        }
-        args.json.write_text(json.dumps({**doc, **result}, indent=2))
+    write_report(args.json, vars(args), started, result)
     return 0
 
 

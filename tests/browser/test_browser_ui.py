@@ -23,18 +23,10 @@ from typing import Any
 
 import pytest
 
+from reidcam.testing.live import CHROMIUM, CHROMIUM_ARGS
+
 pytestmark = [pytest.mark.browser, pytest.mark.models]
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-sync",
-]
 # Hand-checked boxes (xyxy, frame pixels) of the woman in the white dress.
 WOMAN_QUERY_BOX = ("c1s1_001051.jpg", (1215, 430, 1370, 749))
 WOMAN_BOXES = {

@@ -1,6 +1,6 @@
 """One camera fails, the others go on: the runner with a real faulting camera next to a healthy one.
 
-The faulting camera is a real HTTP MJPEG server on 127.0.0.1 read by :class:`StreamSource`
+The faulting camera is a real HTTP MJPEG mjpeg_server on 127.0.0.1 read by :class:`StreamSource`
 through OpenCV's FFmpeg (switched off, hung, sending garbage), or a damaged video file. The
 healthy camera is a fake paced at a fixed rate; its processed-frame count over a window
 during the fault is compared with a baseline window, as a ratio.
@@ -99,15 +99,6 @@ def start_runner() -> Iterator[Callable[[list[CameraUnit], StatusLog], Runner]]:
         runner.stop()
 
 
-@pytest.fixture
-def server() -> Iterator[MjpegServer]:
-    srv = MjpegServer(fps=20.0)
-    try:
-        yield srv.start()
-    finally:
-        srv.close()
-
-
 def processed_in_window(cam: CameraUnit, runner: Runner) -> int:
     """Frames of ``cam`` processed over ``WINDOW_S``; the runner must stay up throughout."""
     before = cam.frames_processed
@@ -123,12 +114,16 @@ def state(cam: CameraUnit) -> SourceState:
 
 
 def test_healthy_camera_keeps_its_rate_while_the_other_faults(
-    server: MjpegServer, start_runner: Callable[[list[CameraUnit], StatusLog], Runner]
+    mjpeg_server: MjpegServer, start_runner: Callable[[list[CameraUnit], StatusLog], Runner]
 ) -> None:
     ok = healthy_camera()
     ip = unit(
         StreamSource(
-            "ipcam", server.url, reconnect_backoff_s=0.05, reconnect_backoff_max_s=0.2, read_timeout_s=1.0
+            "ipcam",
+            mjpeg_server.url,
+            reconnect_backoff_s=0.05,
+            reconnect_backoff_max_s=0.2,
+            read_timeout_s=1.0,
         )
     )
     sink = StatusLog()
@@ -136,9 +131,9 @@ def test_healthy_camera_keeps_its_rate_while_the_other_faults(
     wait_until(lambda: ip.frames_processed >= 5 and ok.frames_processed >= 5, 10.0, "both cameras live")
 
     faults: dict[str, tuple[Callable[[], None], SourceState]] = {
-        "off": (server.stop, SourceState.RECONNECTING),
-        "hung": (server.stall, SourceState.STALLED),
-        "garbage": (server.garbage, SourceState.RECONNECTING),
+        "off": (mjpeg_server.stop, SourceState.RECONNECTING),
+        "hung": (mjpeg_server.stall, SourceState.STALLED),
+        "garbage": (mjpeg_server.garbage, SourceState.RECONNECTING),
     }
     ratios = {}
     for name, (fault, expected) in faults.items():
@@ -149,7 +144,7 @@ def test_healthy_camera_keeps_its_rate_while_the_other_faults(
         assert expected in sink.states("ipcam"), f"{name}: {expected} never reported"
         assert state(ip) in (SourceState.STALLED, SourceState.RECONNECTING), name
         assert state(ok) is SourceState.LIVE
-        server.come_back()
+        mjpeg_server.come_back()
         n = ip.frames_processed
         wait_until(lambda n=n: ip.frames_processed >= n + 5, 6.0, f"ipcam processed again after {name}")
         assert state(ip) is SourceState.LIVE

@@ -1,4 +1,4 @@
-"""Camera faults against a real HTTP MJPEG server on 127.0.0.1, read through OpenCV's FFmpeg.
+"""Camera faults against a real HTTP MJPEG mjpeg_server on 127.0.0.1, read through OpenCV's FFmpeg.
 
 The fake-capture tests in test_capture_stream.py check the reconnect logic; these check
 that the real backend surfaces each fault a network camera shows (off, hung, sending
@@ -81,23 +81,14 @@ class TimedOpener:
 
 
 @pytest.fixture
-def server() -> Iterator[MjpegServer]:
-    srv = MjpegServer(fps=20.0)
-    try:
-        yield srv.start()
-    finally:
-        srv.close()
-
-
-@pytest.fixture
-def make_reader(server: MjpegServer) -> Iterator[Callable[..., Reader]]:
-    """Starts readers on StreamSources at the server's URL; closes them all after the test."""
+def make_reader(mjpeg_server: MjpegServer) -> Iterator[Callable[..., Reader]]:
+    """Starts readers on StreamSources at the mjpeg_server's URL; closes them all after the test."""
     readers: list[Reader] = []
 
     def make(opener: Opener | None = None) -> Reader:
         src = StreamSource(
             "ipcam",
-            server.url,
+            mjpeg_server.url,
             reconnect_backoff_s=BACKOFF_S,
             reconnect_backoff_max_s=BACKOFF_MAX_S,
             read_timeout_s=READ_TIMEOUT_S,
@@ -115,9 +106,9 @@ def state_of(reader: Reader) -> SourceState:
     return reader.source.status().state
 
 
-def assert_back_live(reader: Reader, server: MjpegServer) -> None:
+def assert_back_live(reader: Reader, mjpeg_server: MjpegServer) -> None:
     """After ``come_back``: live again, fresh frames, backoff reset, reader never saw None."""
-    server.come_back()
+    mjpeg_server.come_back()
     reader.wait_frames(5, timeout_s=READ_TIMEOUT_S * 3 + 3.0)
     assert state_of(reader) is SourceState.LIVE
     assert reader.source.backoff_s == BACKOFF_S
@@ -127,7 +118,7 @@ def assert_back_live(reader: Reader, server: MjpegServer) -> None:
 
 
 def test_mjpeg_camera_goes_live_with_the_default_opener(
-    server: MjpegServer, make_reader: Callable[..., Reader]
+    mjpeg_server: MjpegServer, make_reader: Callable[..., Reader]
 ) -> None:
     reader = make_reader()  # opener=None: cv2.VideoCapture + FFmpeg with the timeouts
     reader.wait_frames(10, timeout_s=5.0)
@@ -135,7 +126,7 @@ def test_mjpeg_camera_goes_live_with_the_default_opener(
     assert status.state is SourceState.LIVE
     assert status.reconnects == 0 and status.last_error is None
     assert status.last_frame_age_s is not None and status.last_frame_age_s < 0.5
-    assert status.description == f"http://127.0.0.1:{server.port}/video.mjpg"
+    assert status.description == f"http://127.0.0.1:{mjpeg_server.port}/video.mjpg"
     assert reader.frames[0].image.shape == (120, 160, 3)
     levels = {int(f.image[5, 5, 0]) // 8 for f in reader.frames}
     assert len(levels) > 3  # frames are new images, not one frame repeated
@@ -144,12 +135,12 @@ def test_mjpeg_camera_goes_live_with_the_default_opener(
 
 
 def test_server_off_reconnects_with_capped_backoff_then_live(
-    server: MjpegServer, make_reader: Callable[..., Reader]
+    mjpeg_server: MjpegServer, make_reader: Callable[..., Reader]
 ) -> None:
     opener = TimedOpener()
     reader = make_reader(opener)
     reader.wait_frames(5)
-    server.stop()
+    mjpeg_server.stop()
     wait_until(lambda: state_of(reader) is SourceState.RECONNECTING, 2.0, "reconnecting")
     wait_until(lambda: reader.source.reconnects >= 6, 5.0, "6 reconnect attempts")
     frames_while_off = reader.count()
@@ -166,51 +157,51 @@ def test_server_off_reconnects_with_capped_backoff_then_live(
     assert gaps[-1] >= BACKOFF_MAX_S * 0.9
     assert reader.count() == frames_while_off and reader.nones == 0
 
-    assert_back_live(reader, server)
+    assert_back_live(reader, mjpeg_server)
     assert opener.opens[-1][1]
 
 
 def test_hung_server_is_stalled_then_reconnecting_then_live(
-    server: MjpegServer, make_reader: Callable[..., Reader]
+    mjpeg_server: MjpegServer, make_reader: Callable[..., Reader]
 ) -> None:
     reader = make_reader()
     reader.wait_frames(5)
-    server.stall()
+    mjpeg_server.stall()
     t0 = time.monotonic()
     wait_until(lambda: state_of(reader) is SourceState.STALLED, 2.0, "stalled")
     assert time.monotonic() - t0 < READ_TIMEOUT_S  # seen while the read still waits
     age = reader.source.status().last_frame_age_s
     assert age is not None and age >= reader.source.stall_after_s
-    # FFmpeg's read timeout ends the hung read; reopening a hung server times out too.
+    # FFmpeg's read timeout ends the hung read; reopening a hung mjpeg_server times out too.
     wait_until(lambda: state_of(reader) is SourceState.RECONNECTING, READ_TIMEOUT_S + 2.0, "reconnecting")
     wait_until(lambda: reader.source.reconnects >= 2, 2 * READ_TIMEOUT_S + 3.0, "2 reconnects")
     assert reader.source.status().last_error is not None
     assert reader.nones == 0
-    assert_back_live(reader, server)
+    assert_back_live(reader, mjpeg_server)
 
 
 @pytest.mark.parametrize("framed", [False, True], ids=["raw-bytes", "bad-jpeg-parts"])
 def test_garbage_stream_is_a_lost_stream_then_live(
-    server: MjpegServer, make_reader: Callable[..., Reader], framed: bool
+    mjpeg_server: MjpegServer, make_reader: Callable[..., Reader], framed: bool
 ) -> None:
     reader = make_reader()
     reader.wait_frames(5)
-    server.garbage(framed=framed)
+    mjpeg_server.garbage(framed=framed)
     wait_until(lambda: state_of(reader) is SourceState.RECONNECTING, READ_TIMEOUT_S + 2.0, "reconnecting")
     frames_at_fault = reader.count()
     wait_until(lambda: reader.source.reconnects >= 2, 2 * READ_TIMEOUT_S + 3.0, "2 reconnects")
     assert reader.count() <= frames_at_fault + 1  # no garbage frame is delivered
     assert reader.source.status().last_error is not None
     assert reader.nones == 0
-    assert_back_live(reader, server)
+    assert_back_live(reader, mjpeg_server)
 
 
 def test_close_while_server_is_hung_returns_within_the_read_timeout(
-    server: MjpegServer, make_reader: Callable[..., Reader]
+    mjpeg_server: MjpegServer, make_reader: Callable[..., Reader]
 ) -> None:
     reader = make_reader()
     reader.wait_frames(3)
-    server.stall()
+    mjpeg_server.stall()
     wait_until(lambda: state_of(reader) is SourceState.STALLED, 2.0, "stalled")
     assert reader.close() < READ_TIMEOUT_S + 0.5
     assert reader.nones == 1

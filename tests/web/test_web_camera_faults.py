@@ -24,28 +24,19 @@ from reidcam.web import Services, create_app
 pytestmark = pytest.mark.timeout(60)
 
 
-@pytest.fixture
-def server() -> Iterator[MjpegServer]:
-    srv = MjpegServer(fps=20.0)
-    try:
-        yield srv.start()
-    finally:
-        srv.close()
-
-
 # Stalled shows from half the read timeout until FFmpeg gives up the read: a window wide
 # enough for a poll to see even on a loaded machine.
 READ_TIMEOUT_S = 3.0
 
 
 @pytest.fixture
-def fault_client(server: MjpegServer, make_services: Callable[..., Services]) -> Iterator[TestClient]:
-    """The app with a healthy synthetic camera ``cam0`` and the MJPEG server camera ``ipcam``."""
+def fault_client(mjpeg_server: MjpegServer, make_services: Callable[..., Services]) -> Iterator[TestClient]:
+    """The app with a healthy synthetic camera ``cam0`` and the MJPEG mjpeg_server camera ``ipcam``."""
 
     def build() -> list[CameraUnit]:
         src = StreamSource(
             "ipcam",
-            server.url,
+            mjpeg_server.url,
             reconnect_backoff_s=0.05,
             reconnect_backoff_max_s=0.2,
             read_timeout_s=READ_TIMEOUT_S,
@@ -54,7 +45,7 @@ def fault_client(server: MjpegServer, make_services: Callable[..., Services]) ->
         return [fake_cameras()[0], CameraUnit("ipcam", src, tracker, SightingBook("ipcam"))]
 
     cfg = AppConfig.model_validate(
-        {"cameras": [{"id": "cam0", "source": "synthetic-cam0"}, {"id": "ipcam", "source": server.url}]}
+        {"cameras": [{"id": "cam0", "source": "synthetic-cam0"}, {"id": "ipcam", "source": mjpeg_server.url}]}
     )
     with TestClient(create_app(cfg, make_services(build_cameras=build))) as client:
         yield client
@@ -75,23 +66,23 @@ def in_state(client: TestClient, state: str) -> Callable[[], dict[str, Any] | No
 
 
 def test_camera_status_carries_state_reconnects_and_frame_age_through_faults(
-    fault_client: TestClient, server: MjpegServer
+    fault_client: TestClient, mjpeg_server: MjpegServer
 ) -> None:
     client = fault_client
     assert client.post("/api/start").json()["running"] is True
     live = wait_for(in_state(client, "live"), what="ipcam live")
     assert live["reconnects"] == 0 and live["last_frame_age_s"] is not None
 
-    server.stall()
+    mjpeg_server.stall()
     stalled = wait_for(in_state(client, "stalled"), timeout_s=READ_TIMEOUT_S, what="ipcam stalled")
     assert stalled["last_frame_age_s"] >= READ_TIMEOUT_S / 2  # stall_after_s = half the read timeout
 
-    server.stop()
+    mjpeg_server.stop()
     wait_for(lambda: camera(client, "ipcam")["reconnects"] >= 3, what="3 reconnects")
     down = camera(client, "ipcam")
     assert down["state"] == "reconnecting"
     assert down["last_frame_age_s"] > READ_TIMEOUT_S / 2
-    assert "cannot open" in down["last_error"] and str(server.port) in down["last_error"]
+    assert "cannot open" in down["last_error"] and str(mjpeg_server.port) in down["last_error"]
     listed = {c["camera_id"]: c for c in client.get("/api/cameras").json()}
     assert {"state", "reconnects", "last_frame_age_s"} <= set(listed["ipcam"])
     assert listed["ipcam"]["state"] == "reconnecting" and listed["ipcam"]["reconnects"] >= 3
@@ -99,7 +90,7 @@ def test_camera_status_carries_state_reconnects_and_frame_age_through_faults(
     status_cams = {c["camera_id"]: c for c in client.get("/api/status").json()["cameras"]}
     assert status_cams["ipcam"]["state"] == "reconnecting"
 
-    server.come_back()
+    mjpeg_server.come_back()
     back = wait_for(in_state(client, "live"), timeout_s=6.0, what="ipcam live again")
     assert back["reconnects"] >= down["reconnects"]  # the count stays visible after recovery
     assert back["last_frame_age_s"] < 1.0

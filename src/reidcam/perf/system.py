@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import resource
 import time
 from dataclasses import dataclass, field
 from importlib import metadata
+from pathlib import Path
+from typing import Any
 
 PACKAGES = ("numpy", "opencv-python", "onnxruntime", "openvino", "torch", "ultralytics", "faiss-cpu")
 
@@ -79,3 +82,14 @@ class Phase:
             "load_avg_after": load_average(),
             "peak_rss_mb": peak_rss_mb(),
         }
+
+
+def write_report(
+    path: Path | None, args: dict[str, object], started_at: float, result: dict[str, Any]
+) -> None:
+    """A benchmark's figures as JSON with what they were measured on (nothing when ``path`` is None)."""
+    if path is None:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    doc = {"started_at": started_at, "args": {k: str(v) for k, v in args.items()}, "machine": machine()}
+    path.write_text(json.dumps({**doc, **result}, indent=2))

@@ -21,11 +21,14 @@ from reidcam.web import Services, begin_shutdown, create_app
 
 CAMERAS = ("cam0", "cam1")
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
+CHROMIUM_ARGS = [  # headless Chromium on a machine with no network beyond loopback
     "--no-sandbox",
     "--disable-gpu",
     "--disable-background-networking",
     "--disable-component-update",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-sync",
 ]
 
 
