@@ -53,6 +53,23 @@ async def _limited(request: Request, max_bytes: int) -> AsyncGenerator[bytes, No
         yield chunk
 
 
+def upload_openapi(fields: dict[str, dict[str, object]]) -> dict[str, object]:
+    """The OpenAPI request body of a route that reads its photo with :func:`read_upload`: a
+    multipart form with ``file`` and the route's own ``fields``, or a raw JPEG body."""
+    photo = {"type": "string", "format": "binary", "description": "JPEG/PNG/BMP/WebP"}
+    form = {
+        "type": "object",
+        "required": ["file"],
+        "additionalProperties": False,
+        "properties": {"file": photo, **fields},
+    }
+    content = {
+        "multipart/form-data": {"schema": form},
+        "image/jpeg": {"schema": {"type": "string", "format": "binary"}},
+    }
+    return {"requestBody": {"required": True, "content": content}}
+
+
 async def read_upload(request: Request, max_bytes: int) -> Upload:
     """The uploaded image bytes, from multipart/form-data (field ``file``) or a raw image body.
 

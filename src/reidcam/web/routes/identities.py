@@ -39,7 +39,7 @@ from reidcam.web.identity_schemas import (
 )
 from reidcam.web.routes.deps import EpochS, Offset, controller
 from reidcam.web.schemas import Error
-from reidcam.web.uploads import decode_upload, pick_person, read_upload
+from reidcam.web.uploads import decode_upload, pick_person, read_upload, upload_openapi
 
 router = APIRouter(tags=["identities"])
 Ctrl = Annotated[Controller, Depends(controller)]
@@ -76,6 +76,15 @@ def _errors() -> Iterator[None]:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc).strip("'\"")) from exc
     except StorageError as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
+
+
+@contextmanager
+def _changing(ctrl: Controller) -> Iterator[None]:
+    """A user's change to who is who: errors answered as in :func:`_errors`, then the named
+    people are synced into the live search, whose query views the change may have altered."""
+    with _errors():
+        yield
+    ctrl.sync_memory_queries()
 
 
 def _crop_file(mem: IdentityMemory, relpath: str | None) -> FilePath | None:
@@ -139,9 +148,8 @@ def update_identity(identity_id: IdentityId, body: IdentityPatchIn, mem: Memory,
 @router.delete("/identities/{identity_id}", response_model=IdentityDeleted, responses=_ERRORS)
 def delete_identity(identity_id: IdentityId, mem: Memory, ctrl: Ctrl) -> IdentityDeleted:
     """Forget the person: identity, sightings, embeddings, decisions and crop files."""
-    with _errors():
+    with _changing(ctrl):
         removed = mem.delete_identity(identity_id)
-    ctrl.sync_memory_queries()
     return IdentityDeleted(identity_id=identity_id, files_removed=removed)
 
 
@@ -171,9 +179,8 @@ def timeline(
 @router.post("/identities/{identity_id}/merge", response_model=IdentityOut, responses=_ERRORS)
 def merge(identity_id: IdentityId, body: MergeIn, mem: Memory, ctrl: Ctrl) -> IdentityOut:
     """Both are one person: ``other_id`` is folded into this identity and disappears."""
-    with _errors():
+    with _changing(ctrl):
         info = mem.merge(identity_id, body.other_id)
-    ctrl.sync_memory_queries()
     return identity_out(info)
 
 
@@ -181,37 +188,29 @@ def merge(identity_id: IdentityId, body: MergeIn, mem: Memory, ctrl: Ctrl) -> Id
 @router.post("/sightings/{sighting_id}/confirm", response_model=SightingOut, responses=_ERRORS)
 def confirm(sighting_id: SightingId, mem: Memory, ctrl: Ctrl) -> SightingOut:
     """The sighting is rightly its identity: pin it there."""
-    with _errors():
-        out = sighting_out(mem.confirm(sighting_id))
-    ctrl.sync_memory_queries()  # a named person's views changed: the live search uses them now
-    return out
+    with _changing(ctrl):
+        return sighting_out(mem.confirm(sighting_id))
 
 
 @router.post("/sightings/{sighting_id}/reject", response_model=AssignmentOut, responses=_ERRORS)
 def reject(sighting_id: SightingId, mem: Memory, ctrl: Ctrl) -> AssignmentOut:
     """The sighting is not its identity: it is placed anew, never back there."""
-    with _errors():
-        out = assignment_out(mem.reject(sighting_id))
-    ctrl.sync_memory_queries()
-    return out
+    with _changing(ctrl):
+        return assignment_out(mem.reject(sighting_id))
 
 
 @router.post("/sightings/{sighting_id}/split", response_model=AssignmentOut, responses=_ERRORS)
 def split(sighting_id: SightingId, mem: Memory, ctrl: Ctrl) -> AssignmentOut:
     """Take the sighting out into a new identity of its own."""
-    with _errors():
-        out = assignment_out(mem.split(sighting_id))
-    ctrl.sync_memory_queries()
-    return out
+    with _changing(ctrl):
+        return assignment_out(mem.split(sighting_id))
 
 
 @router.post("/sightings/{sighting_id}/assign", response_model=AssignmentOut, responses=_ERRORS)
 def assign(sighting_id: SightingId, body: AssignIn, mem: Memory, ctrl: Ctrl) -> AssignmentOut:
     """The sighting is this person: move it there."""
-    with _errors():
-        out = assignment_out(mem.assign(sighting_id, body.identity_id))
-    ctrl.sync_memory_queries()
-    return out
+    with _changing(ctrl):
+        return assignment_out(mem.assign(sighting_id, body.identity_id))
 
 
 @router.get("/sightings/{sighting_id}/crop.jpg", response_class=FileResponse, responses=_JPEG)
@@ -223,28 +222,14 @@ def sighting_crop(sighting_id: SightingId, mem: Memory) -> FileResponse:
 
 
 # -- search by photo ------------------------------------------------------------------
-_SEARCH_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["file"],
-                    "additionalProperties": False,
-                    "properties": {
-                        "file": {"type": "string", "format": "binary", "description": "JPEG/PNG/BMP/WebP"},
-                        "k": {"type": "integer", "minimum": 1, "maximum": MAX_K, "default": 20},
-                        "camera_id": {"type": "string"},
-                        "since": {"type": "number", "description": "epoch seconds"},
-                        "until": {"type": "number", "description": "epoch seconds"},
-                    },
-                }
-            },
-            "image/jpeg": {"schema": {"type": "string", "format": "binary"}},
-        },
+_SEARCH_BODY = upload_openapi(
+    {
+        "k": {"type": "integer", "minimum": 1, "maximum": MAX_K, "default": 20},
+        "camera_id": {"type": "string"},
+        "since": {"type": "number", "description": "epoch seconds"},
+        "until": {"type": "number", "description": "epoch seconds"},
     }
-}
+)
 
 
 def _number(fields: dict[str, str], name: str, kind: type[float] | type[int]) -> float | int | None:

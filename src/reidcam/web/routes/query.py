@@ -10,31 +10,14 @@ from fastapi.concurrency import run_in_threadpool
 from reidcam.web.controller import Controller
 from reidcam.web.routes.deps import controller
 from reidcam.web.schemas import Error, QueriesOut, QueryOut, QuerySelectIn, UploadOut
-from reidcam.web.uploads import decode_upload, read_upload
+from reidcam.web.uploads import decode_upload, read_upload, upload_openapi
 
 router = APIRouter(prefix="/query", tags=["query"])
 Ctrl = Annotated[Controller, Depends(controller)]
 
-_UPLOAD_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["file"],
-                    "additionalProperties": False,
-                    "properties": {
-                        "file": {"type": "string", "format": "binary", "description": "JPEG/PNG/BMP/WebP"},
-                        "label": {"type": "string", "maxLength": 64},
-                        "replace": {"type": "boolean", "default": True},
-                    },
-                }
-            },
-            "image/jpeg": {"schema": {"type": "string", "format": "binary"}},
-        },
-    }
-}
+_UPLOAD_BODY = upload_openapi(
+    {"label": {"type": "string", "maxLength": 64}, "replace": {"type": "boolean", "default": True}}
+)
 
 
 @router.get("", response_model=QueriesOut)
