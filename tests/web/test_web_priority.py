@@ -29,7 +29,7 @@ def test_detection_threads_keep_their_priority(make_services: Callable[..., Serv
             assert client.post("/api/start").json()["running"] is True
             runner = client.app.state.controller._runner  # type: ignore[attr-defined]
             handler_nice = _handler_nice(client)
-            assert _nice_of(runner._thread.native_id) == base
+            assert _nice_of(runner._background._thread.native_id) == base
             assert handler_nice == min(19, base + 7)  # the threads serving requests gave way
             client.post("/api/stop")
     finally:

@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from reidcam.identity.models import PurgeReport
+from reidcam.pipeline.worker import BackgroundThread
 from reidcam.storage import tables as t
 from reidcam.storage.files import remove_files
 
@@ -95,20 +96,13 @@ class RetentionWorker:
         self.last_report: PurgeReport | None = None
         self.passes = 0
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._background = BackgroundThread("reidcam-retention", self._loop, self._stop)
 
     def start(self) -> None:
-        if self._thread is not None and self._thread.is_alive():
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._loop, name="reidcam-retention", daemon=True)
-        self._thread.start()
+        self._background.start()
 
     def stop(self, timeout_s: float = 10.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout_s)
-            self._thread = None
+        self._background.stop(timeout_s)
 
     def run_once(self) -> PurgeReport:
         report = self.memory.purge(now=self.clock(), max_age_s=self.max_age_s)

@@ -15,6 +15,7 @@ from reidcam.pipeline.camera import CameraUnit
 from reidcam.pipeline.events import EventSink, NullSink
 from reidcam.pipeline.stats import RunStats
 from reidcam.pipeline.step import Detected, Models, detect_stage, finish_step
+from reidcam.pipeline.worker import BackgroundThread
 
 log = logging.getLogger(__name__)
 
@@ -64,34 +65,25 @@ class Runner:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._abort = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._background = BackgroundThread("reidcam-runner", self._run_guarded, self._stop)
         self._last_status = 0.0
         self.error: BaseException | None = None
 
     # -- lifecycle -------------------------------------------------------
     def start(self) -> None:
         """Run in a background thread (for the web server)."""
-        if self.running:
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run_guarded, name="reidcam-runner", daemon=True)
-        self._thread.start()
+        self._background.start()
 
     def stop(self, timeout_s: float = 10.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout_s)
-            self._thread = None
+        self._background.stop(timeout_s)
 
     @property
     def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        return self._background.running
 
     def wait(self, timeout_s: float | None = None) -> bool:
         """Block until the background run ends; True if it did."""
-        if self._thread is not None:
-            self._thread.join(timeout_s)
-        return not self.running
+        return self._background.wait(timeout_s)
 
     def _run_guarded(self) -> None:
         try:
