@@ -89,6 +89,12 @@ class CameraUnit:
             return 0.0
         return (len(w) - 1) / max(w[-1] - w[0], 1e-6)
 
+    def fault(self, what: str) -> None:
+        """Count and log (with this camera's id and the traceback) a failure of this camera's
+        work; call it from the ``except`` block that skips that work."""
+        self.errors += 1
+        log.exception("camera %s: %s", self.camera_id, what)
+
     def fail(self, exc: BaseException) -> None:
         """The camera cannot run (its source would not open): it ends, and says why."""
         self.ended = True

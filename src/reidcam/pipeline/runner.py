@@ -165,16 +165,14 @@ class Runner:
         try:
             getattr(self.sink, method)(event)
         except Exception as exc:
-            unit.errors += 1
-            log.exception("camera %s: event sink failed in %s: %s", unit.camera_id, method, exc)
+            unit.fault(f"event sink failed in {method}: {exc}")
 
     @staticmethod
     def _expire(unit: CameraUnit, frame: Frame) -> list[Sighting]:
         try:
             return unit.book.expire(frame.index)
         except Exception:
-            unit.errors += 1
-            log.exception("camera %s: closing sightings failed on frame %d", unit.camera_id, frame.index)
+            unit.fault(f"closing sightings failed on frame {frame.index}")
             return []
 
     # -- two-stage mode ----------------------------------------------------
@@ -232,8 +230,7 @@ class Runner:
             try:
                 frame = unit.next_frame(timeout_s=0.0)
             except Exception:
-                unit.errors += 1
-                log.exception("camera %s: reading a frame failed", unit.camera_id)
+                unit.fault("reading a frame failed")
                 continue
             if frame is not None:
                 batch.append((unit, frame))
@@ -259,8 +256,7 @@ class Runner:
         try:
             closed = unit.book.close_all()
         except Exception:
-            unit.errors += 1
-            log.exception("camera %s: closing its sightings failed", unit.camera_id)
+            unit.fault("closing its sightings failed")
             return
         for sighting in closed:
             self._emit(unit, "on_sighting_closed", sighting)
@@ -274,8 +270,7 @@ class Runner:
             try:
                 status = unit.status()
             except Exception:
-                unit.errors += 1
-                log.exception("camera %s: reading its status failed", unit.camera_id)
+                unit.fault("reading its status failed")
                 continue
             self._emit(unit, "on_status", status)
 

@@ -93,8 +93,7 @@ def detect_all(detector: Detector, batch: Sequence[tuple[CameraUnit, Frame]]) ->
     except Exception:
         if len(batch) == 1:
             unit, frame = batch[0]
-            unit.errors += 1
-            log.exception("camera %s: detection failed on frame %d, skipped", unit.camera_id, frame.index)
+            unit.fault(f"detection failed on frame {frame.index}, skipped")
             return [None]
         return [d for item in batch for d in detect_all(detector, [item])]
 
@@ -103,8 +102,7 @@ def _track(unit: CameraUnit, frame: Frame, dets: Detections) -> list[int | None]
     try:
         tracks: Tracks = unit.tracker.update(dets, frame)
     except Exception:
-        unit.errors += 1
-        log.exception("camera %s: tracking failed on frame %d, skipped", unit.camera_id, frame.index)
+        unit.fault(f"tracking failed on frame {frame.index}, skipped")
         return None
     track_of: list[int | None] = [None] * len(dets)
     for tid, di in zip(tracks.track_id.tolist(), tracks.detection_index.tolist(), strict=True):
@@ -158,8 +156,7 @@ def _plan(unit: CameraUnit, frame: Frame, dets: Detections, gate: CropGate) -> _
             if tid is not None:
                 unit.book.observe(tid, frame.index, frame.captured_at, dets.xyxy[i], judged.reasons[i] == "")
     except Exception:
-        unit.errors += 1
-        log.exception("camera %s: cropping failed on frame %d, skipped", unit.camera_id, frame.index)
+        unit.fault(f"cropping failed on frame {frame.index}, skipped")
         return None
     timings = {"decode": unit.last_decode_ms, "track": t_track, "crop": _ms(t1)}
     return _Plan(unit, frame, dets, track_of, crops, judged.reasons, {}, timings, judged.score)
@@ -243,13 +240,9 @@ def _embed_failed(plans: list[_Plan], n_crops: int) -> None:
     """Log (with the camera ids) and count a failed embedding; the plans go without it."""
     for plan in plans:
         if plan.embed_rows:
-            plan.unit.errors += 1
-            log.exception(
-                "camera %s: ReID embedding failed on frame %d (%d crops in the call); "
-                "this frame goes without matching",
-                plan.unit.camera_id,
-                plan.frame.index,
-                n_crops,
+            plan.unit.fault(
+                f"ReID embedding failed on frame {plan.frame.index} ({n_crops} crops in the call); "
+                "this frame goes without matching"
             )
             plan.embed_rows.clear()
 
@@ -325,8 +318,7 @@ def _observations(
         try:
             decision = _decide(plan, i, vectors, models)
         except Exception:
-            plan.unit.errors += 1
-            log.exception("camera %s: matching failed for detection %d", plan.unit.camera_id, i)
+            plan.unit.fault(f"matching failed for detection {i}")
             decision = None
         out.append(
             Observation(
