@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,7 @@ from reidcam.config import AppConfig
 from reidcam.core.errors import ConfigError
 from reidcam.eval.calibrate import Calibration, PairScores, calibrate, save_calibration
 from reidcam.pipeline.build import configured_calibration, matcher_settings
+from reidcam.testing.models import fake_models
 from reidcam.web import Services, create_app
 
 
@@ -35,7 +37,8 @@ def test_the_calibration_and_the_rates_at_the_threshold_in_use(
     make_services: Callable[..., Services],
 ) -> None:
     cal = _calibration()
-    with TestClient(create_app(fake_config(), make_services(calibration=cal))) as client:
+    services = make_services(models=replace(fake_models(), calibration=cal))
+    with TestClient(create_app(fake_config(), services)) as client:
         body = client.get("/api/calibration").json()
         assert body["calibrated"] is True and body["model_id"] == "fake-colour-v1"
         assert body["threshold"] == pytest.approx(cal.threshold)

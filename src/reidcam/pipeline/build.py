@@ -108,12 +108,13 @@ def build_models(cfg: AppConfig, embedder: Embedder | None = None, gallery: Gall
     weights = _weights(cfg, cfg.detector.weights)
     detector = build_detector(cfg.detector, weights, plan.inference_threads, plan.detector_workers)
     embedder = embedder or build_embedder_from_config(cfg, plan)
-    settings = matcher_settings(cfg, configured_calibration(cfg, embedder.model_id))
+    calibration = configured_calibration(cfg, embedder.model_id)
     return Models(
         detector=detector,
         embedder=embedder,
         gallery=gallery or Gallery(),
-        matcher=Matcher(settings),
+        matcher=Matcher(matcher_settings(cfg, calibration)),
+        calibration=calibration,
         gate=CropGate.from_config(cfg.reid),
         max_crops_per_step=cfg.performance.max_crops_per_step,
     )

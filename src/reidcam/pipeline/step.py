@@ -15,6 +15,7 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
@@ -27,6 +28,9 @@ from reidcam.pipeline.camera import CameraUnit
 from reidcam.pipeline.events import FrameResult, Observation
 from reidcam.reid.backends.base import Embedder
 from reidcam.reid.crops import CropGate, crop_quality, extract_crops
+
+if TYPE_CHECKING:
+    from reidcam.eval.calibrate import Calibration
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +57,9 @@ class Models:
     """The shared models and matching state used by every camera.
 
     ``max_crops_per_step`` caps the ReID batch of one step (most urgent crops first; the
-    rest wait for the next step), so a crowd cannot stall every camera.
+    rest wait for the next step), so a crowd cannot stall every camera. ``calibration``: what
+    the matcher's similarities mean for this embedder (``matcher.calibration``), None if not
+    calibrated.
     """
 
     detector: Detector
@@ -62,6 +68,7 @@ class Models:
     matcher: Matcher
     gate: CropGate
     max_crops_per_step: int = 32
+    calibration: Calibration | None = None
 
 
 @dataclass

@@ -12,10 +12,9 @@ from functools import partial
 from pathlib import Path
 
 from reidcam.config import AppConfig
-from reidcam.eval.calibrate import Calibration
 from reidcam.identity import IdentityMemory
 from reidcam.identity.setup import open_memory
-from reidcam.pipeline.build import build_models, configured_calibration
+from reidcam.pipeline.build import build_models
 from reidcam.pipeline.camera import CameraUnit
 from reidcam.pipeline.priority import ThreadLauncher
 from reidcam.pipeline.step import Models
@@ -42,8 +41,6 @@ class Services:
         memory: the identity memory (people, sightings, feedback); None turns the
             /api/identities, /api/sightings and /api/search routes off (503). Whoever opens it
             closes it: the app only reads and writes it.
-        calibration: what the similarity threshold means for this model (``matcher.calibration``),
-            shown next to the threshold slider; None: not calibrated.
         launcher, web_nice: detection's threads are started on ``launcher`` (normal priority)
             and the server's own threads run ``web_nice`` nicer (``reidcam.pipeline.priority``);
             no launcher: everything at the caller's priority.
@@ -58,7 +55,6 @@ class Services:
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
     live: LiveSettings = field(default_factory=LiveSettings)
     memory: IdentityMemory | None = None
-    calibration: Calibration | None = None
     launcher: ThreadLauncher | None = None
     web_nice: int = 0
 
@@ -96,7 +92,6 @@ def build_services(
         allowed_hosts=allowed_hosts,
         live=LiveSettings(jpeg_quality=cfg.output.jpeg_quality),
         memory=open_memory(cfg, Path(data_dir)) if memory else None,
-        calibration=configured_calibration(cfg, models.embedder.model_id),
         launcher=ThreadLauncher() if cfg.performance.web_nice else None,
         web_nice=cfg.performance.web_nice,
     )

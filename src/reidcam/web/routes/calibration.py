@@ -48,4 +48,4 @@ def calibration_out(cal: Calibration | None, threshold: float) -> CalibrationOut
 async def get_calibration(ctrl: Ctrl) -> CalibrationOut:
     """The calibration shown next to the threshold slider: the rates at any threshold, both
     similarity distributions, and the calibrated point (``calibrated: false`` when none)."""
-    return calibration_out(ctrl.services.calibration, ctrl.threshold)
+    return calibration_out(ctrl.models.calibration, ctrl.threshold)

@@ -45,7 +45,7 @@ def stop(ctrl: Ctrl) -> RunnerOut:
 
 
 def threshold_out(ctrl: Controller) -> ThresholdOut:
-    t, cal = ctrl.threshold, ctrl.services.calibration
+    t, cal = ctrl.threshold, ctrl.models.calibration
     fmr, tpr = cal.rates_at(t) if cal is not None else (None, None)
     band = ctrl.models.matcher.settings.uncertain_band
     return ThresholdOut(threshold=t, default=ctrl.default_threshold, uncertain_band=band, fmr=fmr, tpr=tpr)
