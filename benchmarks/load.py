@@ -1,10 +1,10 @@
 """Load the real server: pipeline FPS with no client vs with ``--clients`` browser-like clients.
 
 ``reidcam serve`` runs two looping sample videos paced at ``--fps`` (25: a live camera's rate);
-the script measures each camera's processed FPS over a baseline window with no client, a
-loaded window with N clients on loopback (each: one MJPEG stream, API polling every second, the
-event stream), and a second baseline, then prints baseline vs loaded FPS, request counts,
-failures and API latency p50/p95. Usage:
+the script measures each camera's processed FPS over a baseline window with no client, then
+``--cycles`` times a loaded window with N clients on loopback (each: one MJPEG stream, API
+polling every second, the event stream) followed by another baseline, then prints baseline vs
+loaded FPS (overall and per cycle), request counts, failures and API latency p50/p95. Usage:
 
     REIDCAM_WEIGHTS_DIR=... REIDCAM_MEDIA_DIR=... python benchmarks/load.py --json load.json
 
@@ -14,7 +14,6 @@ The clients run in this process, on the same CPUs as the server: their CPU use i
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 import time
 from pathlib import Path
@@ -22,15 +21,17 @@ from pathlib import Path
 from reidcam.perf.load import LoadOptions, run_load, summary_lines
 from reidcam.perf.served import ServeOptions, ServerProcess
 from reidcam.perf.sources import media_dir
-from reidcam.perf.system import load_average, write_report
+from reidcam.perf.system import load_average, run_async, write_report
 
 
 def _args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--clients", type=int, default=20, help="concurrent clients (default 20)")
-    p.add_argument("--baseline-s", type=float, default=60.0, help="baseline window, s (default 60)")
-    p.add_argument("--loaded-s", type=float, default=60.0, help="loaded window, s (default 60)")
-    p.add_argument("--after-s", type=float, default=30.0, help="second baseline, s (default 30; 0: none)")
+    p.add_argument("--baseline-s", type=float, default=30.0, help="each no-client window, s (default 30)")
+    p.add_argument("--loaded-s", type=float, default=30.0, help="each loaded window, s (default 30)")
+    p.add_argument(
+        "--cycles", type=int, default=3, help="loaded windows, each followed by a baseline (default 3)"
+    )
     p.add_argument("--warmup-s", type=float, default=20.0, help="before the baseline, s (default 20)")
     p.add_argument(
         "--lists-s",
@@ -59,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         warmup_s=args.warmup_s,
         baseline_s=args.baseline_s,
         loaded_s=args.loaded_s,
-        after_s=args.after_s,
+        cycles=args.cycles,
         lists_s=args.lists_s,
     )
     cameras = [f"cam{i}" for i in range(args.cameras)]
@@ -70,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
             f"load {load_average()}",
             flush=True,
         )
-        result = asyncio.run(run_load(srv.url, srv.pid, cameras, opts, lambda s: print(s, flush=True)))
+        result = run_async(run_load(srv.url, srv.pid, cameras, opts, lambda s: print(s, flush=True)))
         result["server_exit_code"] = srv.stop()
         result["server_killed"] = srv.killed
     for line in summary_lines(result):

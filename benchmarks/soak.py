@@ -13,7 +13,6 @@ itself broke, since benchmarks report figures.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 import time
 from pathlib import Path
@@ -21,7 +20,7 @@ from pathlib import Path
 from reidcam.perf.served import ServeOptions, ServerProcess
 from reidcam.perf.soak import Criteria, SoakOptions, run_soak, summary_lines
 from reidcam.perf.sources import media_dir
-from reidcam.perf.system import load_average, write_report
+from reidcam.perf.system import load_average, run_async, write_report
 
 
 def _args(argv: list[str] | None) -> argparse.Namespace:
@@ -58,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{args.minutes:g} min, load {load_average()}",
             flush=True,
         )
-        result = asyncio.run(run_soak(srv.url, srv.pid, cameras, soak, lambda line: print(line, flush=True)))
+        result = run_async(run_soak(srv.url, srv.pid, cameras, soak, lambda line: print(line, flush=True)))
         code = srv.stop()
     result["summary"]["server_exit_code"] = code
     result["summary"]["server_killed"] = srv.killed

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from reidcam.perf.load import fps_ratio, judge
+from reidcam.perf.load import cycle_ratios, fps_ratio, judge, overall_ratio
 from reidcam.perf.procprobe import count_fds, cpu_seconds, descendants, probe, read_status, rss_mb
 from reidcam.perf.served import ServeOptions, free_port, serve_command
 from reidcam.perf.soak import (
@@ -24,6 +24,7 @@ from reidcam.perf.soak import (
     summarize,
     verdict_line,
 )
+from reidcam.perf.system import steal_seconds
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs Linux /proc")
 
@@ -150,6 +151,19 @@ def test_load_ratio_and_criterion() -> None:
     assert judge(0.8, 0) == ["FPS dropped 20.0 % under load (limit < 20 %)"]
     assert judge(0.95, 3) == ["3 request(s) failed"]
     assert fps_ratio([{"fps_total": 0.0}], {"fps_total": 5.0}) is None
+
+
+def test_interleaved_windows_compare_each_load_with_its_neighbours() -> None:
+    baselines = [{"fps_total": t} for t in (20.0, 22.0, 16.0)]
+    loaded = [{"fps_total": 18.9}, {"fps_total": 17.1}]
+    assert cycle_ratios(baselines, loaded) == [0.9, 0.9]  # 18.9 / 21 and 17.1 / 19
+    assert overall_ratio(baselines, loaded) == round(18.0 / (58.0 / 3), 3)
+    assert overall_ratio(baselines, []) is None
+
+
+def test_steal_time_is_read_from_the_kernel() -> None:
+    stolen = steal_seconds()
+    assert stolen is None or stolen >= 0.0
 
 
 def test_serve_command_loops_paced_cameras_on_loopback(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ import pytest
 
 from reidcam.cli import main
 from reidcam.commands.serve import TOKEN_ENV, _with_default_cameras, resolve_token
-from reidcam.config import AppConfig
+from reidcam.config import AppConfig, load_config
 from reidcam.core.errors import ConfigError
 from reidcam.web.security import is_loopback
 
@@ -35,6 +35,26 @@ def test_loopback_needs_no_token_but_other_hosts_do(monkeypatch: pytest.MonkeyPa
     assert resolve_token(_args(str(f)), "0.0.0.0") == "from-a-file-123456"
     with pytest.raises(ConfigError, match="cannot read"):
         resolve_token(_args(str(tmp_path / "missing")), "0.0.0.0")
+
+
+def test_the_token_can_come_from_the_config_by_reference(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("SITE_TOKEN", "token-from-the-env-via-config")
+    monkeypatch.setenv(TOKEN_ENV, "the-plain-env-token")
+    cfg_file = tmp_path / "reidcam.yaml"
+    cfg_file.write_text("web:\n  token: ${SITE_TOKEN}\n")
+    cfg = load_config(cfg_file)
+    configured = cfg.web.token.get_secret_value() if cfg.web.token else None
+    assert resolve_token(_args(), "0.0.0.0", configured) == "token-from-the-env-via-config"
+    f = tmp_path / "token"
+    f.write_text("from-a-file-123456\n")
+    assert resolve_token(_args(str(f)), "0.0.0.0", configured) == "from-a-file-123456"  # the file wins
+    assert "token-from-the-env" not in repr(cfg) and "token-from-the-env" not in cfg.model_dump_json()
+    with pytest.raises(ConfigError, match="at least"):
+        resolve_token(_args(), "0.0.0.0", "short")
+    assert main(["check-config", str(cfg_file)]) == 0
+    assert "token-from-the-env" not in capsys.readouterr().out  # check-config shows the tree, masked
 
 
 @pytest.mark.parametrize(

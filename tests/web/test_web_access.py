@@ -27,12 +27,15 @@ from reidcam.web import security as web_security
 from reidcam.web.security import TOKEN_COOKIE
 
 TOKEN = "correct-horse-battery-staple"
-#: (what, path): the page, the JSON API, an MJPEG stream (one frame, then it ends), the event stream.
+#: (what, path): the page, the JSON API, an MJPEG stream (one frame, then it ends), the event
+#: stream, the API's schema and its Swagger page (the schema maps every route for a stranger).
 GUARDED = [
     ("page", "/"),
     ("api", "/api/status"),
     ("mjpeg", "/api/cameras/cam0/stream.mjpg?max_frames=1&fps=30"),
     ("events", "/api/events"),
+    ("schema", "/openapi.json"),
+    ("docs", "/docs"),
 ]
 
 
@@ -93,6 +96,9 @@ def test_with_a_token_header_query_or_cookie_opens_everything(served_with_token:
         assert TOKEN not in cookie, "the cookie must not hold the token itself"
         for what, path in GUARDED:  # no header, no ?token=: the cookie alone
             assert _status(browser, path) == 200, what
+    with httpx.Client(base_url=served_with_token, timeout=10) as c:
+        docs = c.get("/docs", params={"token": TOKEN}).text  # Swagger fetches the schema with it
+        assert f"/openapi.json?token={TOKEN}" in docs
 
 
 def test_tokens_are_compared_in_constant_time(

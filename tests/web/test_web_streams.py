@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 import time
@@ -13,6 +14,7 @@ import uvicorn
 from fastapi import FastAPI
 from web_support import fake_config, wait_for
 
+from reidcam.perf.webclient import Browser, ClientStats
 from reidcam.web import Services, begin_shutdown, create_app
 
 
@@ -97,3 +99,33 @@ def test_a_client_that_leaves_is_forgotten(served: _Served) -> None:
         assert next(lines) == "retry: 2000"
         wait_for(lambda: hub.clients == 1, 5, "the client to subscribe")
     wait_for(lambda: hub.clients == 0, 5, "the server to notice the client left")
+
+
+def test_the_benchmark_client_browses_without_a_fault(served: _Served) -> None:
+    """The soak/load client (its own small HTTP client) against the real server: polls, the
+    event stream and MJPEG streams, each counted, none failing."""
+    assert httpx.post(served.url + "/api/start").json()["running"] is True
+
+    async def browse() -> ClientStats:
+        stats, stop = ClientStats(), asyncio.Event()
+        pages = [Browser(served.url, stats, [f"cam{i % 2}"], poll_s=0.5, lists_s=0.5) for i in range(3)]
+        pages[0].pick_query = True
+        tasks = [asyncio.create_task(p.run(stop)) for p in pages]
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not (
+            stats.mjpeg_frames >= 9 and stats.sse_events >= 6 and stats.query_set
+        ):
+            await asyncio.sleep(0.2)
+        stop.set()
+        await asyncio.gather(*tasks)
+        return stats
+
+    stats = asyncio.run(browse())
+    assert stats.failures == 0, stats.faults
+    assert stats.mjpeg_frames >= 9 and stats.mjpeg_bytes > stats.mjpeg_frames * 500
+    assert stats.sse_events >= 6 and stats.query_set
+    for path in ("/api/status", "/api/cameras", "/api/gallery", "/api/matches"):
+        assert stats.requests[path] >= 3, path
+    assert stats.requests["/api/events"] == 3 and stats.requests["/api/cameras/{id}/stream.mjpg"] == 3
+    queries = httpx.get(served.url + "/api/query").json()["queries"]
+    assert [q["label"] for q in queries] == ["soak"]  # the page that picks a query picked one

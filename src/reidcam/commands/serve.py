@@ -63,8 +63,9 @@ def _with_default_cameras(cfg: AppConfig) -> AppConfig:
     return AppConfig.model_validate({**cfg.model_dump(), "cameras": list(DEFAULT_USB_CAMERAS)})
 
 
-def resolve_token(args: argparse.Namespace, host: str) -> str | None:
-    """The access token from --token-file or $REIDCAM_TOKEN; required unless ``host`` is loopback.
+def resolve_token(args: argparse.Namespace, host: str, configured: str | None = None) -> str | None:
+    """The access token from --token-file, else the config's ``web.token`` (``configured``), else
+    $REIDCAM_TOKEN; required unless ``host`` is loopback.
 
     Raises:
         ConfigError: no usable token for a non-loopback host, or an unreadable token file.
@@ -77,6 +78,8 @@ def resolve_token(args: argparse.Namespace, host: str) -> str | None:
             token = Path(args.token_file).read_text(encoding="utf-8").strip()
         except OSError as exc:
             raise ConfigError(f"cannot read --token-file {args.token_file}: {exc.strerror or exc}") from exc
+    elif configured is not None:
+        token = configured.strip()
     else:
         token = os.environ.get(TOKEN_ENV, "").strip()
     token = token or None
@@ -84,7 +87,8 @@ def resolve_token(args: argparse.Namespace, host: str) -> str | None:
         return token
     if token is None or len(token) < MIN_TOKEN_CHARS:
         raise ConfigError(
-            f"--host {host} makes the cameras reachable from the network: set {TOKEN_ENV} (or --token-file) "
+            f"--host {host} makes the cameras reachable from the network: set {TOKEN_ENV} (or --token-file, "
+            f"or web.token in the config) "
             f"to a secret of at least {MIN_TOKEN_CHARS} characters, or bind 127.0.0.1"
         )
     return token
@@ -109,7 +113,8 @@ def run(args: argparse.Namespace) -> int:
 
     tune_malloc()  # before any camera or inference thread: a server runs for weeks
     cfg = _with_default_cameras(config_from_args(args))
-    token = resolve_token(args, args.host)
+    configured = cfg.web.token.get_secret_value() if cfg.web.token is not None else None
+    token = resolve_token(args, args.host, configured)
     if args.fps is not None and args.fps < 0:
         raise ConfigError("--fps must be >= 0 (0 plays file cameras as fast as they decode)")
     _check_port_free(args.host, args.port)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 
 class _Strict(BaseModel):
@@ -149,6 +149,14 @@ class StorageConfig(_Strict):
     identity_margin: float = Field(default=0.05, ge=0.0, le=2.0)
 
 
+class WebConfig(_Strict):
+    """``reidcam serve``. ``token``: the access token, required off loopback; write it as a
+    reference to the environment (``token: ${REIDCAM_TOKEN}``), not as the secret itself.
+    ``--token-file`` wins over it, and it over ``$REIDCAM_TOKEN`` alone. Never printed."""
+
+    token: SecretStr | None = None
+
+
 class AppConfig(_Strict):
     cameras: list[CameraConfig] = Field(default_factory=list)
     detector: DetectorConfig = Field(default_factory=DetectorConfig)
@@ -159,6 +167,7 @@ class AppConfig(_Strict):
     weights: WeightsConfig = Field(default_factory=WeightsConfig)
     performance: PerformanceConfig = Field(default_factory=PerformanceConfig)
     storage: StorageConfig = Field(default_factory=StorageConfig)
+    web: WebConfig = Field(default_factory=WebConfig)
 
     @field_validator("cameras")
     @classmethod

@@ -1,8 +1,10 @@
 """Load: the real server's pipeline FPS with no client, then with N browser-like clients.
 
-Three windows on one running server: baseline (no client), loaded (N clients, each one MJPEG
-stream + API polling + the event stream), and baseline again, so a neighbour's load that comes
-or goes during the run shows up rather than being read as the clients' cost. FPS is each
+Windows on one running server, interleaved: baseline (no client), then ``cycles`` times a
+loaded window (N clients, each one MJPEG stream + API polling + the event stream) followed by
+another baseline. Each loaded window is compared with the baselines on either side of it, so a
+neighbour's load that comes or goes during the run shows up as disagreeing cycles rather than
+being read as the clients' cost. FPS is each
 camera's ``frames_processed`` delta over a window, read from ``/api/status``. The criterion of
 issue #5: FPS under load drops by less than 20 % of the baseline, and no request fails.
 """
@@ -19,16 +21,16 @@ from typing import Any
 
 from reidcam.perf.procprobe import probe
 from reidcam.perf.soak import camera_fps, percentile
-from reidcam.perf.system import load_average
+from reidcam.perf.system import load_average, steal_seconds
 
 
 @dataclass(frozen=True)
 class LoadOptions:
     clients: int = 20
     warmup_s: float = 20.0
-    baseline_s: float = 60.0
-    loaded_s: float = 60.0
-    after_s: float = 30.0
+    baseline_s: float = 30.0
+    loaded_s: float = 30.0
+    cycles: int = 3
     ramp_s: float = 5.0
     poll_s: float = 1.0
     lists_s: float = 1.0
@@ -41,15 +43,18 @@ async def measure_window(base_url: str, pid: int, seconds: float) -> dict[str, A
     from reidcam.perf.webclient import fetch_status
 
     before, cpu0, t0 = await fetch_status(base_url), probe(pid).cpu_s, time.monotonic()
-    load0 = load_average()
+    load0, steal0 = load_average(), steal_seconds()
     await asyncio.sleep(seconds)
     after, cpu1, t1 = await fetch_status(base_url), probe(pid).cpu_s, time.monotonic()
+    steal1 = steal_seconds()
     fps = camera_fps(before, after, t1 - t0)
+    stolen = None if steal0 is None or steal1 is None else round((steal1 - steal0) / (t1 - t0), 3)
     return {
         "seconds": round(t1 - t0, 1),
         "fps": fps,
         "fps_total": round(sum(fps.values()), 2),
         "server_cpu_util": round((cpu1 - cpu0) / (t1 - t0), 2),
+        "steal_util": stolen,
         "load_avg_before": load0,
         "load_avg_after": load_average(),
     }
@@ -61,6 +66,19 @@ def fps_ratio(baselines: list[dict[str, Any]], loaded: dict[str, Any]) -> float 
     if not base:
         return None
     return round(loaded["fps_total"] / statistics.mean(base), 3)
+
+
+def cycle_ratios(baselines: list[dict[str, Any]], loaded: list[dict[str, Any]]) -> list[float | None]:
+    """Each loaded window over the mean of the baselines just before and just after it."""
+    return [fps_ratio(baselines[i : i + 2], window) for i, window in enumerate(loaded)]
+
+
+def overall_ratio(baselines: list[dict[str, Any]], loaded: list[dict[str, Any]]) -> float | None:
+    """Mean loaded total FPS over mean baseline total FPS, all windows of the run."""
+    if not loaded:
+        return None
+    mean_loaded = {"fps_total": statistics.mean(w["fps_total"] for w in loaded)}
+    return fps_ratio(baselines, mean_loaded)
 
 
 def judge(ratio: float | None, failures: int, max_drop: float = 0.20) -> list[str]:
@@ -76,11 +94,11 @@ def judge(ratio: float | None, failures: int, max_drop: float = 0.20) -> list[st
 
 
 async def _loaded_window(
-    base_url: str, pid: int, cameras: list[str], opts: LoadOptions
-) -> tuple[dict[str, Any], Any]:
-    from reidcam.perf.webclient import Browser, ClientStats
+    base_url: str, pid: int, cameras: list[str], opts: LoadOptions, stats: Any
+) -> dict[str, Any]:
+    from reidcam.perf.webclient import Browser
 
-    stats, stop = ClientStats(), asyncio.Event()
+    stop = asyncio.Event()
     browsers = [
         Browser(
             base_url, stats, [cameras[i % len(cameras)]], opts.poll_s, opts.stream_fps, lists_s=opts.lists_s
@@ -90,39 +108,45 @@ async def _loaded_window(
     tasks = [asyncio.create_task(b.run(stop)) for b in browsers]
     await asyncio.sleep(opts.ramp_s)
     cpu0, t0 = sum(os.times()[:2]), time.monotonic()
+    frames0 = stats.mjpeg_frames
     window = await measure_window(base_url, pid, opts.loaded_s)
-    window["client_cpu_util"] = round((sum(os.times()[:2]) - cpu0) / (time.monotonic() - t0), 2)
+    took = time.monotonic() - t0
+    window["client_cpu_util"] = round((sum(os.times()[:2]) - cpu0) / took, 3)
+    # What each viewer got: a server that kept up sends min(stream fps, camera fps) per stream.
+    window["mjpeg_fps_per_client"] = round((stats.mjpeg_frames - frames0) / took / max(1, opts.clients), 2)
     stop.set()
     await asyncio.gather(*tasks)
-    return window, stats
+    return window
 
 
 async def run_load(
     base_url: str, pid: int, cameras: list[str], opts: LoadOptions, emit: Callable[[str], None]
 ) -> dict[str, Any]:
-    """Baseline, loaded and after windows on a running server; ``emit`` gets progress lines."""
+    """Interleaved baseline and loaded windows on a running server; ``emit`` gets progress lines."""
+    from reidcam.perf.webclient import ClientStats
+
     emit(f"warm-up {opts.warmup_s:g} s")
     await asyncio.sleep(opts.warmup_s)
-    emit(f"baseline: {opts.baseline_s:g} s, no client")
-    baseline = await measure_window(base_url, pid, opts.baseline_s)
-    emit(f"  {window_line(baseline)}")
-    emit(
-        f"loaded: {opts.clients} clients (status every {opts.poll_s:g} s, lists every {opts.lists_s:g} s),"
-        f" {opts.ramp_s:g} s ramp + {opts.loaded_s:g} s"
-    )
-    loaded, stats = await _loaded_window(base_url, pid, cameras, opts)
-    emit(f"  {window_line(loaded)}")
-    baselines = [baseline]
-    if opts.after_s > 0:
-        emit(f"baseline again: {opts.after_s:g} s, no client")
-        after = await measure_window(base_url, pid, opts.after_s)
-        emit(f"  {window_line(after)}")
-        baselines.append(after)
-    ratio = fps_ratio(baselines, loaded)
+    emit(f"baseline 1: {opts.baseline_s:g} s, no client")
+    baselines = [await measure_window(base_url, pid, opts.baseline_s)]
+    emit(f"  {window_line(baselines[0])}")
+    stats, loaded = ClientStats(), []
+    for cycle in range(1, opts.cycles + 1):
+        emit(
+            f"loaded {cycle}: {opts.clients} clients (status every {opts.poll_s:g} s, lists every "
+            f"{opts.lists_s:g} s), {opts.ramp_s:g} s ramp + {opts.loaded_s:g} s"
+        )
+        loaded.append(await _loaded_window(base_url, pid, cameras, opts, stats))
+        emit(f"  {window_line(loaded[-1])}")
+        emit(f"baseline {cycle + 1}: {opts.baseline_s:g} s, no client")
+        baselines.append(await measure_window(base_url, pid, opts.baseline_s))
+        emit(f"  {window_line(baselines[-1])}")
+    ratio = overall_ratio(baselines, loaded)
     failures = judge(ratio, stats.failures, opts.max_drop)
     return {
         "baselines": baselines,
-        "loaded": loaded,
+        "loaded_windows": loaded,
+        "cycle_ratios": cycle_ratios(baselines, loaded),
         "fps_ratio": ratio,
         "clients": opts.clients,
         "lists_s": opts.lists_s,
@@ -149,23 +173,29 @@ def _round(x: float | None) -> float | None:
 
 def window_line(w: dict[str, Any]) -> str:
     fps = " ".join(f"{cam}={v:.2f}" for cam, v in sorted(w["fps"].items()))
+    extra = ""
+    if "client_cpu_util" in w:
+        per_viewer = w["mjpeg_fps_per_client"]
+        extra = f", clients cpu {w['client_cpu_util']:.2f} cores, {per_viewer:.1f} frames/s per viewer"
+    steal = "" if w.get("steal_util") is None else f", steal {w['steal_util']:.2f} cores"
     return (
-        f"fps {fps} (total {w['fps_total']:.2f}), server cpu {w['server_cpu_util']:.2f} cores, "
+        f"fps {fps} (total {w['fps_total']:.2f}), server cpu {w['server_cpu_util']:.2f} cores{extra}{steal}, "
         f"load {w['load_avg_before']} -> {w['load_avg_after']}"
     )
 
 
 def summary_lines(r: dict[str, Any]) -> list[str]:
     base = statistics.mean(b["fps_total"] for b in r["baselines"])
+    loaded = statistics.mean(w["fps_total"] for w in r["loaded_windows"])
     lat = r["api_latency_ms"]
     ratio = r["fps_ratio"]
     drop = "n/a" if ratio is None else f"{100 * (1 - ratio):.1f} %"
+    cycles = ", ".join("n/a" if c is None else f"{c:.3f}" for c in r["cycle_ratios"])
     return [
-        f"FPS total, baseline {base:.2f} (mean of {len(r['baselines'])} window(s)) vs loaded "
-        f"{r['loaded']['fps_total']:.2f}: ratio {ratio}, drop {drop}",
+        f"FPS total, baseline {base:.2f} (mean of {len(r['baselines'])} windows) vs loaded {loaded:.2f} "
+        f"(mean of {len(r['loaded_windows'])}): ratio {ratio}, drop {drop}; each cycle: {cycles}",
         f"{r['clients']} clients: {r['requests_total']} requests, {r['failures']} failed; "
         f"API latency p50 {lat['p50']} ms, p95 {lat['p95']} ms, max {lat['max']} ms",
-        f"MJPEG frames received {r['mjpeg_frames']} ({r['mjpeg_mb']} MB), SSE events {r['sse_events']}, "
-        f"client process cpu {r['loaded'].get('client_cpu_util')} cores",
+        f"MJPEG frames received {r['mjpeg_frames']} ({r['mjpeg_mb']} MB), SSE events {r['sse_events']}",
         "PASS: FPS drop < 20 % and no failed request" if r["passed"] else "FAIL: " + "; ".join(r["verdict"]),
     ]

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import platform
 import resource
 import time
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 PACKAGES = ("numpy", "opencv-python", "onnxruntime", "openvino", "torch", "ultralytics", "faiss-cpu")
 
@@ -36,6 +40,32 @@ def load_average() -> list[float]:
         return [round(x, 2) for x in os.getloadavg()]
     except OSError:
         return []
+
+
+def run_async(main: Coroutine[Any, Any, T]) -> T:
+    """``asyncio.run`` on uvloop when it is installed: the benchmark clients share the cores of
+    the server they measure, and uvloop's loop costs them less per wake-up."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(main)
+    return uvloop.run(main)
+
+
+def steal_seconds() -> float | None:
+    """CPU seconds the hypervisor gave other guests instead of this machine, since boot (Linux).
+
+    On a shared virtual machine a neighbour's burst shows up here rather than as this guest's
+    load, and it moves a throughput figure as much as anything measured.
+    """
+    try:
+        with open("/proc/stat", encoding="utf-8") as fh:
+            fields = fh.readline().split()
+    except OSError:
+        return None
+    if len(fields) < 9 or fields[0] != "cpu":
+        return None
+    return int(fields[8]) / os.sysconf("SC_CLK_TCK")
 
 
 def versions() -> dict[str, str]:

@@ -1,10 +1,12 @@
-"""A browser-like client of the web app, for the soak and load benchmarks (asyncio + httpx).
+"""A browser-like client of the web app, for the soak and load benchmarks (asyncio).
 
 It does what an open page does: polls the status every second and the cameras, gallery and
 matches lists every ``lists_s`` (1 s by default; the real page asks for them every 5 s), keeps
 the event stream and one MJPEG stream per watched camera open (reading and discarding), and,
 when asked, picks a gallery crop as the query once crops exist. Every request and stream fault
-is counted: the benchmarks report them, a healthy server has none.
+is counted: the benchmarks report them, a healthy server has none. The HTTP is
+``reidcam.perf.rawhttp``'s: on the server's own cores, the client must cost as little as a
+browser's native networking would.
 """
 
 from __future__ import annotations
@@ -16,16 +18,11 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-try:
-    import httpx
-except ImportError as exc:  # pragma: no cover - httpx is a dev dependency
-    raise ImportError(
-        "the web benchmarks need httpx: pip install 'reidcam[dev]' (or pip install httpx)"
-    ) from exc
+from reidcam.perf.rawhttp import Connection, HttpError, MarkerCounter, stream
 
 LISTS = ("/api/cameras", "/api/gallery?limit=60", "/api/matches?limit=50")
-STREAM_TIMEOUT = httpx.Timeout(10.0, read=30.0)  # the event stream sends a keepalive every 10 s
-API_TIMEOUT = httpx.Timeout(10.0)
+STREAM_TIMEOUT_S = 30.0  # the event stream sends a keepalive every 10 s
+API_TIMEOUT_S = 10.0
 MAX_FAULTS_KEPT = 50
 
 
@@ -87,32 +84,38 @@ class Browser:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Browse until ``stop`` is set; every connection is closed on return."""
-        limits = httpx.Limits(max_connections=len(self.stream_cameras) + 4, max_keepalive_connections=4)
-        async with httpx.AsyncClient(base_url=self.base_url, limits=limits) as http:
-            tasks = [asyncio.create_task(self._poll(http, stop)), asyncio.create_task(self._sse(http, stop))]
-            tasks += [asyncio.create_task(self._mjpeg(http, cam, stop)) for cam in self.stream_cameras]
+        http = Connection(self.base_url, API_TIMEOUT_S)
+        tasks = [asyncio.create_task(self._poll(http, stop)), asyncio.create_task(self._sse(stop))]
+        tasks += [asyncio.create_task(self._mjpeg(cam, stop)) for cam in self.stream_cameras]
+        try:
             await stop.wait()
+        finally:
             for task in tasks:
                 task.cancel()
             for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            await http.close()
 
-    async def _get(self, http: httpx.AsyncClient, path: str) -> Any:
+    async def _get(self, http: Connection, path: str) -> Any:
         t0 = time.perf_counter()
         self.stats.requests[path.split("?")[0]] += 1
         try:
-            r = await http.get(path, timeout=API_TIMEOUT)
-        except httpx.HTTPError as exc:
-            self.stats.fail(f"GET {path}: {type(exc).__name__} {exc}")
+            r = await http.request("GET", path)
+        except HttpError as exc:
+            self.stats.fail(f"GET {path}: {exc}")
             return None
         self.stats.latencies_ms.append((time.perf_counter() - t0) * 1000.0)
-        if r.status_code != 200:
-            self.stats.fail(f"GET {path}: HTTP {r.status_code}")
+        if r.status != 200:
+            self.stats.fail(f"GET {path}: HTTP {r.status}")
             return None
-        return r.json()
+        try:
+            return r.json()
+        except ValueError as exc:
+            self.stats.fail(f"GET {path}: not JSON ({exc})")
+            return None
 
-    async def _poll(self, http: httpx.AsyncClient, stop: asyncio.Event) -> None:
+    async def _poll(self, http: Connection, stop: asyncio.Event) -> None:
         lists_due = 0.0
         while not stop.is_set():
             t0 = time.monotonic()
@@ -126,7 +129,7 @@ class Browser:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(stop.wait(), max(0.0, self.poll_s - (time.monotonic() - t0)))
 
-    async def _maybe_pick(self, http: httpx.AsyncClient, gallery: dict[str, Any]) -> None:
+    async def _maybe_pick(self, http: Connection, gallery: dict[str, Any]) -> None:
         if not self.pick_query or self.stats.query_set:
             return
         crops = [c["crop_id"] for card in gallery.get("cards", []) for c in card.get("crops", [])]
@@ -134,54 +137,56 @@ class Browser:
             return
         self.stats.requests["/api/query/crops"] += 1
         try:
-            r = await http.post("/api/query/crops", json={"crop_ids": crops[:1], "label": "soak"})
-        except httpx.HTTPError as exc:
-            self.stats.fail(f"POST /api/query/crops: {type(exc).__name__} {exc}")
+            r = await http.request("POST", "/api/query/crops", {"crop_ids": crops[:1], "label": "soak"})
+        except HttpError as exc:
+            self.stats.fail(f"POST /api/query/crops: {exc}")
             return
-        if r.status_code == 200:
+        if r.status == 200:
             self.stats.query_set = True
         else:
-            self.stats.fail(f"POST /api/query/crops: HTTP {r.status_code}")
+            self.stats.fail(f"POST /api/query/crops: HTTP {r.status}")
 
-    async def _sse(self, http: httpx.AsyncClient, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            self.stats.requests["/api/events"] += 1
-            try:
-                async with http.stream("GET", "/api/events", timeout=STREAM_TIMEOUT) as r:
-                    if r.status_code != 200:
-                        self.stats.fail(f"GET /api/events: HTTP {r.status_code}")
+    async def _read_stream(self, path: str, marker: bytes, key: str) -> None:
+        """One open stream until it fails or ends (each counted as a failure); counts ``marker``."""
+        self.stats.requests[key] += 1
+        counter = MarkerCounter(marker)
+        try:
+            async with contextlib.aclosing(stream(self.base_url, path, STREAM_TIMEOUT_S)) as pieces:
+                async for piece in pieces:
+                    if isinstance(piece, int):
+                        if piece != 200:
+                            self.stats.fail(f"GET {path}: HTTP {piece}")
+                            return
+                        continue
+                    found = counter.feed(piece)
+                    if key == "/api/events":
+                        self.stats.sse_events += found
                     else:
-                        async for line in r.aiter_lines():
-                            if line.startswith("event: "):
-                                self.stats.sse_events += 1
-                        self.stats.fail("GET /api/events: the stream ended")
-            except httpx.HTTPError as exc:
-                self.stats.fail(f"GET /api/events: {type(exc).__name__} {exc}")
+                        self.stats.mjpeg_bytes += len(piece)
+                        self.stats.mjpeg_frames += found
+            self.stats.fail(f"GET {path}: the stream ended")
+        except HttpError as exc:
+            self.stats.fail(f"GET {path}: {exc}")
+
+    async def _sse(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            await self._read_stream("/api/events", b"event: ", "/api/events")
             await asyncio.sleep(1.0)
 
-    async def _mjpeg(self, http: httpx.AsyncClient, camera_id: str, stop: asyncio.Event) -> None:
+    async def _mjpeg(self, camera_id: str, stop: asyncio.Event) -> None:
         path = f"/api/cameras/{camera_id}/stream.mjpg?fps={self.stream_fps:g}"
         while not stop.is_set():
-            self.stats.requests["/api/cameras/{id}/stream.mjpg"] += 1
-            try:
-                async with http.stream("GET", path, timeout=STREAM_TIMEOUT) as r:
-                    if r.status_code != 200:
-                        self.stats.fail(f"GET {path}: HTTP {r.status_code}")
-                    else:
-                        async for chunk in r.aiter_raw(65536):
-                            self.stats.mjpeg_bytes += len(chunk)
-                            self.stats.mjpeg_frames += chunk.count(b"Content-Type: image/jpeg")
-                        self.stats.fail(f"GET {path}: the stream ended")
-            except httpx.HTTPError as exc:
-                self.stats.fail(f"GET {path}: {type(exc).__name__} {exc}")
+            await self._read_stream(path, b"Content-Type: image/jpeg", "/api/cameras/{id}/stream.mjpg")
             await asyncio.sleep(1.0)
 
 
 async def fetch_status(base_url: str) -> dict[str, Any] | None:
     """One ``GET /api/status`` outside any client's figures (the benchmark's own look)."""
-    async with httpx.AsyncClient(base_url=base_url, timeout=API_TIMEOUT) as http:
-        try:
-            r = await http.get("/api/status")
-            return dict(r.json()) if r.status_code == 200 else None
-        except (httpx.HTTPError, ValueError):
-            return None
+    http = Connection(base_url, API_TIMEOUT_S)
+    try:
+        r = await http.request("GET", "/api/status")
+        return dict(r.json()) if r.status == 200 else None
+    except (HttpError, ValueError):
+        return None
+    finally:
+        await http.close()

@@ -29,8 +29,9 @@ from reidcam.identity.setup import retention_worker
 from reidcam.pipeline.allocator import trim
 from reidcam.pipeline.priority import lower_this_thread
 from reidcam.web.controller import Controller
-from reidcam.web.docs import add_offline_docs, docs_url_for_app
+from reidcam.web.docs import add_docs
 from reidcam.web.hub import EventHub
+from reidcam.web.listcache import ListCache, WriteTracker
 from reidcam.web.routes import calibration, cameras, control, events, gallery, identities, matches, query
 from reidcam.web.routes.deps import access
 from reidcam.web.schemas import Error
@@ -61,6 +62,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     if ctrl.services.launcher is not None and lower_this_thread(ctrl.services.web_nice):
         log.info("web server threads run at nice +%d: detection goes first", ctrl.services.web_nice)
     app.state.hub.bind(asyncio.get_running_loop())
+    app.state.live.frames.bind(asyncio.get_running_loop())
     app.state.live.shutting_down.clear()
     retention = None
     if ctrl.memory is not None:
@@ -149,17 +151,20 @@ def create_app(config: AppConfig, services: Services) -> FastAPI:
         version=__version__,
         description="Pick a person in the gallery, watch them matched across cameras.",
         lifespan=_lifespan,
-        docs_url=docs_url_for_app(),
+        docs_url=None,  # both served by add_docs, behind the access token
+        openapi_url=None,
         redoc_url=None,
     )
     app.state.services, app.state.hub, app.state.live = services, hub, live
     app.state.controller = Controller(config, services, live, hub)
+    app.state.list_cache = ListCache()
+    app.add_middleware(WriteTracker, cache=app.state.list_cache)
     if services.allowed_hosts is not None:
         app.add_middleware(TrustedHostMiddleware, allowed_hosts=services.allowed_hosts)
     app.add_exception_handler(ReidcamError, _reidcam_error)
     app.add_exception_handler(405, _method_not_allowed)
     app.include_router(_api_router())
-    add_offline_docs(app)
+    add_docs(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     @app.get("/", include_in_schema=False)

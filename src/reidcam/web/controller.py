@@ -132,6 +132,11 @@ class Controller:
             sightings_failed=self._sightings_failed + (0 if sink is None else sink.failed),
         )
 
+    @property
+    def running(self) -> bool:
+        r = self._runner
+        return r is not None and r.running
+
     def runner_state(self) -> RunnerOut:
         r = self._runner
         error = None if r is None or r.error is None else redact_text(str(r.error))

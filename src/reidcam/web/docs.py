@@ -1,8 +1,9 @@
-"""The OpenAPI page at /docs, served from local files so it works offline.
+"""The OpenAPI page at /docs and the schema at /openapi.json, behind the access token.
 
 Swagger UI's JavaScript and CSS come from the ``fastapi-offline`` package when
-it is installed; without it /docs falls back to FastAPI's page, which loads
-them from a CDN (the API and /openapi.json work either way).
+it is installed, so the page works offline; without it /docs loads them from a
+CDN (the API and /openapi.json work either way). Both answer 401 without the
+token when one is set: the schema lists every route a stranger could try.
 """
 
 from __future__ import annotations
@@ -10,15 +11,19 @@ from __future__ import annotations
 import importlib.util
 import logging
 from pathlib import Path
+from urllib.parse import urlencode
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
+
+from reidcam.web.security import check_token
 
 log = logging.getLogger(__name__)
 
 DOCS_STATIC = "/docs-static"
+OPENAPI_URL = "/openapi.json"
 
 
 def _offline_assets() -> Path | None:
@@ -29,25 +34,29 @@ def _offline_assets() -> Path | None:
     return static if (static / "swagger-ui-bundle.js").is_file() else None
 
 
-def docs_url_for_app() -> str | None:
-    """What to pass as FastAPI(docs_url=...): None when the offline page is added instead."""
-    return None if _offline_assets() is not None else "/docs"
-
-
-def add_offline_docs(app: FastAPI) -> None:
-    """Serve Swagger UI at /docs from local files, if the assets are installed."""
+def add_docs(app: FastAPI) -> None:
+    """/openapi.json and Swagger UI at /docs (create the app with ``docs_url=None, openapi_url=None``)."""
     static = _offline_assets()
     if static is None:
         log.info("fastapi-offline not installed: /docs loads Swagger UI from a CDN")
-        return
-    app.mount(DOCS_STATIC, StaticFiles(directory=static), name="docs-static")
+        assets = {}
+    else:
+        app.mount(DOCS_STATIC, StaticFiles(directory=static), name="docs-static")
+        assets = {
+            "swagger_js_url": f"{DOCS_STATIC}/swagger-ui-bundle.js",
+            "swagger_css_url": f"{DOCS_STATIC}/swagger-ui.css",
+            "swagger_favicon_url": f"{DOCS_STATIC}/favicon.png",
+        }
+
+    @app.get(OPENAPI_URL, include_in_schema=False)
+    def openapi_schema(request: Request) -> JSONResponse:
+        check_token(request.app.state.services.token, request)
+        return JSONResponse(app.openapi())
 
     @app.get("/docs", include_in_schema=False)
-    def swagger_ui() -> HTMLResponse:
-        return get_swagger_ui_html(
-            openapi_url=app.openapi_url or "/openapi.json",
-            title=f"{app.title} API",
-            swagger_js_url=f"{DOCS_STATIC}/swagger-ui-bundle.js",
-            swagger_css_url=f"{DOCS_STATIC}/swagger-ui.css",
-            swagger_favicon_url=f"{DOCS_STATIC}/favicon.png",
-        )
+    def swagger_ui(request: Request) -> HTMLResponse:
+        check_token(request.app.state.services.token, request)
+        # The page fetches the schema itself: with a ?token= in the URL, it passes it on.
+        token = request.query_params.get("token")
+        url = OPENAPI_URL if token is None else f"{OPENAPI_URL}?{urlencode({'token': token})}"
+        return get_swagger_ui_html(openapi_url=url, title=f"{app.title} API", **assets)

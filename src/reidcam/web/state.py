@@ -18,6 +18,7 @@ from reidcam.core.types import Sighting
 from reidcam.pipeline.events import FrameResult
 from reidcam.web.cards import CardBook
 from reidcam.web.crops import CropIndex
+from reidcam.web.frames import FrameSignal, SharedEncoder
 from reidcam.web.hub import EventHub
 from reidcam.web.matches import MatchBook
 from reidcam.web.overlay import frame_jpeg
@@ -63,6 +64,9 @@ class LiveState:
         self._status: dict[str, SourceStatus] = {}
         self._labels: dict[str, str] = {}
         self.shutting_down = threading.Event()
+        self.version = 0  # counts changes, for the list cache (``reidcam.web.listcache``)
+        self.frames = FrameSignal()  # wakes the MJPEG viewers of a camera on its new frame
+        self.encoder = SharedEncoder(self.jpeg)
 
     # -- EventSink ----------------------------------------------------------
     def on_frame(self, result: FrameResult) -> None:
@@ -74,9 +78,11 @@ class LiveState:
 
     def _on_frame(self, result: FrameResult) -> None:
         cam = result.frame.camera_id
+        self.version += 1
         with self._lock:
             view = self._views.setdefault(cam, _View())
             view.result, view.seq, view.jpeg = result, view.seq + 1, None
+        self.frames.notify(cam)
         events = []
         for obs in result.observations:
             if obs.crop is None:
@@ -94,18 +100,21 @@ class LiveState:
         return None
 
     def on_status(self, status: SourceStatus) -> None:
+        self.version += 1
         with self._lock:
             self._status[status.camera_id] = status
 
     # -- runner lifecycle -----------------------------------------------------
     def new_run(self) -> None:
         """A new run starts: trackers restart their ids, old frames and statuses are stale."""
+        self.version += 1
         self.cards.new_run()
         with self._lock:
             self._views.clear()
             self._status.clear()
 
     def set_queries(self, labels: dict[str, str], views: dict[str, list[str | None]] | None = None) -> None:
+        self.version += 1
         with self._lock:
             self._labels = dict(labels)
         self.matches.set_queries(labels, views)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator
 from typing import Annotated
@@ -10,13 +9,16 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response, StreamingResponse
+from pydantic import RootModel
 
 from reidcam.web.controller import Controller
+from reidcam.web.listcache import cached_list
 from reidcam.web.overlay import placeholder_jpeg
 from reidcam.web.routes.deps import controller
 from reidcam.web.schemas import CameraOut, Error
 
 router = APIRouter(prefix="/cameras", tags=["cameras"])
+CameraList = RootModel[list[CameraOut]]
 Ctrl = Annotated[Controller, Depends(controller)]
 BOUNDARY = "reidcamframe"
 JPEG = {"description": "JPEG image", "content": {"image/jpeg": {}}}
@@ -30,9 +32,9 @@ def _known(ctrl: Controller, camera_id: str) -> str:
 
 
 @router.get("", response_model=list[CameraOut])
-async def list_cameras(ctrl: Ctrl) -> list[CameraOut]:
+async def list_cameras(request: Request, ctrl: Ctrl) -> Response:
     """Every configured camera with its health: state, fps, last frame age, reconnects."""
-    return ctrl.cameras()
+    return cached_list(request, lambda: CameraList(ctrl.cameras()))
 
 
 @router.get("/{camera_id}", response_model=CameraOut, responses=UNKNOWN)
@@ -58,7 +60,13 @@ def snapshot(camera_id: str, ctrl: Ctrl) -> Response:
     return Response(got[1], media_type="image/jpeg", headers={"Cache-Control": "no-store"})
 
 
-DISCONNECT_CHECK_S = 1.0
+#: Longest wait for a frame before the stream looks whether its client is still there (and
+#: sends a placeholder while the camera has none).
+IDLE_WAIT_S = 1.0
+#: Frames a stream may send back to back after a pause: with a budget of one, a camera a little
+#: faster than the asked ``fps`` would be shown at half its rate (every other frame arrives
+#: just too early); two keep the average at ``fps``.
+BURST = 2.0
 
 
 def _part(jpeg: bytes) -> bytes:
@@ -71,36 +79,48 @@ async def _frames(
 ) -> AsyncIterator[bytes]:
     """New frames as they come, at most ``fps`` a second; a placeholder while there are none.
 
-    Ends when the client goes, after ``max_frames`` (if > 0), or when the server shuts down.
+    Woken by the camera's next frame (``LiveState.frames``), not by a timer of its own, so
+    every viewer of a camera sends in the same event-loop turn. Ends when the client goes,
+    after ``max_frames`` (if > 0), or when the server shuts down.
     """
-    live, interval = ctrl.live, 1.0 / fps
-    last_seq, sent, last_placeholder, last_check = -1, 0, 0.0, time.monotonic()
-    while not live.shutting_down.is_set():
-        seq = live.frame_seq(camera_id)
-        part = None
-        if seq > 0 and seq != last_seq:
-            got = live.cached_jpeg(camera_id) or await run_in_threadpool(live.jpeg, camera_id)
-            if got is not None:
-                last_seq, part = got[0], _part(got[1])
-        elif seq == 0 and time.monotonic() - last_placeholder > 1.0:
-            last_placeholder = time.monotonic()
-            text = (
-                f"{camera_id}: waiting for frames" if ctrl.runner_state().running else f"{camera_id}: stopped"
-            )
-            part = _part(await run_in_threadpool(placeholder_jpeg, text))
-        if part is not None:
-            yield part
-            sent += 1
-            if 0 < max_frames <= sent:
+    live, signal = ctrl.live, ctrl.live.frames
+    last_seq, sent, last_placeholder = -1, 0, 0.0
+    credit, credit_at = BURST, time.monotonic()
+    signal.watching(+1)
+    try:
+        while not live.shutting_down.is_set():
+            now = time.monotonic()
+            credit, credit_at = min(BURST, credit + (now - credit_at) * fps), now
+            seq = live.frame_seq(camera_id)
+            part = None
+            if seq > 0 and seq != last_seq:
+                if credit < 1.0:  # over the asked rate: this frame, or a newer one, once allowed
+                    await signal.wait(camera_id, (1.0 - credit) / fps)
+                    continue
+                got = live.cached_jpeg(camera_id) or await live.encoder.jpeg(camera_id)
+                if got is not None:
+                    credit -= 1.0
+                    last_seq, part = got[0], _part(got[1])
+            elif seq == 0 and now - last_placeholder > 1.0:
+                last_placeholder = now
+                text = (
+                    f"{camera_id}: waiting for frames"
+                    if ctrl.runner_state().running
+                    else f"{camera_id}: stopped"
+                )
+                part = _part(await run_in_threadpool(placeholder_jpeg, text))
+            if part is not None:
+                yield part
+                sent += 1
+                if 0 < max_frames <= sent:
+                    return
+                continue  # a frame may have come while this one was sent
+            # Starlette ends the stream when the client goes; asking ourselves costs a receive,
+            # so only when no frame came for a while.
+            if not await signal.wait(camera_id, IDLE_WAIT_S) and await request.is_disconnected():
                 return
-        # Starlette ends the stream when the client goes; asking ourselves costs a receive per
-        # wake-up on every viewer's stream, so once a second is plenty as a backstop.
-        now = time.monotonic()
-        if now - last_check >= DISCONNECT_CHECK_S:
-            last_check = now
-            if await request.is_disconnected():
-                return
-        await asyncio.sleep(interval)
+    finally:
+        signal.watching(-1)
 
 
 @router.get(

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request, Response
 
 from reidcam.web.controller import Controller
+from reidcam.web.listcache import cached_list
 from reidcam.web.routes.deps import controller
 from reidcam.web.schemas import RunnerOut, StatusOut, ThresholdIn, ThresholdOut
 
@@ -15,8 +16,12 @@ Ctrl = Annotated[Controller, Depends(controller)]
 
 
 @router.get("/status", response_model=StatusOut)
-async def get_status(ctrl: Ctrl) -> StatusOut:
+async def get_status(request: Request, ctrl: Ctrl) -> Response:
     """Everything the header of the page shows, in one request."""
+    return cached_list(request, lambda: status_out(ctrl))
+
+
+def status_out(ctrl: Controller) -> StatusOut:
     runner = ctrl.runner_state()
     live = ctrl.live
     return StatusOut(

@@ -17,9 +17,8 @@ from reidcam.web.hub import EventHub
 
 router = APIRouter(tags=["events"])
 KEEPALIVE_S = 10.0
-POLL_S = 0.5
 MAX_BATCH = 64
-_IDLE = ""  # no message within POLL_S (a message is never empty)
+_IDLE = ""  # no message within KEEPALIVE_S (a message is never empty)
 
 
 def _batch(q: asyncio.Queue[str | None], first: str) -> tuple[str, bool]:
@@ -42,24 +41,21 @@ async def _events(request: Request, hub: EventHub) -> AsyncIterator[str]:
     q = hub.subscribe()
     try:
         yield "retry: 2000\nevent: hello\ndata: {}\n\n"
-        idle = 0.0
         while not live.shutting_down.is_set():
             message: str | None = _IDLE
             # anyio's timeout, not asyncio.wait_for: Starlette's disconnect check uses anyio cancel
-            # scopes, and mixing the two cancelled this generator spuriously.
-            with anyio.move_on_after(POLL_S):
+            # scopes, and mixing the two cancelled this generator spuriously. Starlette ends the
+            # stream when the client goes; the keepalive is the backstop (a write to a gone client
+            # fails), so an idle stream wakes the server once per KEEPALIVE_S, not twice a second.
+            with anyio.move_on_after(KEEPALIVE_S):
                 message = await q.get()
             if message == _IDLE:
                 if await request.is_disconnected():
                     return
-                idle += POLL_S
-                if idle >= KEEPALIVE_S:
-                    idle = 0.0
-                    yield ": keepalive\n\n"
+                yield ": keepalive\n\n"
                 continue
             if message is None:
                 return
-            idle = 0.0
             chunk, end = _batch(q, message)
             yield chunk
             if end:

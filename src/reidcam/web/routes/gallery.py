@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
 from fastapi.responses import FileResponse
 
 from reidcam.web.controller import Controller
+from reidcam.web.listcache import cached_list
 from reidcam.web.routes.deps import Offset, controller
 from reidcam.web.schemas import GalleryPage, card_out
 
@@ -17,16 +18,21 @@ Ctrl = Annotated[Controller, Depends(controller)]
 
 @router.get("/gallery", response_model=GalleryPage)
 async def gallery(
+    request: Request,
     ctrl: Ctrl,
     offset: Offset = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 60,
     camera_id: str | None = None,
-) -> GalleryPage:
+) -> Response:
     """Cards newest first: one per person per camera, each with a few crops."""
-    live = ctrl.live
-    total, cards = live.cards.page(offset, limit, camera_id)
-    out = [card_out(c, [r for r in map(live.crops.get, c.crop_ids) if r is not None]) for c in cards]
-    return GalleryPage(total=total, offset=offset, limit=limit, cards=out)
+
+    def build() -> GalleryPage:
+        live = ctrl.live
+        total, cards = live.cards.page(offset, limit, camera_id)
+        out = [card_out(c, [r for r in map(live.crops.get, c.crop_ids) if r is not None]) for c in cards]
+        return GalleryPage(total=total, offset=offset, limit=limit, cards=out)
+
+    return cached_list(request, build)
 
 
 @router.get(
