@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -129,7 +129,7 @@ class Connection:
                 await writer.wait_closed()
 
 
-async def stream(base_url: str, path: str, timeout_s: float = 30.0) -> AsyncIterator[bytes | int]:
+async def stream(base_url: str, path: str, timeout_s: float = 30.0) -> AsyncGenerator[bytes | int, None]:
     """GET a never-ending response: first its status code, then raw pieces of the body as read.
 
     The pieces are what the socket gives (chunk framing included): the callers count markers in

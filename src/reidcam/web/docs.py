@@ -39,7 +39,7 @@ def add_docs(app: FastAPI) -> None:
     static = _offline_assets()
     if static is None:
         log.info("fastapi-offline not installed: /docs loads Swagger UI from a CDN")
-        assets = {}
+        assets: dict[str, str] = {}
     else:
         app.mount(DOCS_STATIC, StaticFiles(directory=static), name="docs-static")
         assets = {
@@ -59,4 +59,13 @@ def add_docs(app: FastAPI) -> None:
         # The page fetches the schema itself: with a ?token= in the URL, it passes it on.
         token = request.query_params.get("token")
         url = OPENAPI_URL if token is None else f"{OPENAPI_URL}?{urlencode({'token': token})}"
-        return get_swagger_ui_html(openapi_url=url, title=f"{app.title} API", **assets)
+        title = f"{app.title} API"
+        if not assets:
+            return get_swagger_ui_html(openapi_url=url, title=title)
+        return get_swagger_ui_html(
+            openapi_url=url,
+            title=title,
+            swagger_js_url=assets["swagger_js_url"],
+            swagger_css_url=assets["swagger_css_url"],
+            swagger_favicon_url=assets["swagger_favicon_url"],
+        )

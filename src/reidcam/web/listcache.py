@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
 
 from fastapi import Request, Response
 from pydantic import BaseModel
@@ -87,7 +86,7 @@ class WriteTracker:
             self.cache.end_write()
 
 
-def cached_list(request: Request, build: Callable[[], BaseModel]) -> Any:
+def cached_list(request: Request, build: Callable[[], BaseModel]) -> Response:
     """``build()``'s answer through the app's list cache (see the module's docstring)."""
     ctrl = request.app.state.controller
     cache: ListCache = request.app.state.list_cache
