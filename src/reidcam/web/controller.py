@@ -55,7 +55,7 @@ class Controller:
             ReidcamError: a camera cannot be built (missing file, bad source).
         """
         with self._lock:
-            if self._runner is None or not self._runner.running:
+            if not self.running:
                 units = self.services.build_cameras()
                 self.live.new_run()
                 self._close_identity_sink()
@@ -77,7 +77,7 @@ class Controller:
 
     def stop(self) -> RunnerOut:
         with self._lock:
-            if self._runner is not None and self._runner.running:
+            if self._runner is not None and self.running:
                 self._runner.stop()
                 log.info("detection stopped")
             self._close_identity_sink()
@@ -140,7 +140,7 @@ class Controller:
     def runner_state(self) -> RunnerOut:
         r = self._runner
         error = None if r is None or r.error is None else redact_text(str(r.error))
-        return RunnerOut(running=r is not None and r.running, error=error)
+        return RunnerOut(running=self.running, error=error)
 
     def _publish_runner(self) -> RunnerOut:
         state = self.runner_state()
@@ -154,7 +154,7 @@ class Controller:
     def cameras(self) -> list[CameraOut]:
         runner = self._runner
         units = {u.camera_id: u for u in runner.cameras} if runner is not None else {}
-        running = runner is not None and runner.running
+        running = self.running
         return [self._camera(c, units.get(c.id), running) for c in self.config.cameras if c.enabled]
 
     def _camera(self, cam: CameraConfig, unit: CameraUnit | None, running: bool) -> CameraOut:

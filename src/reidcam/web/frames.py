@@ -11,14 +11,13 @@ while the others await that same encoding instead of each taking a thread hop.
 from __future__ import annotations
 
 import asyncio
-import logging
 import threading
 from collections.abc import Callable
 
 import anyio
 from fastapi.concurrency import run_in_threadpool
 
-log = logging.getLogger(__name__)
+from reidcam.web.hub import call_on_loop
 
 Jpeg = tuple[int, bytes]
 
@@ -39,16 +38,10 @@ class FrameSignal:
 
     def notify(self, camera_id: str) -> None:
         """A new frame of ``camera_id`` (thread-safe, never blocks; free while nobody watches)."""
-        loop = self._loop
         with self._lock:
             if self._watchers == 0:
                 return
-        if loop is None or loop.is_closed():
-            return
-        try:
-            loop.call_soon_threadsafe(self._wake, camera_id)
-        except RuntimeError:  # the loop closed between the check and the call
-            log.debug("frame signal dropped: the event loop is closed")
+        call_on_loop(self._loop, self._wake, camera_id)
 
     def _wake(self, camera_id: str) -> None:
         event = self._events.pop(camera_id, None)

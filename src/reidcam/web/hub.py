@@ -14,11 +14,25 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Callable
 from typing import Any
 
 log = logging.getLogger(__name__)
 
 Event = dict[str, Any]
+
+
+def call_on_loop(
+    loop: asyncio.AbstractEventLoop | None, callback: Callable[..., object], *args: object
+) -> None:
+    """Run ``callback(*args)`` on ``loop`` from any thread; a loop not bound yet or already closed
+    (the server starting or stopping) drops the call instead of raising into the runner."""
+    if loop is None or loop.is_closed():
+        return
+    try:
+        loop.call_soon_threadsafe(callback, *args)
+    except RuntimeError:  # the loop closed between the check and the call
+        log.debug("%s dropped: the event loop is closed", getattr(callback, "__name__", "call"))
 
 
 def sse_message(event: Event) -> str:
@@ -54,13 +68,8 @@ class EventHub:
 
     def publish(self, event: Event) -> None:
         """Send to every client; safe from any thread, never blocks."""
-        loop = self._loop
-        if loop is None or self.closed or loop.is_closed():
-            return
-        try:
-            loop.call_soon_threadsafe(self._deliver, event)
-        except RuntimeError:  # the loop closed between the check and the call
-            log.debug("event dropped: the event loop is closed")
+        if not self.closed:
+            call_on_loop(self._loop, self._deliver, event)
 
     def _deliver(self, event: Event | None) -> None:
         if not self._queues:
@@ -79,10 +88,4 @@ class EventHub:
 
     def publish_end(self) -> None:
         """Thread-safe ``close``: end every client stream from any thread."""
-        loop = self._loop
-        if loop is None or loop.is_closed():
-            return
-        try:
-            loop.call_soon_threadsafe(self.close)
-        except RuntimeError:
-            log.debug("event loop already closed")
+        call_on_loop(self._loop, self.close)

@@ -103,11 +103,7 @@ async def _frames(
                     last_seq, part = got[0], _part(got[1])
             elif seq == 0 and now - last_placeholder > 1.0:
                 last_placeholder = now
-                text = (
-                    f"{camera_id}: waiting for frames"
-                    if ctrl.runner_state().running
-                    else f"{camera_id}: stopped"
-                )
+                text = f"{camera_id}: waiting for frames" if ctrl.running else f"{camera_id}: stopped"
                 part = _part(await run_in_threadpool(placeholder_jpeg, text))
             if part is not None:
                 yield part
