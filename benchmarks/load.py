@@ -19,8 +19,7 @@ import time
 from pathlib import Path
 
 from reidcam.perf.load import LoadOptions, run_load, summary_lines
-from reidcam.perf.served import ServeOptions, ServerProcess
-from reidcam.perf.sources import media_dir
+from reidcam.perf.served import ServerProcess, add_server_args, server_options
 from reidcam.perf.system import load_average, run_async, write_report
 
 
@@ -39,22 +38,14 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
         default=1.0,
         help="seconds between polls of the cameras/gallery/matches lists (default 1; the page: 5)",
     )
-    p.add_argument("--fps", type=float, default=25.0, help="pace of the video cameras (default 25/s)")
-    p.add_argument("--cameras", type=int, default=2, help="cameras, cycling the two videos (default 2)")
-    p.add_argument("--media-dir", help="sample videos (else $REIDCAM_MEDIA_DIR)")
-    p.add_argument("--weights-dir", help="model weights (else $REIDCAM_WEIGHTS_DIR)")
+    add_server_args(p, fps=25.0)
     p.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     return p.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _args(argv)
-    serve = ServeOptions(
-        media_dir=media_dir(args.media_dir),
-        cameras=args.cameras,
-        fps=args.fps,
-        weights_dir=Path(args.weights_dir) if args.weights_dir else None,
-    )
+    serve = server_options(args)
     opts = LoadOptions(
         clients=args.clients,
         warmup_s=args.warmup_s,

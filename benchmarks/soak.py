@@ -17,21 +17,17 @@ import sys
 import time
 from pathlib import Path
 
-from reidcam.perf.served import ServeOptions, ServerProcess
+from reidcam.perf.served import ServerProcess, add_server_args, server_options
 from reidcam.perf.soak import Criteria, SoakOptions, run_soak, summary_lines
-from reidcam.perf.sources import media_dir
 from reidcam.perf.system import load_average, run_async, write_report
 
 
 def _args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--minutes", type=float, default=30.0, help="how long to run (default 30)")
-    p.add_argument("--fps", type=float, default=10.0, help="pace of the video cameras (default 10/s)")
-    p.add_argument("--cameras", type=int, default=2, help="cameras, cycling the two videos (default 2)")
+    add_server_args(p, fps=10.0)
     p.add_argument("--sample-s", type=float, default=5.0, help="seconds between process probes (default 5)")
     p.add_argument("--warmup-minutes", type=int, default=1, help="minutes before growth counts (default 1)")
-    p.add_argument("--media-dir", help="sample videos (else $REIDCAM_MEDIA_DIR)")
-    p.add_argument("--weights-dir", help="model weights (else $REIDCAM_WEIGHTS_DIR)")
     p.add_argument("--data-dir", type=Path, help="keep the server's data and log here (else a temp folder)")
     p.add_argument("--json", type=Path, help="also write rows and summary to this JSON file")
     return p.parse_args(argv)
@@ -39,13 +35,7 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = _args(argv)
-    opts = ServeOptions(
-        media_dir=media_dir(args.media_dir),
-        cameras=args.cameras,
-        fps=args.fps,
-        weights_dir=Path(args.weights_dir) if args.weights_dir else None,
-        data_dir=args.data_dir,
-    )
+    opts = server_options(args, data_dir=args.data_dir)
     soak = SoakOptions(
         minutes=args.minutes, sample_s=args.sample_s, criteria=Criteria(warmup_minutes=args.warmup_minutes)
     )

@@ -8,6 +8,7 @@ starts a new pass at the end), so the cameras never end however long the run.
 
 from __future__ import annotations
 
+import argparse
 import signal
 import socket
 import subprocess
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from reidcam.core.errors import ReidcamError
-from reidcam.perf.sources import camera_videos
+from reidcam.perf.sources import camera_videos, media_dir
 
 _MAIN = "import sys; from reidcam.cli import main; sys.exit(main(sys.argv[1:]))"
 
@@ -42,6 +43,25 @@ class ServeOptions:
     data_dir: Path | None = None
     port: int = 0
     extra_args: list[str] = field(default_factory=list)
+
+
+def add_server_args(p: argparse.ArgumentParser, fps: float) -> None:
+    """The options of the soak and load scripts that say which server to start."""
+    p.add_argument("--fps", type=float, default=fps, help=f"pace of the video cameras (default {fps:g}/s)")
+    p.add_argument("--cameras", type=int, default=2, help="cameras, cycling the two videos (default 2)")
+    p.add_argument("--media-dir", help="sample videos (else $REIDCAM_MEDIA_DIR)")
+    p.add_argument("--weights-dir", help="model weights (else $REIDCAM_WEIGHTS_DIR)")
+
+
+def server_options(args: argparse.Namespace, data_dir: Path | None = None) -> ServeOptions:
+    """``ServeOptions`` from the options of ``add_server_args``."""
+    return ServeOptions(
+        media_dir=media_dir(args.media_dir),
+        cameras=args.cameras,
+        fps=args.fps,
+        weights_dir=Path(args.weights_dir) if args.weights_dir else None,
+        data_dir=data_dir,
+    )
 
 
 def serve_command(opts: ServeOptions, data_dir: Path, port: int) -> list[str]:
