@@ -10,14 +10,13 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from reidcam.capture import StreamSource
 from reidcam.pipeline.camera import CameraUnit
 from reidcam.testing.live import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
     camera_unit,
     scene_cameras,
     scene_services,
@@ -62,35 +61,28 @@ CHIP_COLOURS_JS = """states => states.map(s => {
 })"""
 
 
-def test_panel_shows_reconnecting_state_and_reconnect_count(app_url: str, camera: MjpegServer) -> None:
-    if not CHROMIUM.exists():
-        pytest.skip("headless Chromium is needed: apt-get install chromium")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    expect = sync_api.expect
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page()
-            page.goto(app_url)
-            page.click("#start")
-            panel = page.locator('section.camera[data-camera-id="ipcam"]')
-            expect(panel.locator(".state")).to_have_text("live", timeout=15_000)
-            expect(panel.locator(".reconnects")).to_be_hidden()  # nothing to say yet
+def test_panel_shows_reconnecting_state_and_reconnect_count(
+    app_url: str, camera: MjpegServer, browser: Any, expect: Any
+) -> None:
+    page = browser.new_page()
+    page.goto(app_url)
+    page.click("#start")
+    panel = page.locator('section.camera[data-camera-id="ipcam"]')
+    expect(panel.locator(".state")).to_have_text("live", timeout=15_000)
+    expect(panel.locator(".reconnects")).to_be_hidden()  # nothing to say yet
 
-            camera.stop()
-            expect(panel.locator(".state")).to_have_text("reconnecting", timeout=10_000)
-            expect(panel).to_have_attribute("data-state", "reconnecting")
-            count = panel.locator(".reconnects")
-            expect(count).to_be_visible(timeout=10_000)
-            expect(count).to_have_text(re.compile(r"^\d+ reconnects?$"))
-            healthy = page.locator('section.camera[data-camera-id="cam0"] .state')
-            expect(healthy).to_have_text("live")
+    camera.stop()
+    expect(panel.locator(".state")).to_have_text("reconnecting", timeout=10_000)
+    expect(panel).to_have_attribute("data-state", "reconnecting")
+    count = panel.locator(".reconnects")
+    expect(count).to_be_visible(timeout=10_000)
+    expect(count).to_have_text(re.compile(r"^\d+ reconnects?$"))
+    healthy = page.locator('section.camera[data-camera-id="cam0"] .state')
+    expect(healthy).to_have_text("live")
 
-            colours = page.evaluate(CHIP_COLOURS_JS, ["live", "stalled", "reconnecting", "failed"])
-            assert len(set(colours)) == 4, colours  # each state styled differently
+    colours = page.evaluate(CHIP_COLOURS_JS, ["live", "stalled", "reconnecting", "failed"])
+    assert len(set(colours)) == 4, colours  # each state styled differently
 
-            camera.come_back()
-            expect(panel.locator(".state")).to_have_text("live", timeout=10_000)
-            expect(count).to_be_visible()  # the count stays once a camera has dropped out
-        finally:
-            browser.close()
+    camera.come_back()
+    expect(panel.locator(".state")).to_have_text("live", timeout=10_000)
+    expect(count).to_be_visible()  # the count stays once a camera has dropped out

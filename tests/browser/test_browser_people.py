@@ -9,11 +9,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from reidcam.identity import IdentityMemory, IdentitySettings
-from reidcam.testing.live import CHROMIUM, CHROMIUM_ARGS, scene_services, serving, synthetic_config
+from reidcam.testing.live import scene_services, serving, synthetic_config
 
 pytestmark = pytest.mark.browser
 
@@ -38,44 +39,35 @@ def _ids(page: object) -> set[str]:
     return set(page.evaluate(IDS_JS))  # type: ignore[attr-defined]
 
 
-def test_split_a_sighting_then_merge_it_back(app_url: str) -> None:
-    if not CHROMIUM.exists():
-        pytest.skip("headless Chromium is needed: apt-get install chromium")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    expect = sync_api.expect
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1440, "height": 1000})
-            page.on("dialog", lambda d: d.accept())  # the "Merge ...?" confirmation
-            page.goto(app_url)
-            page.click("#start")
-            expect(page.locator("#run-state")).to_have_text("running", timeout=15_000)
-            # the looping scene: people appear once they leave a camera's view, some seen twice
-            page.wait_for_function(SEEN_TWICE_JS, timeout=45_000)
-            page.click("#stop")
-            expect(page.locator("#run-state")).to_have_text("stopped", timeout=15_000)  # all written
-            page.wait_for_timeout(500)
-            page.evaluate("refreshPeople()")
-            seen_twice = re.compile(r"[2-9]\d* sightings")
-            page.locator("#people .person-row", has_text=seen_twice).first.click()
-            person = page.locator("#person")
-            expect(person.locator(".timeline .sighting").first).to_be_visible()
-            before = person.locator(".timeline .sighting").count()
-            people_before = _ids(page)
+def test_split_a_sighting_then_merge_it_back(app_url: str, browser: Any, expect: Any) -> None:
+    page = browser.new_page(viewport={"width": 1440, "height": 1000})
+    page.on("dialog", lambda d: d.accept())  # the "Merge ...?" confirmation
+    page.goto(app_url)
+    page.click("#start")
+    expect(page.locator("#run-state")).to_have_text("running", timeout=15_000)
+    # the looping scene: people appear once they leave a camera's view, some seen twice
+    page.wait_for_function(SEEN_TWICE_JS, timeout=45_000)
+    page.click("#stop")
+    expect(page.locator("#run-state")).to_have_text("stopped", timeout=15_000)  # all written
+    page.wait_for_timeout(500)
+    page.evaluate("refreshPeople()")
+    seen_twice = re.compile(r"[2-9]\d* sightings")
+    page.locator("#people .person-row", has_text=seen_twice).first.click()
+    person = page.locator("#person")
+    expect(person.locator(".timeline .sighting").first).to_be_visible()
+    before = person.locator(".timeline .sighting").count()
+    people_before = _ids(page)
 
-            person.locator(".timeline .sighting button.split").first.click()
-            expect(page.locator("#banner")).to_contain_text("Split")
-            expect(person.locator(".timeline .sighting")).to_have_count(before - 1)
-            page.wait_for_function(f"() => ({IDS_JS})().length > {len(people_before)}")
-            (new_person,) = _ids(page) - people_before  # the split-off sighting's own person
+    person.locator(".timeline .sighting button.split").first.click()
+    expect(page.locator("#banner")).to_contain_text("Split")
+    expect(person.locator(".timeline .sighting")).to_have_count(before - 1)
+    page.wait_for_function(f"() => ({IDS_JS})().length > {len(people_before)}")
+    (new_person,) = _ids(page) - people_before  # the split-off sighting's own person
 
-            # they were one person after all: merge the new person back
-            person.locator("#merge-other").select_option(new_person)
-            person.locator("#merge").click()
-            expect(page.locator("#banner")).to_contain_text("Merged")
-            expect(person.locator(".timeline .sighting")).to_have_count(before)
-            page.wait_for_function(f"() => ({IDS_JS})().length === {len(people_before)}")
-            assert _ids(page) == people_before
-        finally:
-            browser.close()
+    # they were one person after all: merge the new person back
+    person.locator("#merge-other").select_option(new_person)
+    person.locator("#merge").click()
+    expect(page.locator("#banner")).to_contain_text("Merged")
+    expect(person.locator(".timeline .sighting")).to_have_count(before)
+    page.wait_for_function(f"() => ({IDS_JS})().length === {len(people_before)}")
+    assert _ids(page) == people_before

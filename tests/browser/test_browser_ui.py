@@ -23,8 +23,6 @@ from typing import Any
 
 import pytest
 
-from reidcam.testing.live import CHROMIUM, CHROMIUM_ARGS
-
 pytestmark = [pytest.mark.browser, pytest.mark.models]
 
 # Hand-checked boxes (xyxy, frame pixels) of the woman in the white dress.
@@ -73,14 +71,6 @@ def output_dir() -> Path:
     out = Path(os.environ.get("REIDCAM_TEST_OUTPUT", REPO / "test-output")) / "browser"
     out.mkdir(parents=True, exist_ok=True)
     return out
-
-
-@pytest.fixture(scope="module")
-def chromium_path() -> Path:
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is missing: install the Debian package (apt-get install -y chromium)")
-    pytest.importorskip("playwright.sync_api", reason="the playwright Python package is not installed")
-    return CHROMIUM
 
 
 def _wait_until_up(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
@@ -154,68 +144,62 @@ def server(tmp_path_factory: pytest.TempPathFactory, output_dir: Path) -> Iterat
 
 
 def test_pick_the_woman_and_see_her_matched_on_both_cameras(
-    server: tuple[str, Path], chromium_path: Path, output_dir: Path
+    server: tuple[str, Path], output_dir: Path, browser: Any, expect: Any
 ) -> None:
-    from playwright.sync_api import expect, sync_playwright
 
     url, data_dir = server
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(chromium_path), args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1440, "height": 900})
-            page.goto(url, wait_until="domcontentloaded")
-            expect(page.locator("section.camera")).to_have_count(2)
-            page.get_by_role("button", name="Start detection").click()
-            expect(page.locator("#run-state")).to_have_text("running", timeout=15_000)
+    page = browser.new_page(viewport={"width": 1440, "height": 900})
+    page.goto(url, wait_until="domcontentloaded")
+    expect(page.locator("section.camera")).to_have_count(2)
+    page.get_by_role("button", name="Start detection").click()
+    expect(page.locator("#run-state")).to_have_text("running", timeout=15_000)
 
-            # Her crop from frame c1s1_001051.jpg appears in the gallery: click it.
-            name, box = WOMAN_QUERY_BOX
-            crop_id = page.wait_for_function(
-                f"""() => {{
-                    const iou = {_IOU_JS};
-                    const imgs = [...document.querySelectorAll('img.crop[data-frame-name="{name}"]')];
-                    const hit = imgs.find((i) => i.complete && iou(i.dataset.xyxy, {list(box)}) > 0.5);
-                    return hit ? hit.dataset.cropId : null;
-                }}""",
-                timeout=MATCH_TIMEOUT_MS,
-            ).json_value()
-            page.locator(f'img.crop[data-crop-id="{crop_id}"]').click()
-            expect(page.locator("#query .query-images img")).to_have_count(1, timeout=15_000)
+    # Her crop from frame c1s1_001051.jpg appears in the gallery: click it.
+    name, box = WOMAN_QUERY_BOX
+    crop_id = page.wait_for_function(
+        f"""() => {{
+            const iou = {_IOU_JS};
+            const imgs = [...document.querySelectorAll('img.crop[data-frame-name="{name}"]')];
+            const hit = imgs.find((i) => i.complete && iou(i.dataset.xyxy, {list(box)}) > 0.5);
+            return hit ? hit.dataset.cropId : null;
+        }}""",
+        timeout=MATCH_TIMEOUT_MS,
+    ).json_value()
+    page.locator(f'img.crop[data-crop-id="{crop_id}"]').click()
+    expect(page.locator("#query .query-images img")).to_have_count(1, timeout=15_000)
 
-            # She is labelled in both camera panels and listed in the matches.
-            for cam in ("c1", "c3"):
-                panel = page.locator(f'section.camera[data-camera-id="{cam}"]')
-                expect(panel).to_have_attribute("data-matched", "true", timeout=MATCH_TIMEOUT_MS)
-                expect(panel.locator(".seen")).to_contain_text("seen", timeout=5_000)
-                match = page.locator(f'#matches li.match[data-verdict="match"][data-camera-id="{cam}"]')
-                expect(match.first).to_be_visible(timeout=MATCH_TIMEOUT_MS)
-            # The c3 match is really her: its box is one of her hand-checked boxes.
-            c3_boxes = json.dumps({k: list(v) for k, v in WOMAN_BOXES.items() if k.startswith("c3")})
-            page.wait_for_function(
-                f"""() => {{
-                    const iou = {_IOU_JS};
-                    const boxes = {c3_boxes};
-                    const sel = '#matches li.match[data-verdict="match"][data-camera-id="c3"]';
-                    const items = [...document.querySelectorAll(sel)];
-                    return items.some((li) => {{
-                        const box = boxes[li.dataset.frameName];
-                        return box && iou(li.dataset.xyxy, box) > 0.5;
-                    }});
-                }}""",
-                timeout=MATCH_TIMEOUT_MS,
-            )
-            # Each match shows its evidence: the person's crop beside the query image that vouched.
-            query_src = page.locator("#query .query-images img").first.get_attribute("src")
-            evidence = page.locator('#matches li.match[data-verdict="match"] .evidence').first
-            expect(evidence.locator("img.seen")).to_be_visible()
-            expect(evidence.locator("img.query-view")).to_have_attribute("src", query_src or "")
-            _check_calibration_beside_the_slider(page)
-            page.evaluate("window.scrollTo(0, 0)")
-            page.mouse.move(0, 0)
-            page.wait_for_timeout(1500)  # let the streams show a frame with her red box
-            page.screenshot(path=str(output_dir / "ui-match.png"))
-        finally:
-            browser.close()
+    # She is labelled in both camera panels and listed in the matches.
+    for cam in ("c1", "c3"):
+        panel = page.locator(f'section.camera[data-camera-id="{cam}"]')
+        expect(panel).to_have_attribute("data-matched", "true", timeout=MATCH_TIMEOUT_MS)
+        expect(panel.locator(".seen")).to_contain_text("seen", timeout=5_000)
+        match = page.locator(f'#matches li.match[data-verdict="match"][data-camera-id="{cam}"]')
+        expect(match.first).to_be_visible(timeout=MATCH_TIMEOUT_MS)
+    # The c3 match is really her: its box is one of her hand-checked boxes.
+    c3_boxes = json.dumps({k: list(v) for k, v in WOMAN_BOXES.items() if k.startswith("c3")})
+    page.wait_for_function(
+        f"""() => {{
+            const iou = {_IOU_JS};
+            const boxes = {c3_boxes};
+            const sel = '#matches li.match[data-verdict="match"][data-camera-id="c3"]';
+            const items = [...document.querySelectorAll(sel)];
+            return items.some((li) => {{
+                const box = boxes[li.dataset.frameName];
+                return box && iou(li.dataset.xyxy, box) > 0.5;
+            }});
+        }}""",
+        timeout=MATCH_TIMEOUT_MS,
+    )
+    # Each match shows its evidence: the person's crop beside the query image that vouched.
+    query_src = page.locator("#query .query-images img").first.get_attribute("src")
+    evidence = page.locator('#matches li.match[data-verdict="match"] .evidence').first
+    expect(evidence.locator("img.seen")).to_be_visible()
+    expect(evidence.locator("img.query-view")).to_have_attribute("src", query_src or "")
+    _check_calibration_beside_the_slider(page)
+    page.evaluate("window.scrollTo(0, 0)")
+    page.mouse.move(0, 0)
+    page.wait_for_timeout(1500)  # let the streams show a frame with her red box
+    page.screenshot(path=str(output_dir / "ui-match.png"))
 
     assert (data_dir / "query" / "query.jpg").is_file()
     for folder in ("query_images", "match_detections", "detections"):
