@@ -6,9 +6,10 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from reidcam.capture import open_source
-from reidcam.config import AppConfig
-from reidcam.core.errors import ConfigError
+from reidcam.capture import FailedSource, open_source
+from reidcam.capture.base import FrameSource
+from reidcam.config import AppConfig, CameraConfig
+from reidcam.core.errors import ConfigError, SourceError
 from reidcam.detect import build_detector
 from reidcam.match import Gallery, Matcher, MatcherSettings
 from reidcam.pipeline.camera import CameraUnit
@@ -120,8 +121,21 @@ def build_models(cfg: AppConfig, embedder: Embedder | None = None, gallery: Gall
     )
 
 
+def _source(cam: CameraConfig) -> FrameSource:
+    """The camera's source; one that cannot be built (a missing file) fails alone when opened."""
+    try:
+        return open_source(cam)
+    except SourceError as exc:
+        log.error("camera %s: %s", cam.id, exc)
+        return FailedSource(cam.id, str(exc))
+
+
 def build_cameras(cfg: AppConfig) -> list[CameraUnit]:
-    """One unit per enabled camera, each with its own tracker and sighting book."""
+    """One unit per enabled camera, each with its own tracker and sighting book.
+
+    A camera whose source cannot be built gets a :class:`FailedSource`: the runner marks it
+    failed with the reason, and the other cameras run.
+    """
     units = []
     for cam in cfg.cameras:
         if not cam.enabled:
@@ -134,7 +148,7 @@ def build_cameras(cfg: AppConfig) -> list[CameraUnit]:
             switch_similarity=cfg.reid.switch_similarity,
             reembed_height_change=cfg.performance.reembed_height_change,
         )
-        unit = CameraUnit(cam.id, open_source(cam), build_tracker(cfg.tracker), book)
+        unit = CameraUnit(cam.id, _source(cam), build_tracker(cfg.tracker), book)
         unit.detector_imgsz = cam.detector_imgsz
         units.append(unit)
     return units
