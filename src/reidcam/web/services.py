@@ -68,14 +68,15 @@ def build_services(
     data_dir: Path,
     *,
     token: str | None = None,
-    fps: float | None = 5.0,
+    fps: float | None = None,
     loop: bool = True,
     autostart: bool = False,
     allowed_hosts: list[str] | None = None,
     memory: bool = True,
     source_problems: dict[str, str] | None = None,
 ) -> Services:
-    """Load the models from the config; file cameras replay at ``fps``, looping if ``loop``.
+    """Load the models from the config; file cameras replay looping if ``loop``: videos in real
+    time (``fps`` frames a second taken from them when given), image folders at ``fps`` or 5/s.
 
     ``source_problems``: the unusable sources found at start-up (None: look now).
     ``memory``: also open the identity memory (``cfg.storage.url``, else SQLite in ``data_dir``);
