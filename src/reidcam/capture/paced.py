@@ -40,13 +40,14 @@ class PacedSource:
     name, or ``frame000123`` (position in the pass) for videos, so a replayed frame can be
     recognised.
 
-    ``real_time``: a video (a source that announces its frame rate, ``fps``) plays at its own
-    speed, never in slow motion: ``fps`` is then how many frames a second are *taken* from it
-    (at most its own rate), and the frames in between are skipped, so a 30 fps film with
-    ``fps=5`` shows every 6th frame and still lasts as long as the film. None takes every
-    frame at the film's rate. A frame delivered late does not slow the film: the next one is
-    the frame due at that time. A source without a rate of its own (an image folder) plays at
-    ``fps``, else ``stills_fps``.
+    ``real_time``: a video (a source that announces its frame rate, ``fps``) is never played in
+    slow motion. ``fps`` is how many frames a second are taken from it: below the video's own
+    rate the frames in between are skipped, so a 30 fps film with ``fps=5`` shows every 6th
+    frame and still lasts as long as the film; None takes every frame at the film's rate. In
+    both cases a frame delivered late does not slow the film: the next one is the frame due at
+    that time. An ``fps`` above the video's rate plays every frame at ``fps`` (faster than real
+    time: a benchmark that feeds the pipeline at a live camera's rate from a slower file). A
+    source without a rate of its own (an image folder) plays at ``fps``, else ``stills_fps``.
 
     Args:
         camera_id: the camera's id.
@@ -114,7 +115,7 @@ class PacedSource:
             self._ended = True
             return None
         self.open()
-        if self._media_fps() is not None:
+        if self._film_clock() is not None:
             return self._read_in_real_time()
         t0 = time.perf_counter()
         frame = self._inner.read() if self._inner is not None else None
@@ -145,14 +146,18 @@ class PacedSource:
         self._media_rate = float(rate) if isinstance(rate, (int, float)) and rate > 0 else None
         self._pass_start, self._media_pos = None, 0
 
+    def _film_clock(self) -> float | None:
+        """The video's rate when frames are taken by the film's clock (skipping), else None."""
+        media = self._media_fps()
+        return media if media is not None and (self.fps is None or self.fps < media) else None
+
     def _pace(self) -> float | None:
         """Frames delivered per second; None: as fast as they are read."""
-        media = self._media_fps()
-        if media is not None:
-            return media if self.fps is None else min(self.fps, media)
-        if self.real_time and self.fps is None:
-            return self.stills_fps
-        return self.fps
+        if self.fps is not None:
+            return self.fps
+        if self._media_fps() is not None:
+            return self._media_fps()
+        return self.stills_fps if self.real_time else None
 
     def _read_in_real_time(self) -> Frame | None:
         """Wait for the next slot, then deliver the video frame due at that time (skipping the rest)."""
@@ -172,7 +177,7 @@ class PacedSource:
 
     def _frame_at(self, due: float) -> Frame | None:
         """The frame of the current pass shown at monotonic time ``due``; None once the pass ends."""
-        media, inner = self._media_fps(), self._inner
+        media, inner = self._film_clock(), self._inner
         if media is None or inner is None:
             return None
         if self._pass_start is None:
@@ -225,7 +230,8 @@ class PacedSource:
         rate, media = self._pace(), self._media_fps()
         pace = f"{rate:g} fps" if rate else "unpaced"
         if media is not None:
-            pace += f" of the video's {media:g}, real time"
+            speed = "real time" if self._film_clock() is not None else "faster than real time"
+            pace += f" of the video's {media:g}, {speed}"
         how = f"loop, pass {self._passes}" if self.loop else "once"
         return replace(
             inner, state=state, frames_read=self._count, description=f"{inner.description} ({how}, {pace})"

@@ -43,8 +43,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "--fps",
         type=float,
         default=None,
-        help="frames per second taken from file cameras: a video plays in real time at its own rate and "
-        "skips frames to meet a lower --fps; image folders play at --fps (default 5/s); 0: unpaced",
+        help="frames per second taken from file cameras: a video plays at its own rate and skips frames "
+        "to meet a lower --fps (never slow motion); image folders play at --fps (default 5/s); 0: unpaced",
     )
     p.add_argument(
         "--no-loop", action="store_true", help="play video/image-folder cameras once, not in a loop"

@@ -20,8 +20,9 @@ STILLS_FPS = 5.0
 def replay_cameras(cfg: AppConfig, fps: float | None, loop: bool) -> list[CameraUnit]:
     """``build_cameras`` with every file camera wrapped in a :class:`PacedSource`.
 
-    Videos play in real time at their own rate; ``fps`` (when given) is how many frames a
-    second are taken from them, skipping the rest, never slow motion. Image folders play at
+    Videos play at their own rate; ``fps`` (when given) is how many frames a second are taken
+    from them, skipping the rest below the video's rate, never slow motion (see PacedSource).
+    Image folders play at
     ``fps``, else :data:`STILLS_FPS`. ``fps=0``: every frame as fast as it decodes.
     ``loop`` applies to every file camera; a camera whose config says ``loop: true`` loops
     either way. Live cameras are left as they are.
