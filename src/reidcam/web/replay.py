@@ -22,10 +22,9 @@ def replay_cameras(cfg: AppConfig, fps: float | None, loop: bool) -> list[Camera
 
     Videos play at their own rate; ``fps`` (when given) is how many frames a second are taken
     from them, skipping the rest below the video's rate, never slow motion (see PacedSource).
-    Image folders play at
-    ``fps``, else :data:`STILLS_FPS`. ``fps=0``: every frame as fast as it decodes.
-    ``loop`` applies to every file camera; a camera whose config says ``loop: true`` loops
-    either way. Live cameras are left as they are.
+    Image folders play at ``fps``, else :data:`STILLS_FPS`. ``fps=0``: every frame as fast as
+    it decodes. ``loop`` applies to every file camera; a camera whose config says ``loop: true``
+    loops either way. Live cameras are left as they are.
     """
     units = build_cameras(cfg)
     by_id = {c.id: c for c in cfg.cameras}
