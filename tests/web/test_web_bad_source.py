@@ -68,6 +68,8 @@ def test_an_unusable_source_is_failed_from_the_start_and_the_other_camera_runs(
     with TestClient(create_app(cfg, services)) as client:
         before = _cams(client)
         _failed_with_reason(before["a"])
+        status = {c["camera_id"]: c for c in client.get("/api/status").json()["cameras"]}
+        _failed_with_reason(status["a"])
         assert before["b"]["state"] == "stopped" and before["b"]["last_error"] is None
 
         started = client.post("/api/start")
