@@ -127,8 +127,7 @@ def _source(cam: CameraConfig) -> FrameSource:
     """The camera's source; one that cannot be built (a missing file) fails alone when opened."""
     try:
         return open_source(cam)
-    except SourceError as exc:
-        log.error("camera %s: %s", cam.id, exc)
+    except SourceError as exc:  # the runner logs it when the camera fails to open
         return FailedSource(cam.id, str(exc))
 
 
