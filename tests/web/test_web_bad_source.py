@@ -98,6 +98,6 @@ def test_serve_names_the_unusable_source_before_loading_models(
     assert main([*argv, "--data-dir", str(tmp_path / "data")]) == 2
     err = capsys.readouterr().err
     line = next(x for x in err.splitlines() if "camera 'a'" in x)
-    assert "missing.mp4" in line and "failed" in line and "other cameras run" in line
+    assert "missing.mp4" in line and "shown as failed" in line and "other cameras run" in line
     assert "camera 'b'" not in err
     assert set(seen["source_problems"]) == {"a"}  # type: ignore[arg-type]

@@ -114,7 +114,7 @@ def report_source_problems(cfg: AppConfig) -> dict[str, str]:
     problems = source_problems(list(cfg.cameras))
     for camera_id, why in problems.items():
         print(
-            f"reidcam: camera {camera_id!r} cannot run and is shown as failed (the other cameras run): {why}",
+            f"reidcam: {why} (camera {camera_id!r} is shown as failed; the other cameras run)",
             file=sys.stderr,
         )
     return problems
