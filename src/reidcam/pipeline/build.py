@@ -117,6 +117,7 @@ def build_models(cfg: AppConfig, embedder: Embedder | None = None, gallery: Gall
         calibration=calibration,
         gate=CropGate.from_config(cfg.reid),
         max_crops_per_step=cfg.performance.max_crops_per_step,
+        min_good_crops=cfg.matcher.min_good_crops,
     )
 
 

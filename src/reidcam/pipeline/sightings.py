@@ -30,6 +30,7 @@ class _State:
     last_embed_height: float = 0.0
     last_poor_frame: int = -(10**9)
     vectors: list[NDArray[np.float32]] = field(default_factory=list)
+    good_crops: int = 0  # good crops embedded into this sighting (not capped like ``vectors``)
     prototype: NDArray[np.float32] | None = None
     decision: MatchDecision | None = None
     provisional: MatchDecision | None = None  # from a poor crop, shown until a good one comes
@@ -184,6 +185,7 @@ class SightingBook:
         if st.prototype is not None and float(st.prototype @ vector) < limit:
             st = self._split(track_id)
         st.vectors.append(np.asarray(vector, np.float32))
+        st.good_crops += 1
         if len(st.vectors) > self.max_embeddings:
             st.vectors.pop(0)
         st.last_embed_frame = frame_index
@@ -202,6 +204,11 @@ class SightingBook:
         new = _State(old.last_seen_at, old.last_seen_at, old.last_frame, part=old.part + 1)
         self._open[track_id] = new
         return new
+
+    def good_crops(self, track_id: int) -> int:
+        """Good crops embedded into the track's current sighting so far (0 for an unknown track)."""
+        st = self._open.get(track_id)
+        return 0 if st is None else st.good_crops
 
     def prototype(self, track_id: int) -> NDArray[np.float32] | None:
         st = self._open.get(track_id)

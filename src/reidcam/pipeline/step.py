@@ -59,7 +59,8 @@ class Models:
     ``max_crops_per_step`` caps the ReID batch of one step (most urgent crops first; the
     rest wait for the next step), so a crowd cannot stall every camera. ``calibration``: what
     the matcher's similarities mean for this embedder (``matcher.calibration``), None if not
-    calibrated.
+    calibrated. ``min_good_crops``: a sighting built from fewer good crops can be "uncertain",
+    never a "match" (``matcher.min_good_crops``).
     """
 
     detector: Detector
@@ -69,6 +70,7 @@ class Models:
     gate: CropGate
     max_crops_per_step: int = 32
     calibration: Calibration | None = None
+    min_good_crops: int = 1
 
 
 @dataclass
@@ -289,6 +291,14 @@ def _best_crop(plan: _Plan, i: int) -> BestCrop | None:
     )
 
 
+def _cap_few(decision: MatchDecision, good: int, needed: int) -> MatchDecision:
+    """A match on fewer good crops than needed is a case for a human: one view can fool the model."""
+    if decision.verdict is not Verdict.MATCH or good >= needed:
+        return decision
+    reason = f"{decision.reason}, but only {good} of {needed} good crops needed to decide"
+    return replace(decision, verdict=Verdict.UNCERTAIN, reason=reason)
+
+
 def _decide(plan: _Plan, i: int, vectors: NDArray[np.float32] | None, models: Models) -> MatchDecision | None:
     tid, row = plan.track_of[i], plan.embed_rows.get(i)
     book, model_id = plan.unit.book, models.embedder.model_id
@@ -306,6 +316,7 @@ def _decide(plan: _Plan, i: int, vectors: NDArray[np.float32] | None, models: Mo
     probe = book.prototype(tid) if tid is not None and not book.needs_check(tid) else None
     if probe is not None:
         decision = models.matcher.decide(probe, model_id, models.gallery)
+        decision = _cap_few(decision, book.good_crops(tid), models.min_good_crops)  # type: ignore[arg-type]
         book.set_decision(tid, decision)  # type: ignore[arg-type]
         return decision
     if vec is None:
