@@ -27,15 +27,19 @@ def _reshape_targets(model: Any) -> list[Any]:
 
 
 def patch_batch_dim(model_bytes: bytes) -> bytes | None:
-    """The model with a dynamic batch, or None when it already has one, cannot be patched, or
-    the ``onnx`` package is missing."""
+    """The model with a dynamic batch, or None when it already has one, cannot be read or
+    patched, or the ``onnx`` package is missing."""
     try:
         import onnx
         from onnx import numpy_helper
     except ImportError:
         return None
-    model = onnx.load_from_string(model_bytes)
-    batch = model.graph.input[0].type.tensor_type.shape.dim[0]
+    try:
+        model = onnx.load_from_string(model_bytes)
+        batch = model.graph.input[0].type.tensor_type.shape.dim[0]
+    except Exception as exc:  # protobuf's DecodeError, or a graph without an input
+        log.info("cannot read the ReID model to free its batch axis (%s)", exc)
+        return None
     if not batch.HasField("dim_value") or batch.dim_value != 1:
         return None
     for tensor in _reshape_targets(model):
