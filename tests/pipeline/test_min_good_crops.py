@@ -53,11 +53,9 @@ def _alice_verdicts(rec: Recorder) -> dict[tuple[str, int], list[tuple[Verdict, 
     out: dict[tuple[str, int], list[tuple[Verdict, str]]] = {}
     for r in rec.frames:
         for o in r.observations:
-            if o.decision is not None and o.decision.query_id == "alice" and o.track_id is not None:
-                if o.decision.similarity >= 0.8:
-                    out.setdefault((r.frame.camera_id, o.track_id), []).append(
-                        (o.decision.verdict, o.decision.reason)
-                    )
+            d = o.decision
+            if d is not None and d.query_id == "alice" and o.track_id is not None and d.similarity >= 0.8:
+                out.setdefault((r.frame.camera_id, o.track_id), []).append((d.verdict, d.reason))
     return out
 
 

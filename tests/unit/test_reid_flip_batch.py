@@ -69,8 +69,10 @@ def _batch1_model(path: Path, flatten_first: bool = False) -> Path:
         inits.append(numpy_helper.from_array(np.array([-1], np.int64), "flat"))
         nodes.append(helper.make_node("Reshape", ["x", "flat"], ["f"]))
         src = "f"
-    nodes.append(helper.make_node("Constant", [], ["shape"], value=numpy_helper.from_array(np.array([1, 24]))))
-    nodes += [helper.make_node("Reshape", [src, "shape"], ["r"]), helper.make_node("MatMul", ["r", "w"], ["y"])]
+    shape = numpy_helper.from_array(np.array([1, 24]))
+    nodes.append(helper.make_node("Constant", [], ["shape"], value=shape))
+    nodes.append(helper.make_node("Reshape", [src, "shape"], ["r"]))
+    nodes.append(helper.make_node("MatMul", ["r", "w"], ["y"]))
     graph = helper.make_graph(
         nodes,
         "g",
