@@ -28,7 +28,9 @@ from reidcam.eval.build_set import LabelledCrop, mot_crops
 from reidcam.eval.calibrate import PairScores, pair_similarities, rates, threshold_for_fmr
 from reidcam.eval.dataset import MarketSet, labels
 from reidcam.eval.mot_io import MotSequence, find_sequences
-from reidcam.eval.reid_eval import embed_items, score_vectors
+from reidcam.eval.reid_eval import cosine_distmat, embed_items, score_vectors
+from reidcam.eval.reid_metrics import evaluate_rank
+from reidcam.match.rerank import k_reciprocal_rerank, query_expansion
 from reidcam.reid.backends.base import Embedder
 
 FMRS = (0.01, 0.001)
@@ -107,3 +109,32 @@ def crops_per_second(embedder: Embedder, crops: list[NDArray[np.uint8]], seconds
         embedder.embed(crops)
         done += len(crops)
     return round(done / (time.perf_counter() - start), 1)
+
+
+def _rank_scores(dist: NDArray[np.float32], qp: Any, gp: Any, qc: Any, gc: Any) -> dict[str, float]:
+    res = evaluate_rank(dist, qp, gp, qc, gc, max_rank=10)
+    return {"rank1": round(res.rank(1), 4), "mAP": round(res.mAP, 4)}
+
+
+def rerank_scores(
+    q: NDArray[np.float32], g: NDArray[np.float32], qp: Any, gp: Any, qc: Any, gc: Any
+) -> dict[str, dict[str, float]]:
+    """Rank-1/mAP of plain cosine ranking, average query expansion and k-reciprocal re-ranking."""
+    return {
+        "plain": _rank_scores(cosine_distmat(q, g), qp, gp, qc, gc),
+        "query_expansion": _rank_scores(1.0 - query_expansion(q, g), qp, gp, qc, gc),
+        "k_reciprocal": _rank_scores(k_reciprocal_rerank(q, g), qp, gp, qc, gc),
+    }
+
+
+def mot_retrieval_vectors(
+    embedder: Embedder, mot_root: Path, min_height_px: float = 50.0
+) -> tuple[NDArray[np.float32], NDArray[np.float32], Any, Any, Any, Any]:
+    """MOT17-mini as a ranking set: first-frame crops query the last-frame crops of every sequence."""
+    _, crops = mot_pair_scores(embedder, mot_root, min_height_px)
+    vec = embedder.embed([c.image for c in crops]).vectors
+    ids = {name: i + 1 for i, name in enumerate(sorted({c.identity for c in crops}))}
+    first = {(c.seq, c.frame) for c in crops if c.camera == 1}
+    is_q = np.array([(c.seq, c.frame) in first for c in crops])
+    pids = np.array([ids[c.identity] for c in crops])
+    return vec[is_q], vec[~is_q], pids[is_q], pids[~is_q], np.ones(is_q.sum()), np.full((~is_q).sum(), 2)
