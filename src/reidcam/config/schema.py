@@ -45,6 +45,12 @@ class DetectorConfig(_Strict):
     threads: int | None = Field(default=None, ge=1)
     workers: int | None = Field(default=None, ge=1, le=64)
     confidence: float = Field(default=0.35, ge=0.0, le=1.0)
+    # Keep detections that are not people (cones, racks, wheels) out of ReID, matches and the
+    # memory: a pose model must find a body (>= person_check_min_keypoints of 17 keypoints) in
+    # a new track's box. 'auto': on when its weights are found, else off with a warning.
+    person_check: Literal["auto", "pose", "off"] = "auto"
+    person_check_weights: str = "yolo11n-pose"
+    person_check_min_keypoints: int = Field(default=7, ge=1, le=17)
     iou: float = Field(default=0.5, ge=0.0, le=1.0)
     imgsz: int = Field(default=640, ge=32, le=4096)
     min_box_height_px: float = Field(default=40.0, ge=0)

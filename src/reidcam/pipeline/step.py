@@ -15,7 +15,7 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
@@ -52,6 +52,12 @@ class _Plan:
     quality: NDArray[np.float32] | None = None  # crop-gate score per detection
 
 
+class PersonCheck(Protocol):
+    """Says which boxes of a frame hold a person (``detect.person_check.PoseCheck``)."""
+
+    def check(self, image: NDArray[np.uint8], xyxy: NDArray[np.float32]) -> NDArray[np.bool_]: ...
+
+
 @dataclass(frozen=True)
 class Models:
     """The shared models and matching state used by every camera.
@@ -60,7 +66,8 @@ class Models:
     rest wait for the next step), so a crowd cannot stall every camera. ``calibration``: what
     the matcher's similarities mean for this embedder (``matcher.calibration``), None if not
     calibrated. ``min_good_crops``: a sighting built from fewer good crops can be "uncertain",
-    never a "match" (``matcher.min_good_crops``).
+    never a "match" (``matcher.min_good_crops``). ``person_check``: boxes it finds no person
+    in are kept out of ReID, matching and the memory (``detector.person_check``).
     """
 
     detector: Detector
@@ -71,6 +78,7 @@ class Models:
     max_crops_per_step: int = 32
     calibration: Calibration | None = None
     min_good_crops: int = 1
+    person_check: PersonCheck | None = None
 
 
 @dataclass
@@ -169,6 +177,41 @@ def _plan(unit: CameraUnit, frame: Frame, dets: Detections, gate: CropGate) -> _
         return None
     timings = {"decode": unit.last_decode_ms, "track": t_track, "crop": _ms(t1)}
     return _Plan(unit, frame, dets, track_of, crops, judged.reasons, {}, timings, judged.score)
+
+
+def _asks(plan: _Plan) -> list[int]:
+    """Detections of plan to person-check now: good crops of new or not-yet-person tracks."""
+    book, out = plan.unit.book, []
+    for i, tid in enumerate(plan.track_of):
+        if plan.crops[i] is None or plan.reasons[i] != "":
+            continue
+        if tid is None or book.wants_person_check(tid, plan.frame.index):
+            out.append(i)
+    return out
+
+
+def check_people(plans: list[_Plan], check: PersonCheck) -> int:
+    """Person-check what needs it; hide (no crop, reason 'not_person') the boxes found no person.
+
+    A track stays hidden until a check finds a person in it; one that never had a good crop
+    is not asked and stays as it is (a poor crop never makes a match). Returns boxes hidden.
+    """
+    hidden = 0
+    for plan in plans:
+        asks, book = _asks(plan), plan.unit.book
+        answers = check.check(plan.frame.image, plan.detections.xyxy[asks]) if asks else []
+        untracked_no = set()
+        for i, ok in zip(asks, answers, strict=True):
+            tid = plan.track_of[i]
+            if tid is None:
+                untracked_no.update([] if ok else [i])
+            else:
+                book.set_person(tid, bool(ok), plan.frame.index)
+        for i, tid in enumerate(plan.track_of):
+            if i in untracked_no or (tid is not None and book.is_person(tid) is False):
+                plan.crops[i], plan.reasons[i] = None, "not_person"
+                hidden += 1
+    return hidden
 
 
 def _priority(plan: _Plan, i: int) -> int | None:
@@ -353,6 +396,15 @@ def _observations(
     return tuple(out)
 
 
+def _guarded_check(plans: list[_Plan], check: PersonCheck) -> None:
+    """A failing person check costs this step its answers (logged per camera), never the frames."""
+    try:
+        check_people(plans, check)
+    except Exception:
+        for plan in plans:
+            plan.unit.fault(f"person check failed on frame {plan.frame.index}; its boxes are not checked")
+
+
 @dataclass
 class Detected:
     """The detection stage's output for one batch: per-frame detections (None = failed) and its ms."""
@@ -383,6 +435,8 @@ def finish_step(
         if dets is not None and (plan := _plan(unit, frame, dets, models.gate)) is not None
     ]
     t2 = time.perf_counter()
+    if models.person_check is not None:  # its time counts as ReID time: it gates what ReID sees
+        _guarded_check(plans, models.person_check)
     crops, report.crops_deferred = select_crops(plans, models.max_crops_per_step)
     vectors = _embed(models.embedder, plans, crops)
     t_embed = _ms(t2)
