@@ -34,12 +34,18 @@ def osnet_pth(tmp_path_factory: pytest.TempPathFactory) -> Path:
         ("auto", ".pt", "torch"),
         ("auto", ".xml", "openvino"),
         ("torch", ".onnx", "torch"),
-        ("auto", ".bin", "onnxruntime"),
+        ("auto", ".bin", "openvino"),
     ],
 )
 def test_backend_choice(backend: str, suffix: str, expected: str) -> None:
-    # '.bin' is unknown, so the registry entry of the default model (onnxruntime) decides.
+    # '.bin' is unknown, so the registry entry of the default model (OMZ 0288 IR: openvino) decides.
     assert backend_for(ReidConfig(backend=backend), Path("m" + suffix)) == expected
+
+
+def test_backend_choice_by_registry_entry() -> None:
+    # An unknown suffix follows the named model's registry entry, whatever the default is.
+    assert backend_for(ReidConfig(model="osnet_x0_25_msmt17"), Path("m.bin")) == "onnxruntime"
+    assert backend_for(ReidConfig(model="person-reidentification-retail-0288"), Path("m.bin")) == "openvino"
 
 
 def test_backend_choice_unknown() -> None:
@@ -137,7 +143,7 @@ def test_parity_with_torchreid(file: str, arch: str) -> None:
 @pytest.mark.parametrize(
     ("module", "backend", "hint"),
     [
-        ("openvino", "openvino", r"pip install reidcam\[openvino\]"),
+        ("openvino", "openvino", r"pip install openvino"),
         ("onnxruntime", "onnxruntime", "pip install"),
     ],
 )

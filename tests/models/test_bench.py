@@ -20,7 +20,7 @@ def report(weights_dir: Path, media_dir: Path, tmp_path_factory: pytest.TempPath
     args = ["bench", "--weights-dir", str(weights_dir), "--media-dir", str(media_dir), "--out", str(out)]
     args += ["--cameras", "2", "--frames", "12", "--naive-frames", "2", "--repeat", "1"]
     args += ["--live-fps", "10", "--live-seconds", "1", "--index-sizes", "3000", "--hnsw-max", "3000"]
-    args += ["--embed-runtimes", "onnxruntime"]
+    args += ["--embed-runtimes", "openvino"]  # the default ReID model's runtime (its IR)
     assert main(args) == 0
     return json.loads(out.read_text())
 

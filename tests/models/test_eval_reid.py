@@ -58,10 +58,19 @@ def test_shipped_osnet_ranks_the_held_out_people(reid_set, weights_dir, tmp_path
     assert (out / "cmc.png").is_file()
 
 
-def test_calibrated_threshold_holds_on_held_out_people(reid_set, weights_dir, tmp_path):
+# (model, calibrated threshold range): OSNet's hand-picked registry 0.65 sits in its range; the
+# default 0288's registry 0.50 comes from harder pairs (MOT17-mini first vs last frame), this set
+# asks less of it.
+CALIBRATION_RANGES = [("osnet_x0_25_msmt17", 0.5, 0.8), ("person-reidentification-retail-0288", 0.3, 0.5)]
+
+
+@pytest.mark.parametrize(("model", "low", "high"), CALIBRATION_RANGES)
+def test_calibrated_threshold_holds_on_held_out_people(reid_set, weights_dir, tmp_path, model, low, high):
     out = tmp_path / "cal"
     argv = [
         "calibrate",
+        "--model",
+        model,
         "--data",
         str(reid_set),
         "--splits",
@@ -79,7 +88,7 @@ def test_calibrated_threshold_holds_on_held_out_people(reid_set, weights_dir, tm
     assert main(argv) == 0
     cal = load_calibration(out)
     assert cal is not None and cal.holdout is not None
-    assert 0.5 < cal.threshold < 0.8  # the registry's 0.65 was picked by hand from two crops
+    assert cal.model_id == model and low < cal.threshold < high
     assert cal.holdout["fmr"] <= 0.02 and cal.holdout["tpr"] >= 0.9
 
 

@@ -68,6 +68,9 @@ def test_walking_person_keeps_one_track_id(video_run):
 def test_output_folders_fill(video_run):
     out, records = video_run
     assert len(records) > 500
-    assert len(list((out / "query_images").glob("*.jpg"))) == len(records)
+    # Boxes the person check found no person in get no crop file (docs/accuracy.md, 7.5).
+    people = [r for r in records if r["quality_reason"] != "not_person"]
+    assert len(people) >= 0.99 * len(records)
+    assert len(list((out / "query_images").glob("*.jpg"))) == len(people)
     assert any((out / "detections").iterdir())
     assert (out / "query" / "query.jpg").is_file()

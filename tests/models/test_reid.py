@@ -65,7 +65,7 @@ def test_same_person_close_other_far(
     crops: list[np.ndarray],
 ) -> None:
     if backend == "openvino":
-        pytest.importorskip("openvino", reason="optional backend: pip install reidcam[openvino]")
+        pytest.importorskip("openvino", reason="OpenVINO is a core dependency: pip install openvino")
     emb = build_embedder(ReidConfig(model=model), resolve(model))
     v = emb.embed(crops).vectors
     assert v.shape == (4, REGISTRY[model].embedding_dim)
@@ -79,7 +79,7 @@ def test_same_person_close_other_far(
 
 
 def test_ir_and_onnx_conversion_agree(resolve: Callable[[str], Path], crops: list[np.ndarray]) -> None:
-    pytest.importorskip("openvino", reason="optional backend: pip install reidcam[openvino]")
+    pytest.importorskip("openvino", reason="OpenVINO is a core dependency: pip install openvino")
     ir, onnx = "person-reidentification-retail-0288", "person-reidentification-retail-0288_onnx"
     a = build_embedder(ReidConfig(model=ir), resolve(ir)).embed(crops)
     b = build_embedder(ReidConfig(model=onnx), resolve(onnx)).embed(crops)
@@ -90,3 +90,27 @@ def test_ir_and_onnx_conversion_agree(resolve: Callable[[str], Path], crops: lis
 def test_registry_checksums_match_the_verified_files(name: str, resolve: Callable[[str], Path]) -> None:
     """Every registry entry resolves in the verified weights folder (its sha256 is right)."""
     assert resolve(name).is_file()
+
+
+def test_batch1_onnx_conversion_runs_batched_with_the_same_vectors(
+    resolve: Callable[[str], Path], crops: list[np.ndarray]
+) -> None:
+    """The 0288 ONNX is saved with batch 1; the loader frees its batch axis (one call per chunk)."""
+    from reidcam.reid.backends.onnxruntime_backend import OnnxEmbedder
+
+    name = "person-reidentification-retail-0288_onnx"
+    emb = build_embedder(ReidConfig(model=name), resolve(name))
+    assert isinstance(emb, OnnxEmbedder) and emb.fixed_batch is None
+    together = emb.embed(crops).vectors
+    alone = np.concatenate([emb.embed([c]).vectors for c in crops])
+    np.testing.assert_allclose(together, alone, atol=1e-5)
+
+
+def test_flip_tta_keeps_the_default_model_apart(
+    resolve: Callable[[str], Path], crops: list[np.ndarray]
+) -> None:
+    name = ReidConfig().model
+    emb = build_embedder(ReidConfig(model=name, flip_tta=True), resolve(name))
+    v = emb.embed(crops).vectors
+    sim = v @ v.T
+    assert emb.model_id == name and float(sim[0, 1]) > float(sim[:2, 2:].max()) + 0.2

@@ -63,7 +63,7 @@ def test_missing_weights(capsys, no_weights, query, frames, tmp_path):
     )
     assert code == 2
     line = _error_line(err)
-    assert "osnet_x0_25_msmt17" in line and "reidcam weights fetch" in line
+    assert "person-reidentification-retail-0288" in line and "reidcam weights fetch" in line
 
 
 def test_unreadable_query_image(capsys, tmp_path, frames):

@@ -16,7 +16,7 @@ matcher:
 
 def test_defaults_without_file():
     cfg = load_config(None)
-    assert cfg.cameras == [] and cfg.reid.model == "osnet_x0_25_msmt17"
+    assert cfg.cameras == [] and cfg.reid.model == "person-reidentification-retail-0288"
 
 
 def test_env_substitution_and_values():

@@ -55,7 +55,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     s.add_argument("--detector-threads", type=int, help="detector intra-op threads (default: --threads)")
     s.add_argument("--detector-workers", type=int, help="frames detected at once (default: cores / threads)")
-    s.add_argument("--reid-backend", default="onnxruntime", choices=["onnxruntime", "openvino", "torch"])
+    s.add_argument("--reid-model", help="ReID registry name (default: the config default, reid.model)")
+    s.add_argument("--reid-backend", default="auto", choices=["auto", "onnxruntime", "openvino", "torch"])
     s.add_argument("--embed-runtimes", default="onnxruntime,openvino", help="runtimes for the crops/s figure")
     s.add_argument("--skip-naive", action="store_true", help="do not run the naive loop")
     s.add_argument(
@@ -70,7 +71,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def run(args: argparse.Namespace) -> int:
+    from reidcam.config.schema import ReidConfig
     from reidcam.perf.bench import BenchOptions, run_bench
+
+    reid_default = ReidConfig().model
 
     opts = BenchOptions(
         cameras=_ints(args.cameras),
@@ -87,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
         detector_threads=args.detector_threads,
         detector_workers=args.detector_workers,
         reid_backend=args.reid_backend,
+        reid_model=args.reid_model or reid_default,
         embed_runtimes=[r for r in args.embed_runtimes.split(",") if r.strip()],
         weights_dir=Path(args.weights_dir) if args.weights_dir else None,
         media_dir=Path(args.media_dir) if args.media_dir else None,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from reidcam.commands.eval_cmd import DEFAULT_MODEL, add_model_arg, add_weights_args
+from reidcam.commands.eval_cmd import PIPELINE_MODEL, add_model_arg, add_weights_args
 from reidcam.core.errors import ConfigError
 
 
@@ -100,7 +100,7 @@ def _from_dataset(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     from reidcam.eval.calibrate import calibrate, with_holdout
     from reidcam.eval.embedders import load_embedder
 
-    embedder = load_embedder(args.model or DEFAULT_MODEL, args.weights_dir, args.allow_download)
+    embedder = load_embedder(args.model or PIPELINE_MODEL, args.weights_dir, args.allow_download)
     scores, n_images, n_ids = _pairs(embedder, args.data, args.splits, args)
     data = f"{args.data} ({', '.join(args.splits)})"
     cal = calibrate(scores, embedder.model_id, args.target_fmr, n_images, n_ids, data)

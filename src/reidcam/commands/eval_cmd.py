@@ -11,12 +11,13 @@ from typing import Any
 
 from tqdm import tqdm
 
-from reidcam.config import AppConfig, load_config
+from reidcam.config import AppConfig, ReidConfig, load_config
 from reidcam.core.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MODEL = "osnet_x0_25_msmt17"
+DEFAULT_MODEL = "osnet_x0_25_msmt17"  # the base of `reidcam finetune` (an OSNet)
+PIPELINE_MODEL = ReidConfig().model  # what eval and calibrate measure unless told: the pipeline's
 
 
 def add_weights_args(p: argparse.ArgumentParser) -> None:
@@ -34,7 +35,7 @@ def add_model_arg(p: argparse.ArgumentParser, many: bool = False) -> None:
         action="append" if many else "store",
         metavar="NAME[=WEIGHTS]",
         help=f"ReID model: a registry name, or NAME=PATH for other weights (.onnx/.pth/.xml); "
-        f"{'repeatable; ' if many else ''}default {DEFAULT_MODEL}",
+        f"{'repeatable; ' if many else ''}default {PIPELINE_MODEL}",
     )
 
 
@@ -103,7 +104,7 @@ def _run_reid(args: argparse.Namespace) -> int:
 
     data = load_market(args.data, ("query", "bounding_box_test"))
     reports = []
-    for spec in args.model or [DEFAULT_MODEL]:
+    for spec in args.model or [PIPELINE_MODEL]:
         embedder = load_embedder(spec, args.weights_dir, args.allow_download)
         rep = evaluate_embedder(embedder, data, args.max_rank, progress=not args.no_progress)
         r = rep.result
@@ -202,7 +203,7 @@ def _run_search(args: argparse.Namespace) -> int:
     if not queries:
         raise ConfigError(f"no query crops (*.jpg) in {args.frames / 'query'}")
     results = []
-    for spec in args.model or [DEFAULT_MODEL]:
+    for spec in args.model or [PIPELINE_MODEL]:
         cfg = _search_config(args, spec)
         embedder = build_embedder_from_config(cfg)
         records, threshold = run_search(cfg, embedder, queries)

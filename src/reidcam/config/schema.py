@@ -49,6 +49,12 @@ class DetectorConfig(_Strict):
     threads: int | None = Field(default=None, ge=1)
     workers: int | None = Field(default=None, ge=1, le=64)
     confidence: float = Field(default=0.35, ge=0.0, le=1.0)
+    # Keep detections that are not people (cones, racks, wheels) out of ReID, matches and the
+    # memory: a pose model must find a body (>= person_check_min_keypoints of 17 keypoints) in
+    # a new track's box. 'auto': on when its weights are found, else off with a warning.
+    person_check: Literal["auto", "pose", "off"] = "auto"
+    person_check_weights: str = "yolo11n-pose"
+    person_check_min_keypoints: int = Field(default=7, ge=1, le=17)
     iou: float = Field(default=0.5, ge=0.0, le=1.0)
     imgsz: int = Field(default=640, ge=32, le=4096)
     min_box_height_px: float = Field(default=40.0, ge=0)
@@ -67,7 +73,9 @@ class TrackerConfig(_Strict):
 
 
 class ReidConfig(_Strict):
-    model: str = "osnet_x0_25_msmt17"
+    # Chosen by measurement (docs/accuracy.md, "The default ReID model"): it separates people
+    # better than OSNet x0_25 on every labelled set here and embeds faster on OpenVINO.
+    model: str = "person-reidentification-retail-0288"
     weights: str | None = None
     backend: Literal["auto", "onnxruntime", "torch", "openvino"] = "auto"
     batch_size: int = Field(default=32, ge=1, le=512)
@@ -82,6 +90,9 @@ class ReidConfig(_Strict):
     # A good crop less similar than this to its track's prototype means the tracker
     # swapped people: the sighting is split instead of blending two people.
     switch_similarity: float = Field(default=0.5, ge=-1.0, le=1.0)
+    # Embed each crop and its mirror image and average them (test-time augmentation): more
+    # robust vectors at twice the ReID cost. Measured in docs/accuracy.md.
+    flip_tta: bool = False
 
 
 class PerformanceConfig(_Strict):
@@ -121,6 +132,9 @@ class MatcherConfig(_Strict):
     # None = from the calibration, else 0.05.
     uncertain_band: float | None = Field(default=None, ge=0.0, le=1.0)
     calibration: Path | None = None
+    # A sighting decided on fewer good crops (big enough, whole, unoccluded) than this is at
+    # most "uncertain", never a "match": one view of a person can look like anybody.
+    min_good_crops: int = Field(default=1, ge=1, le=64)
 
 
 class OutputConfig(_Strict):

@@ -29,6 +29,7 @@ def load_embedder(
     allow_download: bool = False,
     backend: str = "auto",
     batch_size: int = 32,
+    flip_tta: bool = False,
 ) -> Embedder:
     """The embedder of one spec, weights resolved (and sha256-checked when named) like the pipeline's.
 
@@ -36,5 +37,11 @@ def load_embedder(
         WeightsError, ConfigError, DependencyError: as ``build_embedder`` / ``resolve_weights``.
     """
     name, weights = parse_model_spec(spec)
-    cfg = ReidConfig(model=name, weights=weights, backend=backend, batch_size=batch_size)  # type: ignore[arg-type]
+    cfg = ReidConfig(
+        model=name,
+        weights=weights,
+        backend=backend,  # type: ignore[arg-type]
+        batch_size=batch_size,
+        flip_tta=flip_tta,
+    )
     return build_embedder(cfg, resolve_weights(weights or name, weights_dir, allow_download))

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from reidcam.config import AppConfig, PerformanceConfig
+from reidcam.config import AppConfig, PerformanceConfig, ReidConfig
 from reidcam.perf.embed_bench import bench_embedders
 from reidcam.perf.index_bench import bench_indexes
 from reidcam.perf.naive import NaiveLoop, reference_boxes
@@ -32,7 +32,6 @@ log = logging.getLogger(__name__)
 # the 768x576 PETS view, 416x256 for the 768x432 ceiling camera). 320 px lost a quarter
 # of the ceiling camera's people in a check against 416/512 px and YOLOv8n.
 FAST_IMGSZ = {"vtest.avi": 416, "people-detection.264": 416}
-REID_MODEL = "osnet_x0_25_msmt17"
 QUERY_DIR = "market1501_2cam/query"
 
 
@@ -51,7 +50,8 @@ class BenchOptions:
     detector_backend: str = "auto"
     detector_threads: int | None = None
     detector_workers: int | None = None
-    reid_backend: str = "onnxruntime"
+    reid_backend: str = "auto"
+    reid_model: str = field(default_factory=lambda: ReidConfig().model)
     embed_runtimes: list[str] = field(default_factory=lambda: ["onnxruntime", "openvino"])
     weights_dir: Path | None = None
     media_dir: Path | None = None
@@ -60,7 +60,7 @@ class BenchOptions:
 
 
 def bench_config(opts: BenchOptions, videos: list[tuple[str, Path]]) -> AppConfig:
-    """The fast profile: YOLOX-nano per-camera input size, OSNet x0_25, ReID on new/changed tracks."""
+    """The fast profile: YOLOX-nano per-camera input size, the default ReID model, new/changed tracks."""
     return AppConfig.model_validate(
         {
             "cameras": [
@@ -74,7 +74,7 @@ def bench_config(opts: BenchOptions, videos: list[tuple[str, Path]]) -> AppConfi
                 "threads": opts.detector_threads,
                 "workers": opts.detector_workers,
             },
-            "reid": {"model": REID_MODEL, "backend": opts.reid_backend},
+            "reid": {"model": opts.reid_model, "backend": opts.reid_backend},
             "weights": {"dir": opts.weights_dir},
             "performance": {"threads": opts.threads, "pipelined": opts.pipelined},
         }
@@ -198,9 +198,9 @@ def run_bench(opts: BenchOptions) -> dict[str, object]:
     report["pipeline"] = _run_cameras(opts, folder, plan)
     report["peak_rss_mb_after_pipeline"] = peak_rss_mb()
     if opts.embed_runtimes:
-        weights = resolve_weights(REID_MODEL, opts.weights_dir)
+        weights = resolve_weights(opts.reid_model, opts.weights_dir)
         threads = sorted({1, plan.cpu_count})
-        report["embedding"] = bench_embedders(REID_MODEL, weights, opts.embed_runtimes, threads)
+        report["embedding"] = bench_embedders(opts.reid_model, weights, opts.embed_runtimes, threads)
     if opts.index_sizes:
         report["index"] = bench_indexes(opts.index_sizes, threads=plan.cpu_count, hnsw_max=opts.hnsw_max)
     report["peak_rss_mb"] = peak_rss_mb()

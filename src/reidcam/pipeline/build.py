@@ -10,14 +10,14 @@ from reidcam.capture import FailedSource, ImageFolderSource, list_images, open_s
 from reidcam.capture.base import FrameSource
 from reidcam.capture.stills import looks_like_stills
 from reidcam.config import AppConfig, CameraConfig
-from reidcam.core.errors import ConfigError, SourceError
+from reidcam.core.errors import ConfigError, SourceError, WeightsError
 from reidcam.detect import build_detector
 from reidcam.match import Gallery, Matcher, MatcherSettings
 from reidcam.pipeline.camera import CameraUnit
 from reidcam.pipeline.events import EventSink
 from reidcam.pipeline.runner import Runner
 from reidcam.pipeline.sightings import SightingBook
-from reidcam.pipeline.step import Models
+from reidcam.pipeline.step import Models, PersonCheck
 from reidcam.pipeline.threads import ThreadPlan, apply_thread_settings
 from reidcam.reid.backends import build_embedder
 from reidcam.reid.backends.base import Embedder
@@ -89,6 +89,27 @@ def matcher_settings(cfg: AppConfig, calibration: Calibration | None = None) -> 
     return MatcherSettings(threshold, m.margin, band)
 
 
+def build_person_check(cfg: AppConfig) -> PersonCheck | None:
+    """The pose person check of ``detector.person_check``; None when off.
+
+    Raises:
+        WeightsError: 'pose' and its weights are missing ('auto' then logs a warning instead).
+    """
+    d = cfg.detector
+    if d.person_check == "off":
+        return None
+    try:
+        path = _weights(cfg, d.person_check_weights)
+    except WeightsError as exc:
+        if d.person_check == "pose":
+            raise
+        log.warning("person check off (detector.person_check: auto): %s", exc)
+        return None
+    from reidcam.detect.person_check import PoseCheck
+
+    return PoseCheck(path, d.person_check_min_keypoints)
+
+
 def build_embedder_from_config(cfg: AppConfig, plan: ThreadPlan | None = None) -> Embedder:
     """The ReID model; ``reid.threads`` else the thread plan's inference threads."""
     plan = plan or apply_thread_settings(cfg.performance)
@@ -120,6 +141,8 @@ def build_models(cfg: AppConfig, embedder: Embedder | None = None, gallery: Gall
         calibration=calibration,
         gate=CropGate.from_config(cfg.reid),
         max_crops_per_step=cfg.performance.max_crops_per_step,
+        min_good_crops=cfg.matcher.min_good_crops,
+        person_check=build_person_check(cfg),
     )
 
 

@@ -30,6 +30,10 @@ class _State:
     last_embed_height: float = 0.0
     last_poor_frame: int = -(10**9)
     vectors: list[NDArray[np.float32]] = field(default_factory=list)
+    good_crops: int = 0  # good crops embedded into this sighting (not capped like ``vectors``)
+    person: bool | None = None  # the person check's answer: None not asked yet
+    person_checks: int = 0
+    last_person_check: int = -(10**9)
     prototype: NDArray[np.float32] | None = None
     decision: MatchDecision | None = None
     provisional: MatchDecision | None = None  # from a poor crop, shown until a good one comes
@@ -184,6 +188,7 @@ class SightingBook:
         if st.prototype is not None and float(st.prototype @ vector) < limit:
             st = self._split(track_id)
         st.vectors.append(np.asarray(vector, np.float32))
+        st.good_crops += 1
         if len(st.vectors) > self.max_embeddings:
             st.vectors.pop(0)
         st.last_embed_frame = frame_index
@@ -202,6 +207,32 @@ class SightingBook:
         new = _State(old.last_seen_at, old.last_seen_at, old.last_frame, part=old.part + 1)
         self._open[track_id] = new
         return new
+
+    MAX_PERSON_CHECKS = 3  # a track found no person this many times stays out for good
+
+    def is_person(self, track_id: int) -> bool | None:
+        """The person check's answer for the track: True once any check passed, None if not asked."""
+        st = self._open.get(track_id)
+        return None if st is None else st.person
+
+    def wants_person_check(self, track_id: int, frame_index: int) -> bool:
+        """Ask for a track not yet seen as a person: at once when new, then every embed interval."""
+        st = self._open.get(track_id)
+        if st is None or st.person is True or st.person_checks >= self.MAX_PERSON_CHECKS:
+            return False
+        return frame_index - st.last_person_check >= self.embed_interval_frames
+
+    def set_person(self, track_id: int, is_person: bool, frame_index: int) -> None:
+        st = self._open.get(track_id)
+        if st is not None:
+            st.person = bool(is_person) or st.person is True
+            st.person_checks += 1
+            st.last_person_check = frame_index
+
+    def good_crops(self, track_id: int) -> int:
+        """Good crops embedded into the track's current sighting so far (0 for an unknown track)."""
+        st = self._open.get(track_id)
+        return 0 if st is None else st.good_crops
 
     def prototype(self, track_id: int) -> NDArray[np.float32] | None:
         st = self._open.get(track_id)

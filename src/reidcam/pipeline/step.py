@@ -15,7 +15,7 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
@@ -52,6 +52,12 @@ class _Plan:
     quality: NDArray[np.float32] | None = None  # crop-gate score per detection
 
 
+class PersonCheck(Protocol):
+    """Says which boxes of a frame hold a person (``detect.person_check.PoseCheck``)."""
+
+    def check(self, image: NDArray[np.uint8], xyxy: NDArray[np.float32]) -> NDArray[np.bool_]: ...
+
+
 @dataclass(frozen=True)
 class Models:
     """The shared models and matching state used by every camera.
@@ -59,7 +65,9 @@ class Models:
     ``max_crops_per_step`` caps the ReID batch of one step (most urgent crops first; the
     rest wait for the next step), so a crowd cannot stall every camera. ``calibration``: what
     the matcher's similarities mean for this embedder (``matcher.calibration``), None if not
-    calibrated.
+    calibrated. ``min_good_crops``: a sighting built from fewer good crops can be "uncertain",
+    never a "match" (``matcher.min_good_crops``). ``person_check``: boxes it finds no person
+    in are kept out of ReID, matching and the memory (``detector.person_check``).
     """
 
     detector: Detector
@@ -69,6 +77,8 @@ class Models:
     gate: CropGate
     max_crops_per_step: int = 32
     calibration: Calibration | None = None
+    min_good_crops: int = 1
+    person_check: PersonCheck | None = None
 
 
 @dataclass
@@ -167,6 +177,41 @@ def _plan(unit: CameraUnit, frame: Frame, dets: Detections, gate: CropGate) -> _
         return None
     timings = {"decode": unit.last_decode_ms, "track": t_track, "crop": _ms(t1)}
     return _Plan(unit, frame, dets, track_of, crops, judged.reasons, {}, timings, judged.score)
+
+
+def _asks(plan: _Plan) -> list[int]:
+    """Detections of plan to person-check now: good crops of new or not-yet-person tracks."""
+    book, out = plan.unit.book, []
+    for i, tid in enumerate(plan.track_of):
+        if plan.crops[i] is None or plan.reasons[i] != "":
+            continue
+        if tid is None or book.wants_person_check(tid, plan.frame.index):
+            out.append(i)
+    return out
+
+
+def check_people(plans: list[_Plan], check: PersonCheck) -> int:
+    """Person-check what needs it; hide (no crop, reason 'not_person') the boxes found no person.
+
+    A track stays hidden until a check finds a person in it; one that never had a good crop
+    is not asked and stays as it is (a poor crop never makes a match). Returns boxes hidden.
+    """
+    hidden = 0
+    for plan in plans:
+        asks, book = _asks(plan), plan.unit.book
+        answers = check.check(plan.frame.image, plan.detections.xyxy[asks]) if asks else []
+        untracked_no = set()
+        for i, ok in zip(asks, answers, strict=True):
+            tid = plan.track_of[i]
+            if tid is None:
+                untracked_no.update([] if ok else [i])
+            else:
+                book.set_person(tid, bool(ok), plan.frame.index)
+        for i, tid in enumerate(plan.track_of):
+            if i in untracked_no or (tid is not None and book.is_person(tid) is False):
+                plan.crops[i], plan.reasons[i] = None, "not_person"
+                hidden += 1
+    return hidden
 
 
 def _priority(plan: _Plan, i: int) -> int | None:
@@ -289,6 +334,14 @@ def _best_crop(plan: _Plan, i: int) -> BestCrop | None:
     )
 
 
+def _cap_few(decision: MatchDecision, good: int, needed: int) -> MatchDecision:
+    """A match on fewer good crops than needed is a case for a human: one view can fool the model."""
+    if decision.verdict is not Verdict.MATCH or good >= needed:
+        return decision
+    reason = f"{decision.reason}, but only {good} of {needed} good crops needed to decide"
+    return replace(decision, verdict=Verdict.UNCERTAIN, reason=reason)
+
+
 def _decide(plan: _Plan, i: int, vectors: NDArray[np.float32] | None, models: Models) -> MatchDecision | None:
     tid, row = plan.track_of[i], plan.embed_rows.get(i)
     book, model_id = plan.unit.book, models.embedder.model_id
@@ -306,6 +359,7 @@ def _decide(plan: _Plan, i: int, vectors: NDArray[np.float32] | None, models: Mo
     probe = book.prototype(tid) if tid is not None and not book.needs_check(tid) else None
     if probe is not None:
         decision = models.matcher.decide(probe, model_id, models.gallery)
+        decision = _cap_few(decision, book.good_crops(tid), models.min_good_crops)  # type: ignore[arg-type]
         book.set_decision(tid, decision)  # type: ignore[arg-type]
         return decision
     if vec is None:
@@ -342,6 +396,15 @@ def _observations(
     return tuple(out)
 
 
+def _guarded_check(plans: list[_Plan], check: PersonCheck) -> None:
+    """A failing person check costs this step its answers (logged per camera), never the frames."""
+    try:
+        check_people(plans, check)
+    except Exception:
+        for plan in plans:
+            plan.unit.fault(f"person check failed on frame {plan.frame.index}; its boxes are not checked")
+
+
 @dataclass
 class Detected:
     """The detection stage's output for one batch: per-frame detections (None = failed) and its ms."""
@@ -372,6 +435,8 @@ def finish_step(
         if dets is not None and (plan := _plan(unit, frame, dets, models.gate)) is not None
     ]
     t2 = time.perf_counter()
+    if models.person_check is not None:  # its time counts as ReID time: it gates what ReID sees
+        _guarded_check(plans, models.person_check)
     crops, report.crops_deferred = select_crops(plans, models.max_crops_per_step)
     vectors = _embed(models.embedder, plans, crops)
     t_embed = _ms(t2)

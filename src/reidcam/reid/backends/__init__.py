@@ -66,12 +66,22 @@ def preset_for(model: str) -> str:
 def build_embedder(cfg: ReidConfig, weights_path: Path) -> Embedder:
     """Load the ReID model of ``cfg`` from a resolved weights file.
 
-    The vectors are tagged with ``cfg.model`` as ``model_id``.
+    The vectors are tagged with ``cfg.model`` as ``model_id``; with ``cfg.flip_tta`` each crop
+    is embedded with its mirror image (``reid.flip.FlipEmbedder``).
 
     Raises:
         ConfigError: unknown backend/preset; DependencyError: runtime not installed;
         WeightsError: the file cannot be loaded.
     """
+    embedder = _load(cfg, weights_path)
+    if cfg.flip_tta:
+        from reidcam.reid.flip import FlipEmbedder
+
+        return FlipEmbedder(embedder)
+    return embedder
+
+
+def _load(cfg: ReidConfig, weights_path: Path) -> Embedder:
     backend = backend_for(cfg, weights_path)
     kwargs = {
         "preset": preset_for(cfg.model),

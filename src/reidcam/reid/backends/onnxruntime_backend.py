@@ -2,7 +2,8 @@
 
 Input name, batch and spatial size are read from the session: a model with a dynamic batch
 axis (OSNet, ``images`` [batch, 3, 256, 128]) gets whole chunks of ``batch_size`` crops; one
-with a fixed batch (OMZ 0288 ONNX, ``data`` [1, 3, 256, 128]) is fed that many at a time.
+with a fixed batch of 1 (OMZ 0288 ONNX, ``data`` [1, 3, 256, 128]) has its batch axis freed at
+load time (``onnx_batch``, checked against single calls); if that fails it is fed one at a time.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from reidcam.core.errors import DependencyError, WeightsError
+from reidcam.reid.backends.onnx_batch import batch_agrees, patch_batch_dim
 from reidcam.reid.backends.preprocess import BatchEmbedder, Preset, get_preset
 
 log = logging.getLogger(__name__)
@@ -73,13 +75,15 @@ class OnnxEmbedder(BatchEmbedder):
         self.path = Path(path)
         self.model_id = model_id or self.path.stem
         self.batch_size = int(batch_size)
-        self.session = self._open(ort, threads)
+        self.session = self._open(ort, threads, str(self.path))
         inp = self.session.get_inputs()[0]
         if len(inp.shape) != 4:
             raise WeightsError(f"{self.path}: expected an NCHW image input, got {inp.name} {inp.shape}")
         self.input_name = inp.name
         batch_dim = inp.shape[0]
         self.fixed_batch = batch_dim if isinstance(batch_dim, int) and batch_dim > 0 else None
+        if self.fixed_batch == 1:
+            self._free_batch(ort, threads, tuple(inp.shape[1:]))
         self.preset = _fit_preset(get_preset(preset), list(inp.shape))
         self.dim = self._probe_dim()
         log.info(
@@ -91,13 +95,26 @@ class OnnxEmbedder(BatchEmbedder):
             self.dim,
         )
 
-    def _open(self, ort: Any, threads: int | None) -> Any:
+    def _free_batch(self, ort: Any, threads: int | None, shape: tuple[int, int, int]) -> None:
+        """Swap in a dynamic-batch copy of a batch-1 model when it gives the same vectors."""
+        patched = patch_batch_dim(self.path.read_bytes())
+        if patched is None:
+            return
+        session = self._open(ort, threads, patched)
+
+        def batched(x: NDArray[np.float32]) -> Any:
+            return session.run(None, {self.input_name: x})[0]
+
+        if batch_agrees(batched, self._infer, shape):
+            self.session, self.fixed_batch = session, None
+
+    def _open(self, ort: Any, threads: int | None, model: str | bytes) -> Any:
         opts = ort.SessionOptions()
         opts.log_severity_level = 3  # the OSNet export makes ORT warn about unused initializers
         if threads is not None:
             opts.intra_op_num_threads = int(threads)
         try:
-            return ort.InferenceSession(str(self.path), sess_options=opts, providers=["CPUExecutionProvider"])
+            return ort.InferenceSession(model, sess_options=opts, providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own untyped errors
             raise WeightsError(f"cannot load ONNX ReID model {self.path}: {exc}") from exc
 

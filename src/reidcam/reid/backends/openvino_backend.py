@@ -1,4 +1,4 @@
-"""ReID embedder on OpenVINO (optional dependency, ``pip install reidcam[openvino]``).
+"""ReID embedder on OpenVINO (a core dependency: it runs the default ReID model).
 
 Made for the Open Model Zoo IR (``.xml`` with its ``.bin`` beside it), and it also reads
 ``.onnx``. A model saved with a fixed batch of 1 (OMZ) is reshaped to a dynamic batch so the
@@ -26,7 +26,7 @@ def _import_openvino() -> Any:
         import openvino
     except ImportError as exc:
         raise DependencyError(
-            "OpenVINO is not installed: pip install reidcam[openvino] (or pip install openvino)"
+            "OpenVINO is not installed: pip install openvino (a dependency of reidcam)"
         ) from exc
     return openvino
 
