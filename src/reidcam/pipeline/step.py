@@ -31,6 +31,7 @@ from reidcam.reid.crops import CropGate, crop_quality, extract_crops
 
 if TYPE_CHECKING:
     from reidcam.eval.calibrate import Calibration
+    from reidcam.pipeline.calibration import CalibrationFeed
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +60,8 @@ class Models:
     ``max_crops_per_step`` caps the ReID batch of one step (most urgent crops first; the
     rest wait for the next step), so a crowd cannot stall every camera. ``calibration``: what
     the matcher's similarities mean for this embedder (``matcher.calibration``), None if not
-    calibrated.
+    calibrated. ``calibration_feed``: the per-camera self-calibration the runner feeds closed
+    sightings to (its estimator is ``matcher.estimator``); None when it is off.
     """
 
     detector: Detector
@@ -69,6 +71,7 @@ class Models:
     gate: CropGate
     max_crops_per_step: int = 32
     calibration: Calibration | None = None
+    calibration_feed: CalibrationFeed | None = None
 
 
 @dataclass
@@ -162,6 +165,8 @@ def _plan(unit: CameraUnit, frame: Frame, dets: Detections, gate: CropGate) -> _
         for i, tid in enumerate(track_of):
             if tid is not None:
                 unit.book.observe(tid, frame.index, frame.captured_at, dets.xyxy[i], judged.reasons[i] == "")
+        tracked = [i for i, tid in enumerate(track_of) if tid is not None]
+        unit.book.note_apart([track_of[i] for i in tracked], dets.xyxy[tracked])  # type: ignore[misc]
     except Exception:
         unit.fault(f"cropping failed on frame {frame.index}, skipped")
         return None
@@ -305,12 +310,12 @@ def _decide(plan: _Plan, i: int, vectors: NDArray[np.float32] | None, models: Mo
     # A track that jumped keeps no verdict from its old crops until a fresh good one confirms it.
     probe = book.prototype(tid) if tid is not None and not book.needs_check(tid) else None
     if probe is not None:
-        decision = models.matcher.decide(probe, model_id, models.gallery)
+        decision = models.matcher.decide(probe, model_id, models.gallery, plan.unit.camera_id)
         book.set_decision(tid, decision)  # type: ignore[arg-type]
         return decision
     if vec is None:
         return book.provisional(tid) if tid is not None else None
-    decision = models.matcher.decide(vec, model_id, models.gallery)
+    decision = models.matcher.decide(vec, model_id, models.gallery, plan.unit.camera_id)
     decision = decision if good else _cap_poor(decision, plan.reasons[i])
     if tid is not None:
         book.set_provisional(tid, decision)
