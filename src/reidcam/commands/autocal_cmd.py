@@ -61,3 +61,37 @@ def run_eval(args: argparse.Namespace) -> int:
     if args.out is not None:
         print(json.dumps({"wrote": str(args.out / "autocal_eval.json")}))
     return 0
+
+
+def run_auto(args: argparse.Namespace) -> int:
+    """``reidcam calibrate --auto``: gather each camera's pairs, add them to OUT/autocal.json."""
+    from reidcam.commands.options import config_from_args
+    from reidcam.core.errors import ConfigError
+    from reidcam.match.autocal_store import autocal_path, load_estimator, save_estimator
+    from reidcam.match.threshold_rule import hard_to_separate, pct
+    from reidcam.pipeline.autocal_run import gather
+    from reidcam.pipeline.build import autocal_settings, camera_sources
+
+    if not args.source:
+        raise ConfigError("--auto needs the cameras to play: --source CAM_ID=PATH (repeatable)")
+    cfg = config_from_args(args)
+    cfg = cfg.model_copy(update={"matcher": cfg.matcher.model_copy(update={"target_fmr": args.target_fmr})})
+    new, _ = gather(cfg)
+    path = autocal_path(args.out)
+    est = load_estimator(path, new.model_id, autocal_settings(cfg), camera_sources(cfg))
+    for cid in new.camera_ids():
+        s = new.scores(cid)
+        est.add_pairs(cid, s.different, s.same, new.source_of(cid))
+    save_estimator(est, path)
+    for e in est.estimates():
+        t = "–" if e.threshold is None else f"{e.threshold:.4f}"
+        tmr = "–" if e.tmr_at_target is None else pct(e.tmr_at_target)
+        state = "enough evidence" if e.enough else "too little evidence yet"
+        print(
+            f"camera {e.camera_id}: {e.num_negative} different-people / {e.num_positive} same-person pairs "
+            f"({state}); threshold {t} for {pct(e.target_fmr)} false matches, true matches there {tmr}"
+        )
+        if hard_to_separate(e):
+            print(f"  warning: {hard_to_separate(e)}")
+    print(f"wrote {path} (model {est.model_id})")
+    return 0

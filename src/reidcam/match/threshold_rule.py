@@ -3,8 +3,10 @@
 The threshold in use is at least the one that keeps the camera's estimated false-match rate
 at the target (``reidcam.match.autocal``); the user's threshold can only make it stricter.
 A camera with too little evidence yet uses the model's calibrated default. Where the model
-cannot separate people (the true-match rate at the target is below a floor), its matches
-are reported as "uncertain", never "match". Self-calibration off: the user's threshold as is.
+cannot separate people (the true-match rate at the target is below a floor), no threshold
+makes a match trustworthy: what scores above the user's (or the model's default) threshold
+is reported as "uncertain", never "match", with the camera's figures as the reason.
+Self-calibration off: the user's threshold as is.
 """
 
 from __future__ import annotations
@@ -90,6 +92,11 @@ def choose_threshold(
         return ThresholdChoice(user_threshold, "the configured threshold (self-calibration off)")
     floor, why, est = _floor(camera_id, estimator, model_default)
     uncertain = hard_to_separate(est) if est is not None and est.enough else ""
+    if uncertain:  # no match here at any threshold: what would have matched is a case for a human
+        base = max(user_threshold, model_default or user_threshold)
+        return ThresholdChoice(
+            base, f"camera {camera_id}: no match here, only uncertain at >= {base:.3f}", uncertain
+        )
     if floor is None:
         return ThresholdChoice(user_threshold, f"{why}; the user's threshold {user_threshold:.3f}", uncertain)
     if user_threshold >= floor:
