@@ -61,6 +61,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "--calibration",
         help="calibration.json of `reidcam calibrate` for this ReID model (its threshold is the default)",
     )
+    s.add_argument(
+        "--data-dir",
+        type=Path,
+        help="read and update the per-camera self-calibration (autocal.json) here, as `reidcam serve "
+        "--data-dir` and `reidcam calibrate --auto --out` do (default: learnt during this run only)",
+    )
     s.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     add_run_args(s)
     s.set_defaults(func=run)
@@ -73,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
     queries = [read_image(p) for p in args.query]
     cameras = build_cameras(cfg)  # bad sources fail here, before minutes of model loading
     embedder = build_embedder_from_config(cfg)
-    models = build_models(cfg, embedder=embedder)
+    models = build_models(cfg, embedder=embedder, data_dir=args.data_dir)
     out = Path(args.out)
     sink = SearchOutputSink(out, cfg.output.save_crops, cfg.output.jpeg_quality)
     for i, (path, img) in enumerate(zip(args.query, queries, strict=True)):
@@ -88,6 +94,10 @@ def run(args: argparse.Namespace) -> int:
         sink.close()
     summary = summarize(out)
     summary["threshold"] = models.matcher.settings.threshold
+    summary["camera_thresholds"] = {
+        u.camera_id: {"threshold": (c := models.matcher.threshold_for(u.camera_id)).threshold, "why": c.why}
+        for u in cameras
+    }
     summary["write_errors"] = sink.write_errors
     summary["out"] = str(out)
     print(json.dumps(summary))
