@@ -100,7 +100,6 @@ def choose_threshold(
     if floor is None:
         return ThresholdChoice(user_threshold, f"{why}; the user's threshold {user_threshold:.3f}", uncertain)
     if user_threshold >= floor:
-        return ThresholdChoice(
-            user_threshold, f"{why}; the user's {user_threshold:.3f} is stricter", uncertain
-        )
+        how = "is stricter" if user_threshold > floor else "is the same"
+        return ThresholdChoice(user_threshold, f"{why}; the user's {user_threshold:.3f} {how}", uncertain)
     return ThresholdChoice(floor, f"{why}; the user's {user_threshold:.3f} may only be stricter", uncertain)
