@@ -44,11 +44,19 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--source", action="append", required=True, metavar="CAM=PATH")
     ap.add_argument("--threshold", type=float, default=0.65, help="the old fixed threshold (0.65)")
+    ap.add_argument(
+        "--min-pairs",
+        type=int,
+        nargs=2,
+        metavar=("NEG", "POS"),
+        help="evidence minimums (default: the product's)",
+    )
     args = ap.parse_args()
     cams = [dict(zip(("id", "source"), s.split("=", 1), strict=True)) for s in args.source]
-    cfg = AppConfig.model_validate(
-        {"cameras": cams, "weights": {"dir": os.environ.get("REIDCAM_WEIGHTS_DIR")}}
-    )
+    keys = ("min_negative_pairs", "min_positive_pairs")
+    matcher = {} if args.min_pairs is None else dict(zip(keys, args.min_pairs, strict=True))
+    weights = {"dir": os.environ.get("REIDCAM_WEIGHTS_DIR")}
+    cfg = AppConfig.model_validate({"cameras": cams, "weights": weights, "matcher": matcher})
     est, log = gather(cfg)
     by_cam = {
         c["id"]: [s for s in log.sightings if s.key.camera_id == c["id"] and s.prototype is not None]
