@@ -114,6 +114,7 @@ def test_export_set_from_mot(tmp_path, capsys):
         ["export-set", "--out", "x"],
         ["eval", "reid", "--data", "/nonexistent/set"],
         ["calibrate", "--data", "/nonexistent", "--out", "x", "--target-fmr", "2"],
+        ["calibrate", "--auto", "--out", "x"],  # no --source to play
     ],
 )
 def test_user_errors_are_one_line(argv, capsys, fake_embedder):

@@ -29,6 +29,20 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         help="the identity memory of `reidcam serve --data-dir DATA_DIR`: pairs from the sightings "
         "users confirmed and rejected on their own cameras (no model is run)",
     )
+    source.add_argument(
+        "--auto",
+        action="store_true",
+        help="no labels: play the --source cameras (files, folders) through the pipeline and write each "
+        "camera's label-free calibration to OUT/autocal.json, the data directory of `reidcam serve`",
+    )
+    c.add_argument(
+        "--source",
+        action="append",
+        default=[],
+        metavar="CAM_ID=PATH",
+        help="with --auto: a camera (video file, image folder or glob); repeatable",
+    )
+    c.add_argument("--config", help="with --auto: YAML config (detector, tracker, ReID, matcher settings)")
     c.add_argument("--db-url", help="with --memory: the database URL if not the SQLite file in DATA_DIR")
     add_model_arg(c)
     c.add_argument("--target-fmr", type=float, default=0.01, help="false-match rate to allow (default 0.01)")
@@ -50,7 +64,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         help="same-person pairs from one camera count too (default: across cameras only)",
     )
     c.add_argument(
-        "--out", type=Path, required=True, help="writes calibration.json, similarity_hist.png, roc.png"
+        "--out",
+        type=Path,
+        required=True,
+        help="writes calibration.json, similarity_hist.png, roc.png (--auto: autocal.json)",
     )
     add_weights_args(c)
     c.set_defaults(func=run)
@@ -116,6 +133,10 @@ def run(args: argparse.Namespace) -> int:
 
     if not 0.0 < args.target_fmr < 1.0:
         raise ConfigError("--target-fmr must be within (0, 1)")
+    if args.auto:
+        from reidcam.commands.autocal_cmd import run_auto
+
+        return run_auto(args)
     cal, scores = _from_memory(args) if args.memory is not None else _from_dataset(args)
     path = save_calibration(cal, args.out)
     plot_similarity_hist(scores, cal, args.out / "similarity_hist.png")

@@ -89,11 +89,16 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     s.add_argument("--config", help="YAML config for detector/tracker/matcher settings")
     s.add_argument("--out", type=Path, help="write search_eval.json here")
     add_weights_args(s)
+    from reidcam.commands.autocal_cmd import register_eval as register_autocal
+
+    register_autocal(esub)
     e.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     handlers = {"reid": _run_reid, "mot": _run_mot, "search": _run_search}
+    if args.eval_command not in handlers:  # subcommands registered by their own modules
+        return int(args.eval_handler(args))
     return handlers[args.eval_command](args)
 
 

@@ -49,6 +49,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "--calibration",
         help="calibration.json of `reidcam calibrate` for this ReID model (its threshold is the default)",
     )
+    s.add_argument(
+        "--data-dir",
+        type=Path,
+        help="read and update the per-camera self-calibration (autocal.json) here, as `reidcam serve "
+        "--data-dir` and `reidcam calibrate --auto --out` do (default: learnt during this run only)",
+    )
     s.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     add_run_args(s)
     s.set_defaults(func=run)
@@ -116,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
     check_sources(cfg)  # before minutes of model loading
     cameras = build_cameras(cfg)
     embedder = build_embedder_from_config(cfg)
-    models = build_models(cfg, embedder=embedder)
+    models = build_models(cfg, embedder=embedder, data_dir=args.data_dir)
     out = Path(args.out)
     sink = SearchOutputSink(out, cfg.output.save_crops, cfg.output.jpeg_quality)
     if sink.replaced:
@@ -132,6 +138,10 @@ def run(args: argparse.Namespace) -> int:
     summary = summarize(out)
     summary["queries"] = {name: len(paths) for name, paths in people.items()}
     summary["threshold"] = models.matcher.settings.threshold
+    summary["camera_thresholds"] = {
+        u.camera_id: {"threshold": (c := models.matcher.threshold_for(u.camera_id)).threshold, "why": c.why}
+        for u in cameras
+    }
     summary["write_errors"] = sink.write_errors
     summary["out"] = str(out)
     write_summary(out, summary)

@@ -135,6 +135,18 @@ class MatcherConfig(_Strict):
     # A sighting decided on fewer good crops (big enough, whole, unoccluded) than this is at
     # most "uncertain", never a "match": one view of a person can look like anybody.
     min_good_crops: int = Field(default=1, ge=1, le=64)
+    # Self-calibration (reidcam.match.autocal): per camera, the threshold in use is at least the
+    # one keeping the label-free estimate of its false-match rate at ``target_fmr``; ``threshold``
+    # can only make it stricter. False: ``threshold`` alone, on every camera. A camera whose
+    # true-match rate at ``target_fmr`` is below ``min_tmr`` says "uncertain", never "match".
+    # A camera needs ``min_negative_pairs`` different-people and ``min_positive_pairs``
+    # same-person pairs before its estimate counts; until then the model's default applies.
+    self_calibrate: bool = True
+    target_fmr: float = Field(default=0.01, gt=0.0, lt=1.0)
+    min_tmr: float = Field(default=0.5, ge=0.0, le=1.0)
+    min_negative_pairs: int = Field(default=300, ge=1)
+    min_positive_pairs: int = Field(default=30, ge=1)
+    autocal_save_interval_s: float = Field(default=60.0, gt=0)
 
 
 class OutputConfig(_Strict):

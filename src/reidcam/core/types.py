@@ -197,7 +197,9 @@ class MatchDecision:
     ``similarity`` is cosine similarity in [-1, 1] to the best query; the
     runner-up fields describe the second-best distinct query, if any. ``view`` and
     ``runner_up_view`` index the stored view (query image) of each identity that gave
-    its score: the evidence a person can look at to check the verdict.
+    its score: the evidence a person can look at to check the verdict. ``threshold_why``
+    says why ``threshold`` applied (the camera's self-calibration, the model's default, the
+    user's choice) and, when the camera cannot separate people, why a match became uncertain.
     """
 
     verdict: Verdict
@@ -209,6 +211,7 @@ class MatchDecision:
     reason: str
     view: int | None = None
     runner_up_view: int | None = None
+    threshold_why: str = ""
 
     @property
     def matched(self) -> bool:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from numpy.typing import NDArray
 
 from reidcam.core.types import MatchDecision, Verdict
+from reidcam.match.autocal import SeparationEstimator
 from reidcam.match.gallery import Gallery
+from reidcam.match.threshold_rule import ThresholdChoice, choose_threshold
 
 
 @dataclass(frozen=True)
@@ -23,10 +25,27 @@ class MatcherSettings:
 
 
 class Matcher:
-    """Threshold + margin matcher; thread-safe (settings are replaced atomically)."""
+    """Threshold + margin matcher; thread-safe (settings are replaced atomically).
 
-    def __init__(self, settings: MatcherSettings) -> None:
+    ``estimator``: per-camera label-free estimates; given, the matcher self-calibrates (see
+    ``reidcam.match.threshold_rule``): ``settings.threshold`` (the user's) can only make a
+    camera's threshold stricter. ``model_default``: the model's calibrated threshold, used on
+    a camera with too little evidence yet.
+    """
+
+    def __init__(
+        self,
+        settings: MatcherSettings,
+        estimator: SeparationEstimator | None = None,
+        model_default: float | None = None,
+    ) -> None:
         self.settings = settings
+        self.estimator = estimator
+        self.model_default = model_default
+
+    def threshold_for(self, camera_id: str | None) -> ThresholdChoice:
+        """The threshold that applies to a decision on ``camera_id`` (None: not from a camera)."""
+        return choose_threshold(self.settings.threshold, camera_id, self.estimator, self.model_default)
 
     def set_threshold(self, threshold: float) -> None:
         if not -1.0 <= threshold <= 1.0:
@@ -34,15 +53,35 @@ class Matcher:
         s = self.settings
         self.settings = MatcherSettings(threshold, s.margin, s.uncertain_band)
 
-    def decide(self, vector: NDArray[np.float32], model_id: str, gallery: Gallery) -> MatchDecision:
-        s = self.settings
+    def decide(
+        self, vector: NDArray[np.float32], model_id: str, gallery: Gallery, camera_id: str | None = None
+    ) -> MatchDecision:
+        """Judge one probe (a sighting's prototype) seen on ``camera_id`` against the gallery."""
+        choice = self.threshold_for(camera_id)
+        s = replace(self.settings, threshold=choice.threshold)
         scores = gallery.scores_with_views(vector, model_id)
         if not scores:
-            return MatchDecision(Verdict.NO_MATCH, None, 0.0, None, None, s.threshold, "no query identities")
+            return MatchDecision(
+                Verdict.NO_MATCH,
+                None,
+                0.0,
+                None,
+                None,
+                s.threshold,
+                "no query identities",
+                None,
+                None,
+                choice.why,
+            )
         best_id, best, view = scores[0]
         runner_id, runner, r_view = scores[1] if len(scores) > 1 else (None, None, None)
         verdict, reason = _judge(best, runner, s)
-        return MatchDecision(verdict, best_id, best, runner_id, runner, s.threshold, reason, view, r_view)
+        if verdict is Verdict.MATCH and choice.uncertain:
+            verdict, reason = Verdict.UNCERTAIN, f"{reason}, but {choice.uncertain}"
+        why = f"{choice.why}; {choice.uncertain}" if choice.uncertain else choice.why
+        return MatchDecision(
+            verdict, best_id, best, runner_id, runner, s.threshold, reason, view, r_view, why
+        )
 
 
 def _judge(best: float, runner: float | None, s: MatcherSettings) -> tuple[Verdict, str]:

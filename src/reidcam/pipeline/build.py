@@ -9,10 +9,14 @@ from typing import TYPE_CHECKING
 from reidcam.capture import FailedSource, ImageFolderSource, list_images, open_source
 from reidcam.capture.base import FrameSource
 from reidcam.capture.stills import looks_like_stills
+from reidcam.capture.urls import describe_source
 from reidcam.config import AppConfig, CameraConfig
 from reidcam.core.errors import ConfigError, SourceError, WeightsError
 from reidcam.detect import build_detector
 from reidcam.match import Gallery, Matcher, MatcherSettings
+from reidcam.match.autocal import AutocalSettings, SeparationEstimator
+from reidcam.match.autocal_store import autocal_path, load_estimator
+from reidcam.pipeline.calibration import CalibrationFeed
 from reidcam.pipeline.camera import CameraUnit
 from reidcam.pipeline.events import EventSink
 from reidcam.pipeline.runner import Runner
@@ -40,12 +44,42 @@ def _weights(cfg: AppConfig, name_or_path: str) -> Path:
     return resolve_weights(name_or_path, cfg.weights.dir, cfg.weights.allow_download)
 
 
+def model_threshold(cfg: AppConfig, calibration: Calibration | None = None) -> float | None:
+    """The model's calibrated threshold: its calibration's, else the registry's; None if neither."""
+    if calibration is not None:
+        return calibration.threshold
+    spec = REGISTRY.get(cfg.reid.model)
+    return spec.threshold if spec is not None else None
+
+
 def default_threshold(cfg: AppConfig) -> float:
     """The configured threshold, else the one recommended for the ReID model."""
     if cfg.matcher.threshold is not None:
         return cfg.matcher.threshold
-    spec = REGISTRY.get(cfg.reid.model)
-    return spec.threshold if spec is not None and spec.threshold is not None else DEFAULT_THRESHOLD
+    recommended = model_threshold(cfg)
+    return recommended if recommended is not None else DEFAULT_THRESHOLD
+
+
+def autocal_settings(cfg: AppConfig) -> AutocalSettings:
+    m = cfg.matcher
+    return AutocalSettings(m.target_fmr, m.min_tmr, m.min_negative_pairs, m.min_positive_pairs)
+
+
+def camera_sources(cfg: AppConfig) -> dict[str, str]:
+    """Camera id -> its source as the calibration file records it (credentials redacted)."""
+    return {cam.id: describe_source(cam.source) for cam in cfg.cameras}
+
+
+def calibration_feed(cfg: AppConfig, model_id: str, data_dir: Path | None) -> CalibrationFeed | None:
+    """The self-calibration's estimator, loaded from ``data_dir`` when given (None: it is off)."""
+    if not cfg.matcher.self_calibrate:
+        return None
+    settings, sources = autocal_settings(cfg), camera_sources(cfg)
+    if data_dir is None:
+        return CalibrationFeed(SeparationEstimator(model_id, settings, sources), None)
+    path = autocal_path(data_dir)
+    est = load_estimator(path, model_id, settings, sources)
+    return CalibrationFeed(est, path, cfg.matcher.autocal_save_interval_s)
 
 
 def configured_calibration(cfg: AppConfig, model_id: str) -> Calibration | None:
@@ -121,8 +155,16 @@ def build_embedder_from_config(cfg: AppConfig, plan: ThreadPlan | None = None) -
     return build_embedder(reid, _weights(cfg, cfg.reid.weights or cfg.reid.model))
 
 
-def build_models(cfg: AppConfig, embedder: Embedder | None = None, gallery: Gallery | None = None) -> Models:
+def build_models(
+    cfg: AppConfig,
+    embedder: Embedder | None = None,
+    gallery: Gallery | None = None,
+    data_dir: Path | None = None,
+) -> Models:
     """Load the detector and embedder once; they serve every camera.
+
+    ``data_dir``: where the per-camera self-calibration is kept (``autocal.json``); None keeps
+    it in memory for this run only.
 
     Raises:
         WeightsError, DependencyError: weights missing or a runtime not installed.
@@ -133,12 +175,19 @@ def build_models(cfg: AppConfig, embedder: Embedder | None = None, gallery: Gall
     detector = build_detector(cfg.detector, weights, plan.inference_threads, plan.detector_workers)
     embedder = embedder or build_embedder_from_config(cfg, plan)
     calibration = configured_calibration(cfg, embedder.model_id)
+    feed = calibration_feed(cfg, embedder.model_id, data_dir)
+    matcher = Matcher(
+        matcher_settings(cfg, calibration),
+        estimator=None if feed is None else feed.estimator,
+        model_default=model_threshold(cfg, calibration),
+    )
     return Models(
         detector=detector,
         embedder=embedder,
         gallery=gallery or Gallery(),
-        matcher=Matcher(matcher_settings(cfg, calibration)),
+        matcher=matcher,
         calibration=calibration,
+        calibration_feed=feed,
         gate=CropGate.from_config(cfg.reid),
         max_crops_per_step=cfg.performance.max_crops_per_step,
         min_good_crops=cfg.matcher.min_good_crops,

@@ -154,7 +154,7 @@ class Runner:
             for unit, frame in batch:
                 unit.mark_processed()
                 for sighting in self._expire(unit, frame):
-                    self._emit(unit, "on_sighting_closed", sighting)
+                    self._sighting_closed(unit, sighting)
             if report is not None:
                 self.stats.add_step(report, (time.perf_counter() - t0) * 1000.0)
         self._close(ended)
@@ -259,7 +259,17 @@ class Runner:
             unit.fault("closing its sightings failed")
             return
         for sighting in closed:
-            self._emit(unit, "on_sighting_closed", sighting)
+            self._sighting_closed(unit, sighting)
+
+    def _sighting_closed(self, unit: CameraUnit, sighting: Sighting) -> None:
+        """Feed the camera's self-calibration, then tell the sink."""
+        feed = self.models.calibration_feed
+        if feed is not None:
+            try:
+                feed.on_sighting(sighting)
+            except Exception as exc:
+                unit.fault(f"self-calibration failed on a sighting: {exc}")
+        self._emit(unit, "on_sighting_closed", sighting)
 
     def _maybe_publish_status(self, force: bool = False) -> None:
         now = time.monotonic()
@@ -286,4 +296,6 @@ class Runner:
             except Exception:
                 log.exception("camera %s: closing the source failed", unit.camera_id)
             self._close_sightings(unit)
+        if self.models.calibration_feed is not None:
+            self.models.calibration_feed.flush()
         self._maybe_publish_status(force=True)

@@ -9,6 +9,7 @@ from numpy.typing import NDArray
 
 from reidcam.core.geometry import iou_matrix
 from reidcam.core.types import BestCrop, MatchDecision, Sighting, SightingKey
+from reidcam.match.autocal import SIGHTING_APART, SIGHTING_HALVES
 from reidcam.reid.aggregate import robust_mean
 
 # A track re-found after more processed frames than this, or whose box overlaps its last box
@@ -18,6 +19,11 @@ REFOUND_GAP_FRAMES = 5
 MIN_STEP_IOU = 0.5
 # The similarity to its sighting's prototype a jumped track's new crop needs to stay in it.
 JUMP_SIMILARITY = 0.65
+# Label-free calibration (reidcam.match.autocal): two tracks in one frame whose boxes overlap
+# less than this are two people (NMS already removed boxes overlapping by more than 0.5);
+# a track with this many good embeddings per half gives a same-person pair of halves.
+APART_IOU = 0.2
+MIN_HALF_EMBEDDINGS = 2
 
 
 @dataclass
@@ -42,6 +48,7 @@ class _State:
     last_tick: int = 0  # the book's processed-frame count when last seen
     jumped: bool = False  # leapt, came back after a gap or out of occlusion: maybe another person now
     best_crop: BestCrop | None = None
+    apart: set[tuple[int, int]] = field(default_factory=set)  # (track_id, part) seen apart from it
 
 
 class SightingBook:
@@ -107,6 +114,18 @@ class SightingBook:
             st.last_box = np.asarray(xyxy, np.float32).reshape(4).copy()
         if good is not None:
             st.last_good = good
+
+    def note_apart(self, track_ids: list[int], xyxy: NDArray[np.float32]) -> None:
+        """Tracks in one frame with boxes ``xyxy`` (N, 4): those apart are different people."""
+        if len(track_ids) < 2:
+            return
+        iou = iou_matrix(np.asarray(xyxy, np.float32), np.asarray(xyxy, np.float32))
+        states = [self._open.get(t) for t in track_ids]
+        for i, j in zip(*np.nonzero(np.triu(iou < APART_IOU, k=1)), strict=True):
+            a, b = states[i], states[j]
+            if a is not None and b is not None and track_ids[i] != track_ids[j]:
+                a.apart.add((track_ids[j], b.part))
+                b.apart.add((track_ids[i], a.part))
 
     def tick(self) -> None:
         """One more frame of this camera was processed (gaps count processed frames, so a
@@ -279,9 +298,21 @@ class SightingBook:
             decision=st.decision,
             best_crop_quality=0.0 if st.best_crop is None else st.best_crop.quality,
             best_crop=st.best_crop,
+            extra=_calibration_facts(st),
         )
 
     def _close(self, track_id: int) -> Sighting:
         sighting = self.snapshot(track_id)
         del self._open[track_id]
         return sighting
+
+
+def _calibration_facts(st: _State) -> dict[str, object]:
+    """What the label-free calibration learns from a sighting: the sightings it was seen apart
+    from, and the prototypes of its earlier and later halves when it is long enough."""
+    facts: dict[str, object] = {SIGHTING_APART: tuple(sorted(st.apart))}
+    n = len(st.vectors)
+    if n >= 2 * MIN_HALF_EMBEDDINGS:
+        vecs = np.stack(st.vectors)
+        facts[SIGHTING_HALVES] = (robust_mean(vecs[: n // 2]), robust_mean(vecs[n // 2 :]))
+    return facts

@@ -31,6 +31,7 @@ from reidcam.reid.crops import CropGate, crop_quality, extract_crops
 
 if TYPE_CHECKING:
     from reidcam.eval.calibrate import Calibration
+    from reidcam.pipeline.calibration import CalibrationFeed
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +69,8 @@ class Models:
     calibrated. ``min_good_crops``: a sighting built from fewer good crops can be "uncertain",
     never a "match" (``matcher.min_good_crops``). ``person_check``: boxes it finds no person
     in are kept out of ReID, matching and the memory (``detector.person_check``).
+    ``calibration_feed``: the per-camera self-calibration the runner feeds closed
+    sightings to (its estimator is ``matcher.estimator``); None when it is off.
     """
 
     detector: Detector
@@ -79,6 +82,7 @@ class Models:
     calibration: Calibration | None = None
     min_good_crops: int = 1
     person_check: PersonCheck | None = None
+    calibration_feed: CalibrationFeed | None = None
 
 
 @dataclass
@@ -172,6 +176,8 @@ def _plan(unit: CameraUnit, frame: Frame, dets: Detections, gate: CropGate) -> _
         for i, tid in enumerate(track_of):
             if tid is not None:
                 unit.book.observe(tid, frame.index, frame.captured_at, dets.xyxy[i], judged.reasons[i] == "")
+        tracked = [i for i, tid in enumerate(track_of) if tid is not None]
+        unit.book.note_apart([track_of[i] for i in tracked], dets.xyxy[tracked])  # type: ignore[misc]
     except Exception:
         unit.fault(f"cropping failed on frame {frame.index}, skipped")
         return None
@@ -358,13 +364,13 @@ def _decide(plan: _Plan, i: int, vectors: NDArray[np.float32] | None, models: Mo
     # A track that jumped keeps no verdict from its old crops until a fresh good one confirms it.
     probe = book.prototype(tid) if tid is not None and not book.needs_check(tid) else None
     if probe is not None:
-        decision = models.matcher.decide(probe, model_id, models.gallery)
+        decision = models.matcher.decide(probe, model_id, models.gallery, plan.unit.camera_id)
         decision = _cap_few(decision, book.good_crops(tid), models.min_good_crops)  # type: ignore[arg-type]
         book.set_decision(tid, decision)  # type: ignore[arg-type]
         return decision
     if vec is None:
         return book.provisional(tid) if tid is not None else None
-    decision = models.matcher.decide(vec, model_id, models.gallery)
+    decision = models.matcher.decide(vec, model_id, models.gallery, plan.unit.camera_id)
     decision = decision if good else _cap_poor(decision, plan.reasons[i])
     if tid is not None:
         book.set_provisional(tid, decision)

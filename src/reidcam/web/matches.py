@@ -41,6 +41,7 @@ class MatchEntry:
     verdict: str = Verdict.MATCH.value  # "match" once any frame matched, else "uncertain"
     reason: str = ""
     threshold: float = 0.0
+    threshold_why: str = ""
     view_crop_id: str | None = None  # the query image that gave best_similarity
     runner_up_id: str | None = None
     runner_up_label: str | None = None
@@ -114,7 +115,7 @@ class MatchBook:
 
     def _set_evidence(self, entry: MatchEntry, d: MatchDecision) -> None:
         """The decision that gave the entry its best score explains it."""
-        entry.reason, entry.threshold = d.reason, d.threshold
+        entry.reason, entry.threshold, entry.threshold_why = d.reason, d.threshold, d.threshold_why
         entry.view_crop_id = self._view(d.query_id, d.view)
         entry.runner_up_id, entry.runner_up_similarity = d.runner_up_id, d.runner_up_similarity
         entry.runner_up_label = None if d.runner_up_id is None else self._labels.get(d.runner_up_id)

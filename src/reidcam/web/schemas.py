@@ -66,6 +66,9 @@ class MatchOut(BaseModel):
     verdict: str = Field(description="match, or uncertain: a close call for a person to judge")
     reason: str = Field(description="why, from the matcher: similarity against threshold and runner-up")
     threshold: float
+    threshold_why: str = Field(
+        default="", description="why this threshold applied on the camera (self-calibration, default, user)"
+    )
     query_image_url: str | None = Field(description="the query image that scored best (evidence)")
     runner_up_id: str | None
     runner_up_label: str | None
@@ -226,6 +229,7 @@ def match_out(e: MatchEntry) -> MatchOut:
         verdict=e.verdict,
         reason=e.reason,
         threshold=e.threshold,
+        threshold_why=e.threshold_why,
         query_image_url=_crop_url(e.view_crop_id),
         runner_up_id=e.runner_up_id,
         runner_up_label=e.runner_up_label,

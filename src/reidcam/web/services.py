@@ -86,7 +86,7 @@ def build_services(
         WeightsError, DependencyError: weights missing or a runtime not installed.
         StorageError: the identity database cannot be opened or migrated.
     """
-    models = build_models(cfg)
+    models = build_models(cfg, data_dir=Path(data_dir))
     # The tracker's library (Ultralytics, and PyTorch with it) takes seconds to import: do it
     # while loading, so the first Start answers at once and a broken install fails here.
     build_tracker(cfg.tracker)

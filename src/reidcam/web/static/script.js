@@ -12,6 +12,7 @@ const state = {
   matchEls: new Map(),
   thresholdDragging: false,
   calibration: null,
+  cameraCal: [],
   timers: {},
   person: null,
   people: [],
@@ -108,7 +109,8 @@ function cameraPanel(cam) {
       el("span", { class: "age" })
     ),
     el("div", { class: "frame" }, img),
-    el("div", { class: "seen", role: "status" })
+    el("div", { class: "seen", role: "status" }),
+    el("div", { class: "calib", hidden: true })
   );
   connectStream(img, cam);
   return panel;
@@ -141,6 +143,7 @@ function renderCameras(cameras) {
   for (const cam of cameras) {
     const panel = box.querySelector(`[data-camera-id="${CSS.escape(cam.camera_id)}"]`);
     updateCameraPanel(panel, cam);
+    if (panel && panel.querySelector(".calib").hidden) showCameraRates(Number($("#threshold").value));
     const chip = el("span", { class: "chip", "data-state": cam.state, title: cam.description + (cam.last_error ? "\n" + cam.last_error : "") });
     chip.textContent = `${cam.name}: ${cam.state}${cam.state === "live" ? " " + cam.fps.toFixed(1) + " fps" : ""}`;
     health.push(chip);
@@ -228,10 +231,44 @@ function setThreshold(v) {
   showRates(Number(v));
 }
 
+// ---- per camera: the label-free calibration of the self-calibrating matcher --------------
+async function refreshCameraCalibration() {
+  try {
+    state.cameraCal = await api("/api/calibration/cameras");
+  } catch (e) {
+    state.cameraCal = [];
+  }
+  showCameraRates(Number($("#threshold").value));
+}
+
+function cameraRatesText(c, t) {
+  if (!c.self_calibrating) return "";
+  if (!c.enough) {
+    return `calibrating: ${c.num_negative}/${c.min_negative_pairs} different-people, ${c.num_positive}/${c.min_positive_pairs} same-person pairs; threshold ${c.threshold_in_use.toFixed(2)} (model default)`;
+  }
+  const r = c.curve.find((x) => x.threshold >= t - 1e-9) || { fmr: 0, tpr: 0 };
+  return `here at ${t.toFixed(2)}: false matches ${pct(r.fmr)} · true matches ${pct(r.tpr)} (estimated); threshold in use ${c.threshold_in_use.toFixed(2)}`;
+}
+
+function showCameraRates(t) {
+  for (const c of state.cameraCal) {
+    const panel = document.querySelector(`#cameras [data-camera-id="${CSS.escape(c.camera_id)}"]`);
+    const box = panel && panel.querySelector(".calib");
+    if (!box) continue;
+    const text = cameraRatesText(c, t);
+    box.hidden = !text && !c.warning;
+    box.dataset.warning = c.warning ? "true" : "false";
+    box.setAttribute("role", c.warning ? "alert" : "status");
+    box.replaceChildren(...[c.warning && el("strong", { class: "warning", text: c.warning }), text && el("span", { text })].filter(Boolean));
+    box.title = c.why;
+  }
+}
+
 // ---- calibration: what a threshold means for this model (`reidcam calibrate`) ------------
 const pct = (x) => (x >= 0.1 ? `${(100 * x).toFixed(0)} %` : x >= 0.001 ? `${(100 * x).toFixed(1)} %` : `${(100 * x).toFixed(2)} %`);
 
 async function loadCalibration() {
+  refreshCameraCalibration();
   try {
     state.calibration = await api("/api/calibration");
   } catch (e) {
@@ -263,6 +300,7 @@ function ratesAt(t) {
 }
 
 function showRates(t) {
+  showCameraRates(t);
   const cal = state.calibration;
   if (!cal || !cal.calibrated) return;
   const r = ratesAt(t);
@@ -809,6 +847,7 @@ async function main() {
     refreshMatches();
   }, 5000);
   setInterval(refreshPeople, 15000);
+  setInterval(refreshCameraCalibration, 5000);
 }
 
 main();
