@@ -1,0 +1,118 @@
+"""The identity memory's join rule, old (nearest member) vs new (quorum), on the two sample videos.
+
+Runs vtest.avi and people-detection.264 as two looping cameras the way ``reidcam serve`` plays
+file cameras (paced, newest frame only, wall-clock times), for ``--seconds``, collecting every
+closed sighting. The very same sightings, in the same order, are then placed by two fresh
+memories: the old rule (``quorum 0``: joins through the single nearest member, at the model's
+match threshold) and the new default (``settings_from_config``: majority quorum at the
+stricter join threshold). The two videos show different people, so an identity with sightings
+of both cameras is a wrong merge; so is one with two sightings seen at the same time on one
+camera. Prints one JSON document.
+
+    REIDCAM_WEIGHTS_DIR=... REIDCAM_MEDIA_DIR=... python benchmarks/identity_rule.py --seconds 300
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import tempfile
+import threading
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from reidcam.config import AppConfig
+from reidcam.core.types import Sighting
+from reidcam.identity import IdentityMemory
+from reidcam.identity.audit import audit
+from reidcam.identity.setup import match_threshold, settings_from_config
+from reidcam.pipeline.build import build_models
+from reidcam.pipeline.events import NullSink
+from reidcam.pipeline.runner import Runner
+from reidcam.web.replay import replay_cameras
+
+
+class Collect(NullSink):
+    def __init__(self) -> None:
+        self.sightings: list[Sighting] = []
+        self._lock = threading.Lock()
+
+    def on_sighting_closed(self, sighting: Sighting) -> None:
+        if sighting.prototype is not None:
+            with self._lock:
+                self.sightings.append(sighting)
+
+
+def config(media: Path, weights: Path) -> AppConfig:
+    return AppConfig.model_validate(
+        {
+            "cameras": [
+                {"id": "vtest", "source": str(media / "vtest.avi")},
+                {"id": "ceiling", "source": str(media / "people-detection.264")},
+            ],
+            "weights": {"dir": str(weights)},
+        }
+    )
+
+
+def run_cameras(cfg: AppConfig, seconds: float, fps: float) -> list[Sighting]:
+    sink = Collect()
+    runner = Runner(replay_cameras(cfg, fps, loop=True), build_models(cfg), sink)
+    runner.start()
+    time.sleep(seconds)
+    runner.stop(timeout_s=60.0)
+    return sink.sightings
+
+
+def place_all(sightings: list[Sighting], settings: object, folder: Path) -> dict[str, object]:
+    with IdentityMemory.open(folder, settings=settings) as memory:  # type: ignore[arg-type]
+        for s in sightings:
+            memory.record_sighting(replace(s, best_crop=None))
+        with memory.engine.connect() as conn:
+            a = audit(conn)
+    both = a.spanning({"vtest", "ceiling"})
+    return {
+        "threshold": settings.threshold,  # type: ignore[attr-defined]
+        "quorum": settings.quorum,  # type: ignore[attr-defined]
+        "identities": a.identities,
+        "sightings": a.sightings,
+        "identities_with_both_videos": len(both),
+        "sightings_in_those": sum(a.sizes[i] for i in both),
+        "overlapping_pairs_in_one_identity": len(a.overlaps),
+        "identities_with_overlaps": len({o[0] for o in a.overlaps}),
+        "largest_identity_sightings": max(a.sizes.values(), default=0),
+        "identities_with_2_or_more_sightings": sum(1 for n in a.sizes.values() if n >= 2),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=300.0)
+    parser.add_argument("--fps", type=float, default=10.0, help="pace of each file camera")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    media, weights = Path(os.environ["REIDCAM_MEDIA_DIR"]), Path(os.environ["REIDCAM_WEIGHTS_DIR"])
+    cfg = config(media, weights)
+    t0 = time.monotonic()
+    sightings = run_cameras(cfg, args.seconds, args.fps)
+    new = settings_from_config(cfg)
+    old = replace(new, threshold=match_threshold(cfg), quorum=0.0)
+    with tempfile.TemporaryDirectory() as tmp:
+        result = {
+            "seconds": args.seconds,
+            "fps": args.fps,
+            "wall_s": round(time.monotonic() - t0, 1),
+            "sightings_per_camera": {
+                c: sum(s.key.camera_id == c for s in sightings) for c in ("vtest", "ceiling")
+            },
+            "old_rule": place_all(sightings, old, Path(tmp) / "old"),
+            "new_rule": place_all(sightings, new, Path(tmp) / "new"),
+        }
+    print(json.dumps(result, indent=1))
+
+
+if __name__ == "__main__":
+    main()
