@@ -5,11 +5,14 @@ file cameras (paced, newest frame only, wall-clock times), for ``--seconds``, co
 closed sighting. The very same sightings, in the same order, are then placed by two fresh
 memories: the old rule (``quorum 0``: joins through the single nearest member, at the model's
 match threshold) and the new default (``settings_from_config``: majority quorum at the
-stricter join threshold). The two videos show different people, so an identity with sightings
-of both cameras is a wrong merge; so is one with two sightings seen at the same time on one
-camera. Prints one JSON document.
+stricter join threshold), plus the two halves of the change alone (only the stricter threshold,
+only the quorum). ``--sightings FILE`` keeps the collected sightings (a pickle) and, when the file
+exists, places those instead of running the cameras again. The two videos show different
+people, so an identity with sightings of both cameras is a wrong merge; so is one with two
+sightings seen at the same time on one camera. Prints one JSON document.
 
-    REIDCAM_WEIGHTS_DIR=... REIDCAM_MEDIA_DIR=... python benchmarks/identity_rule.py --seconds 300
+    REIDCAM_WEIGHTS_DIR=... REIDCAM_MEDIA_DIR=... python benchmarks/identity_rule.py --seconds 300 \
+        --sightings /tmp/two_videos_300s.pkl
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import argparse
 import json
 import logging
 import os
+import pickle
 import tempfile
 import threading
 import time
@@ -92,26 +96,45 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=300.0)
     parser.add_argument("--fps", type=float, default=10.0, help="pace of each file camera")
+    parser.add_argument(
+        "--sightings", type=Path, help="pickle of the collected sightings (read if it exists)"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     media, weights = Path(os.environ["REIDCAM_MEDIA_DIR"]), Path(os.environ["REIDCAM_WEIGHTS_DIR"])
     cfg = config(media, weights)
     t0 = time.monotonic()
-    sightings = run_cameras(cfg, args.seconds, args.fps)
+    sightings = load_or_run(cfg, args)
     new = settings_from_config(cfg)
-    old = replace(new, threshold=match_threshold(cfg), quorum=0.0)
+    rules = {
+        "old_rule": replace(new, threshold=match_threshold(cfg), quorum=0.0),
+        "only_stricter_threshold": replace(new, quorum=0.0),
+        "only_quorum": replace(new, threshold=match_threshold(cfg)),
+        "new_rule": new,
+    }
+    cams = ("vtest", "ceiling")
+    result: dict[str, object] = {
+        "seconds": args.seconds,
+        "fps": args.fps,
+        "wall_s": round(time.monotonic() - t0, 1),
+        "sightings_per_camera": {c: sum(s.key.camera_id == c for s in sightings) for c in cams},
+    }
     with tempfile.TemporaryDirectory() as tmp:
-        result = {
-            "seconds": args.seconds,
-            "fps": args.fps,
-            "wall_s": round(time.monotonic() - t0, 1),
-            "sightings_per_camera": {
-                c: sum(s.key.camera_id == c for s in sightings) for c in ("vtest", "ceiling")
-            },
-            "old_rule": place_all(sightings, old, Path(tmp) / "old"),
-            "new_rule": place_all(sightings, new, Path(tmp) / "new"),
-        }
+        for name, settings in rules.items():
+            result[name] = place_all(sightings, settings, Path(tmp) / name)
     print(json.dumps(result, indent=1))
+
+
+def load_or_run(cfg: AppConfig, args: argparse.Namespace) -> list[Sighting]:
+    path: Path | None = args.sightings
+    if path is not None and path.is_file():
+        with path.open("rb") as f:
+            return pickle.load(f)  # a file this script wrote
+    sightings = [replace(s, best_crop=None) for s in run_cameras(cfg, args.seconds, args.fps)]
+    if path is not None:
+        with path.open("wb") as f:
+            pickle.dump(sightings, f)
+    return sightings
 
 
 if __name__ == "__main__":
