@@ -11,6 +11,7 @@ The default test runs 30 s (CI); the ``slow`` one runs 5 minutes, several passes
 
 from __future__ import annotations
 
+import logging
 import time
 
 import pytest
@@ -24,6 +25,7 @@ from reidcam.pipeline.runner import Runner
 from reidcam.web.replay import replay_cameras
 
 CAMERAS = {"vtest": "vtest.avi", "ceiling": "people-detection.264"}
+log = logging.getLogger(__name__)
 
 
 def run_two_videos(weights_dir, media_dir, data_dir, seconds: float, fps: float = 10.0):
@@ -54,6 +56,16 @@ def run_two_videos(weights_dir, media_dir, data_dir, seconds: float, fps: float 
 
 def _check(result, min_per_camera: int) -> None:
     per_camera = {cam: sum(1 for c in result.camera_sets.values() if cam in c) for cam in CAMERAS}
+    log.info(
+        "identities %d, sightings %d, identities per camera %s, largest identity %d sightings, "
+        "identities with both videos %d, overlapping pairs %d",
+        result.identities,
+        result.sightings,
+        per_camera,
+        max(result.sizes.values(), default=0),
+        len(result.spanning(set(CAMERAS))),
+        len(result.overlaps),
+    )
     assert all(n >= min_per_camera for n in per_camera.values()), (
         f"too few identities per camera: {per_camera}"
     )
