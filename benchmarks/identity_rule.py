@@ -50,7 +50,7 @@ class Collect(NullSink):
                 self.sightings.append(sighting)
 
 
-def config(media: Path, weights: Path) -> AppConfig:
+def config(media: Path, weights: Path, calibration: Path | None) -> AppConfig:
     return AppConfig.model_validate(
         {
             "cameras": [
@@ -58,6 +58,7 @@ def config(media: Path, weights: Path) -> AppConfig:
                 {"id": "ceiling", "source": str(media / "people-detection.264")},
             ],
             "weights": {"dir": str(weights)},
+            "matcher": {"calibration": None if calibration is None else str(calibration)},
         }
     )
 
@@ -99,10 +100,13 @@ def main() -> None:
     parser.add_argument(
         "--sightings", type=Path, help="pickle of the collected sightings (read if it exists)"
     )
+    parser.add_argument(
+        "--calibration", type=Path, help="matcher.calibration: the new rule's join threshold for 0.1 %% FMR"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     media, weights = Path(os.environ["REIDCAM_MEDIA_DIR"]), Path(os.environ["REIDCAM_WEIGHTS_DIR"])
-    cfg = config(media, weights)
+    cfg = config(media, weights, args.calibration)
     t0 = time.monotonic()
     sightings = load_or_run(cfg, args)
     new = settings_from_config(cfg)
