@@ -28,6 +28,8 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
+
 from reidcam.config import AppConfig
 from reidcam.core.types import Sighting
 from reidcam.identity import IdentityMemory
@@ -93,6 +95,60 @@ def place_all(sightings: list[Sighting], settings: object, folder: Path) -> dict
     }
 
 
+def shuffled_orders(
+    sightings: list[Sighting], settings: object, folder: Path, n: int, seed: int = 0
+) -> dict[str, object]:
+    """The same sightings placed in ``n`` random orders (seeded): how many orders end with an
+    identity holding both videos. The rule's decisions depend on the order sightings close in."""
+    rng = np.random.default_rng(seed)
+    merged, sizes = 0, []
+    for k in range(n):
+        order = [sightings[i] for i in rng.permutation(len(sightings))]
+        got = place_all(order, settings, folder / f"order{k}")
+        merged += int(got["identities_with_both_videos"] > 0)  # type: ignore[operator]
+        sizes.append(got["sightings_in_those"])
+    return {"orders": n, "orders_with_a_cross_video_identity": merged, "sightings_in_those": sizes}
+
+
+def components(linked: np.ndarray) -> list[np.ndarray]:
+    """Connected components of a symmetric boolean adjacency matrix (index arrays)."""
+    seen = np.zeros(len(linked), bool)
+    out = []
+    for start in range(len(linked)):
+        if seen[start]:
+            continue
+        members, frontier = {start}, [start]
+        while frontier:
+            nxt = np.flatnonzero(linked[frontier].any(axis=0) & ~seen)
+            nxt = [int(i) for i in nxt if i not in members]
+            members.update(nxt)
+            seen[list(members)] = True
+            frontier = nxt
+        out.append(np.array(sorted(members)))
+    return out
+
+
+def chain_potential(sightings: list[Sighting], thresholds: tuple[float, ...]) -> dict[str, object]:
+    """Order-free figures: how often a vtest and a ceiling sighting (always two people) score at or
+    above each threshold, and the largest group the nearest-member rule could chain together
+    (single linkage: every sighting linked to any one at or above the threshold)."""
+    vecs = np.stack([np.asarray(s.prototype, np.float32) for s in sightings])
+    cams = np.array([s.key.camera_id for s in sightings])
+    cross = vecs[cams == "vtest"] @ vecs[cams == "ceiling"].T
+    sims = vecs @ vecs.T
+    out: dict[str, object] = {"max_cross_video_similarity": round(float(cross.max(initial=-1.0)), 3)}
+    for t in thresholds:
+        parts = components(sims >= t)
+        mixed = [len(c) for c in parts if len(set(cams[c])) == 2]
+        out[f"at_{t:g}"] = {
+            "cross_video_pair_rate": float(np.mean(cross >= t)) if cross.size else 0.0,
+            "single_linkage_groups": len(parts),
+            "groups_with_both_videos": len(mixed),
+            "sightings_in_those": int(sum(mixed)),
+        }
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=300.0)
@@ -103,6 +159,7 @@ def main() -> None:
     parser.add_argument(
         "--calibration", type=Path, help="matcher.calibration: the new rule's join threshold for 0.1 %% FMR"
     )
+    parser.add_argument("--shuffles", type=int, default=0, help="also place the sightings in N random orders")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     media, weights = Path(os.environ["REIDCAM_MEDIA_DIR"]), Path(os.environ["REIDCAM_WEIGHTS_DIR"])
@@ -123,9 +180,15 @@ def main() -> None:
         "wall_s": round(time.monotonic() - t0, 1),
         "sightings_per_camera": {c: sum(s.key.camera_id == c for s in sightings) for c in cams},
     }
+    thresholds = tuple(sorted({r.threshold for r in rules.values()}))
+    result["chain_potential"] = chain_potential(sightings, thresholds)
     with tempfile.TemporaryDirectory() as tmp:
         for name, settings in rules.items():
             result[name] = place_all(sightings, settings, Path(tmp) / name)
+            if args.shuffles:
+                result[name]["shuffled"] = shuffled_orders(  # type: ignore[index]
+                    sightings, settings, Path(tmp) / f"{name}_shuffled", args.shuffles
+                )
     print(json.dumps(result, indent=1))
 
 
