@@ -167,7 +167,8 @@ class StorageConfig(_Strict):
     the pgvector extension on the server. ``retention_days``: sightings of identities nobody
     confirmed (named, enrolled, confirmed a sighting) are deleted, crops included, once older;
     None keeps everything. ``identity_threshold``: cosine similarity from which a sighting
-    joins a known identity; None = the ReID model's recommended threshold.
+    joins a known identity (with most of its kept views, see ``identity``); None = from
+    ``identity.target_fmr`` (see ``IdentityConfig``).
     """
 
     url: str | None = None
