@@ -140,7 +140,12 @@ def test_merge_two_identities_then_split_a_sighting_out(memory):
     merged = memory.merge(ra.identity_id, rb.identity_id)
     assert merged.id == ra.identity_id and merged.name == "Alice" and merged.camera_ids == ("c1", "c2")
     assert memory.get_identity(rb.identity_id) is None
-    assert memory.record_sighting(sighting("c3", 1, view(b, 4, 0.05), 1200.0)).identity_id == ra.identity_id
+    # One of two members is no majority: the memory does not join through the merged half alone...
+    alone = memory.record_sighting(sighting("c3", 1, view(b, 4, 0.05), 1200.0))
+    assert alone.created_identity and "1 of its 2 members agree, 2 needed" in alone.reason
+    # ...until a user confirms such a view: what a user vouched for counts on its own.
+    memory.assign(alone.sighting_id, ra.identity_id)
+    assert memory.record_sighting(sighting("c3", 2, view(b, 5, 0.05), 1300.0)).identity_id == ra.identity_id
 
     out = memory.split(rb.sighting_id)
     assert out.created_identity and out.identity_id != ra.identity_id

@@ -86,7 +86,8 @@ def test_config_gives_settings_and_a_sqlite_memory_in_the_data_dir(tmp_path):
     )
     s = settings_from_config(cfg)
     assert s.retention_max_age_s == 2 * 86400 and s.max_embeddings_per_identity == 7 and s.margin == 0.1
-    assert s.threshold == pytest.approx(0.65), "the ReID model's recommended threshold"
+    assert s.threshold == pytest.approx(0.75), "no calibrated curve: the model threshold 0.65 + 0.1"
+    assert s.quorum == 0.5 and s.topology is None
     assert (
         settings_from_config(AppConfig.model_validate({"storage": {"identity_threshold": 0.8}})).threshold
         == 0.8

@@ -8,9 +8,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 from fastapi.testclient import TestClient
 from web_support import ALICE, CAMERAS, fake_config, is_colour, wait_for
 
+from reidcam.core.types import Sighting, SightingKey, l2_normalize
 from reidcam.web import Services, create_app
 
 ZERO_IDN = "idn_" + "0" * 20
@@ -246,3 +248,17 @@ def test_identities_and_named_queries_survive_a_restart(make_services: Callable[
             )
 
         wait_for(named_on_both, timeout_s=30, what="matches of the restored query on both cameras")
+
+
+def test_merging_people_seen_at_once_on_one_camera_is_refused_with_the_reason(
+    client: TestClient, services: Services
+) -> None:
+    def seen(track: int, t0: float) -> str:
+        vec = l2_normalize(np.random.default_rng(track).normal(size=16))
+        s = Sighting(SightingKey("cam0", track, 0), t0, t0 + 10.0, 3, vec.astype(np.float32), "fake", None)
+        return services.memory.record_sighting(s).identity_id
+
+    a, b = seen(1, 1000.0), seen(2, 1005.0)
+    r = client.post(f"/api/identities/{a}/merge", json={"other_id": b})
+    assert r.status_code == 409 and "seen at the same time on camera cam0" in r.json()["detail"], r.text
+    assert client.get(f"/api/identities/{b}").status_code == 200, "nothing was merged"

@@ -9,11 +9,37 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class NeighbourConfig(_Strict):
+    """A camera a person can walk to from this one (and back: links are two-way), and how long
+    the walk takes. ``min_transit_s`` 0 means the views overlap (seen on both at once)."""
+
+    camera: str = Field(min_length=1, max_length=64)
+    min_transit_s: float = Field(default=0.0, ge=0.0)
+    max_transit_s: float | None = Field(default=None, gt=0.0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> NeighbourConfig:
+        if self.max_transit_s is not None and self.max_transit_s < self.min_transit_s:
+            raise ValueError(
+                f"max_transit_s {self.max_transit_s} is below min_transit_s {self.min_transit_s}"
+            )
+        return self
 
 
 class CameraConfig(_Strict):
@@ -35,6 +61,9 @@ class CameraConfig(_Strict):
     # then its own one-frame sighting, no tracking), false for frames of a video, auto to tell
     # from the frame numbers in the names and the file times (``reidcam.capture.stills``).
     stills: bool | Literal["auto"] = "auto"
+    # Optional topology for the identity memory: a sighting never joins an identity last seen
+    # on a camera from which this one cannot be reached in the time between (see identity.topology).
+    neighbours: list[NeighbourConfig] = Field(default_factory=list)
 
 
 class DetectorConfig(_Strict):
@@ -168,7 +197,8 @@ class StorageConfig(_Strict):
     the pgvector extension on the server. ``retention_days``: sightings of identities nobody
     confirmed (named, enrolled, confirmed a sighting) are deleted, crops included, once older;
     None keeps everything. ``identity_threshold``: cosine similarity from which a sighting
-    joins a known identity; None = the ReID model's recommended threshold.
+    joins a known identity (with most of its kept views, see ``identity``); None = from
+    ``identity.target_fmr`` (see ``IdentityConfig``).
     """
 
     url: str | None = None
@@ -177,6 +207,21 @@ class StorageConfig(_Strict):
     max_embeddings_per_identity: int = Field(default=32, ge=1, le=1000)
     identity_threshold: float | None = Field(default=None, ge=-1.0, le=1.0)
     identity_margin: float = Field(default=0.05, ge=0.0, le=2.0)
+
+
+class IdentityConfig(_Strict):
+    """How strict the identity memory is when a sighting joins a known person.
+
+    A sighting joins an identity only if it is at least the join threshold similar to more than
+    ``quorum`` of the identity's kept embeddings (a majority by default), never through one
+    similar member. The join threshold is ``storage.identity_threshold`` when set (the user's
+    explicit word), else the one the ReID model's calibration (``matcher.calibration``) gives for
+    ``target_fmr``, else the model's match threshold plus ``uncalibrated_extra``.
+    """
+
+    target_fmr: float = Field(default=0.001, gt=0.0, lt=1.0)
+    uncalibrated_extra: float = Field(default=0.1, ge=0.0, le=1.0)
+    quorum: float = Field(default=0.5, ge=0.0, lt=1.0)
 
 
 class WebConfig(_Strict):
@@ -197,6 +242,7 @@ class AppConfig(_Strict):
     weights: WeightsConfig = Field(default_factory=WeightsConfig)
     performance: PerformanceConfig = Field(default_factory=PerformanceConfig)
     storage: StorageConfig = Field(default_factory=StorageConfig)
+    identity: IdentityConfig = Field(default_factory=IdentityConfig)
     web: WebConfig = Field(default_factory=WebConfig)
 
     @field_validator("cameras")
@@ -208,3 +254,31 @@ class AppConfig(_Strict):
                 raise ValueError(f"duplicate camera id {cam.id!r}")
             seen.add(cam.id)
         return cams
+
+    @model_validator(mode="after")
+    def _known_neighbours(self) -> AppConfig:
+        """Every ``cameras[].neighbours[].camera`` names another configured camera."""
+        ids = [c.id for c in self.cameras]
+        errors = [
+            InitErrorDetails(
+                type=PydanticCustomError(
+                    "unknown_camera",
+                    "{why}: the configured cameras are {known}",
+                    {"why": _neighbour_problem(cam.id, n.camera, ids), "known": ", ".join(ids)},
+                ),
+                loc=("cameras", i, "neighbours", j, "camera"),
+                input=n.camera,
+            )
+            for i, cam in enumerate(self.cameras)
+            for j, n in enumerate(cam.neighbours)
+            if n.camera not in ids or n.camera == cam.id
+        ]
+        if errors:
+            raise ValidationError.from_exception_data(type(self).__name__, errors)
+        return self
+
+
+def _neighbour_problem(camera: str, neighbour: str, ids: list[str]) -> str:
+    if neighbour == camera:
+        return f"camera {camera!r} lists itself as its neighbour"
+    return f"camera {camera!r} lists an unknown neighbour {neighbour!r}"

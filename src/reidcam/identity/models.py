@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from reidcam.identity.topology import Topology
 
 DAY_S = 86_400.0
 
@@ -12,7 +16,10 @@ class IdentitySettings:
     """How sightings become global identities.
 
     Attributes:
-        threshold: cosine similarity from which a sighting joins an identity.
+        threshold: cosine similarity from which a sighting joins an identity (the quorum's).
+        quorum: a sighting joins only if it is ``threshold`` similar to more than this fraction
+            of the identity's kept embeddings (0.5: a strict majority; 0: any one member, the
+            old nearest-member rule that chain-merges A~B~C).
         margin: the lead over the runner-up identity a join needs to also enrich the identity
             (a closer call still joins, flagged 'uncertain', so one person is not split in two).
         max_embeddings_per_identity: automatic embeddings kept per identity and model; the most
@@ -21,18 +28,23 @@ class IdentitySettings:
         retention_max_age_s: sightings of unconfirmed identities older than this are purged;
             None keeps everything.
         jpeg_quality: of the crop files.
+        topology: which camera a person can walk to from which and how fast; None: no constraint.
     """
 
     threshold: float = 0.65
+    quorum: float = 0.5
     margin: float = 0.05
     max_embeddings_per_identity: int = 32
     redundant_similarity: float = 0.97
     retention_max_age_s: float | None = 30 * DAY_S
     jpeg_quality: int = 90
+    topology: Topology | None = None
 
     def __post_init__(self) -> None:
         if not -1.0 <= self.threshold <= 1.0:
             raise ValueError("threshold must be within [-1, 1]")
+        if not 0.0 <= self.quorum < 1.0:
+            raise ValueError("quorum must be within [0, 1)")
         if self.max_embeddings_per_identity < 1:
             raise ValueError("max_embeddings_per_identity must be >= 1")
 
@@ -120,6 +132,8 @@ class DecisionInfo:
     reason: str
     decided_at: float
     feedback: str | None
+    n_members: int | None = None
+    n_agree: int | None = None
 
 
 @dataclass(frozen=True)

@@ -104,6 +104,8 @@ def decisions(conn: Connection, sighting_id: str) -> list[DecisionInfo]:
             reason=r.reason,
             decided_at=r.decided_at,
             feedback=r.feedback,
+            n_members=r.n_members,
+            n_agree=r.n_agree,
         )
         for r in rows
     ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import sqlalchemy as sa
@@ -12,10 +12,10 @@ from numpy.typing import NDArray
 from sqlalchemy.engine import Connection
 
 from reidcam.core.types import Sighting
+from reidcam.identity.join import candidate_supports
 from reidcam.identity.models import Assignment, IdentitySettings
 from reidcam.identity.policy import VERDICT_NEW, Choice, choose, evictions, is_redundant
 from reidcam.storage import tables as t
-from reidcam.storage.vector_ops import identity_scores
 
 log = logging.getLogger(__name__)
 
@@ -180,6 +180,8 @@ def insert_decision(
             threshold=threshold,
             verdict=choice.verdict,
             reason=choice.reason,
+            n_members=choice.n_members,
+            n_agree=choice.n_agree,
             decided_at=now,
         )
     )
@@ -256,11 +258,19 @@ def touch_identity(conn: Connection, identity_id: str, seen_at: float, now: floa
 def place(
     conn: Connection, row: SightingRow, settings: IdentitySettings, now: float, exclude: Collection[str] = ()
 ) -> Assignment:
-    """Join the sighting to its best identity or found a new one; writes link, decision, evidence."""
+    """Join the sighting to the identity it agrees with as a whole, or found a new one.
+
+    Never joins an identity seen at the same time on this camera, one the sighting was rejected
+    from, or one the camera topology says it cannot have come from. Writes link, decision, evidence.
+    """
     blocked = set(exclude) | cannot_link(conn, row) | rejected_identities(conn, row.id)
-    # Enough nearest rows for the best identity and its runner-up even when both are full.
-    k_rows = 2 * settings.max_embeddings_per_identity + 16
-    choice = choose(identity_scores(conn, row.prototype, row.model_id, blocked, k_rows), settings)
+    supports, forbidden = candidate_supports(conn, row, blocked, settings)
+    choice = choose(
+        [(x.identity_id, x.similarity) for x in supports], settings, {x.identity_id: x for x in supports}
+    )
+    if forbidden and choice.identity_id is None:
+        why = "; ".join(f"not {i}: {w}" for i, w in list(forbidden.items())[:2])
+        choice = replace(choice, reason=f"{choice.reason}; {why}")
     created = choice.identity_id is None
     identity_id = insert_identity(conn, now) if created else str(choice.identity_id)
     conn.execute(sa.update(t.sightings).where(t.sightings.c.id == row.id).values(identity_id=identity_id))

@@ -157,6 +157,10 @@ match_decisions = sa.Table(
     # 'match', 'uncertain' (joined, not enriched), 'new' (founded), 'manual' (a user's move).
     sa.Column("verdict", sa.String(16), nullable=False),
     sa.Column("reason", sa.Text, nullable=False, server_default=""),
+    # The quorum behind an automatic decision: the identity's kept embeddings compared with and
+    # how many were at or above the threshold (None: a user's move, or decided before 0002).
+    sa.Column("n_members", sa.Integer),
+    sa.Column("n_agree", sa.Integer),
     sa.Column("decided_at", sa.Float, nullable=False),
     # A user's word: 'accepted' or 'rejected'; a rejection is never matched again.
     sa.Column("feedback", sa.String(16)),
