@@ -22,11 +22,11 @@ T0 = 1_700_000_000.0
 MODEL = "synthetic-v1"
 
 
-def _crop(seed: int) -> np.ndarray:
-    """A person-shaped crop: a colour of its own plus noise."""
-    rng = np.random.default_rng(seed)
-    base = rng.integers(0, 255, 3)
-    return np.clip(base + rng.normal(0, 12, (96, 40, 3)), 0, 255).astype(np.uint8)
+def _crop(track: int, k: int = 0) -> np.ndarray:
+    """A person-shaped crop: the track's own colour plus the noise of view ``k``."""
+    base = np.random.default_rng(track).integers(0, 255, 3)
+    noise = np.random.default_rng(1000 * track + k).normal(0, 12, (96, 40, 3))
+    return np.clip(base + noise, 0, 255).astype(np.uint8)
 
 
 def _record(memory: IdentityMemory, cam: str, track: int, t0: float, t1: float, part: int = 0) -> None:
@@ -41,8 +41,8 @@ def _frames(sink: TrackCropSink, cam: str, track: int, t0: float, n: int) -> Non
     """``n`` frames at 1 s steps with one good observation of ``track`` and one gated-out one."""
     for k in range(n):
         frame = Frame(cam, k, np.zeros((120, 80, 3), np.uint8), t0 + k)
-        good = Observation(0, np.zeros(4, np.float32), 0.9, track, _crop(track * 100 + k), True, "", None)
-        bad = Observation(1, np.zeros(4, np.float32), 0.9, 999, _crop(7), False, "too small", None)
+        good = Observation(0, np.zeros(4, np.float32), 0.9, track, _crop(track, k + 1), True, "", None)
+        bad = Observation(1, np.zeros(4, np.float32), 0.9, 999, _crop(999), False, "too small", None)
         sink.on_frame(FrameResult(frame, (good, bad)))
 
 
@@ -99,6 +99,28 @@ def test_cooccurrence_batches_hold_only_tracks_seen_together():
     for g in groups:
         seed_ok = any(all(x == s or (min(x, s), max(x, s)) in negatives for x in g) for s in g)
         assert seed_ok, g  # every member was seen with the batch's seed track
+
+
+def test_held_back_tracks_calibrate_label_free(memory_dir):
+    from reidcam.eval.finetune_memory import label_free_calibration, split_memory_set
+    from reidcam.testing.fakes import FakeEmbedder
+
+    mset = build_memory_set(memory_dir)
+    pid = {(row.camera_id, row.track_id): n for n, row in enumerate(mset.tracks, 1)}
+    split = split_memory_set(mset, 0.3)  # camera a: 1, 2 | 3 (latest); camera b: 4 alone, kept to train
+    assert {i.pid for i in split.calib} == {pid[("a", 3)]}
+    assert split.train_negatives == mset.negatives and not split.calib_negatives
+    cal, pairs = label_free_calibration(FakeEmbedder(), split, 0.01, "test")
+    assert cal is None and len(pairs.same) > 0 and len(pairs.different) == 0  # nothing seen together
+
+    everything = split_memory_set(mset, 0.99)  # every track held back: the pair 1-2 calibrates
+    cal, pairs = label_free_calibration(FakeEmbedder(), everything, 0.01, "test")
+    assert cal is not None and cal.model_id == "fake-colour-v1"
+    assert len(pairs.different) == 4  # two chunks of track 1 x two of track 2
+    assert len(pairs.same) == 4 * 1  # four tracks with 6 crops: chunk 1 vs chunk 2
+    assert pairs.same.min() > pairs.different.max()  # one colour per track
+    with pytest.raises(DatasetError, match="between 0 and 1"):
+        split_memory_set(mset, 1.0)
 
 
 torch = pytest.importorskip("torch")

@@ -4,10 +4,11 @@ The tracks of the memory (``eval.memory_set``) are split in time per camera: the
 ``calib_fraction`` of each camera's tracks never train; they calibrate the new model (and the
 old one, for comparison) label-free, at sighting level:
 
-- same person: the prototype of a track's earlier half against that of its later half;
+- same person: a prototype of a track's earlier half against one of its later half;
 - different people: the prototypes of two tracks seen together on one camera.
 
-Prototypes are the normalised mean of a half's (or track's) crop vectors. Same-person pairs
+Prototypes are the normalised mean of a few (``chunk_crops``) consecutive crops: a short
+sighting, so that a small memory still gives enough pairs. Same-person pairs
 from one track are easier than a person coming back hours later, so the true-match rate is an
 upper bound; the false-match rate is the trustworthy half (its negatives are certain).
 An optional labelled held-out set (``--heldout``, Market layout) scores rank-1/mAP before/after.
@@ -82,25 +83,37 @@ def _prototype(vectors: NDArray[np.float32]) -> NDArray[np.float32]:
     return (mean / max(float(np.linalg.norm(mean)), 1e-12)).astype(np.float32)
 
 
+def _chunks(rows: list[int], size: int) -> list[list[int]]:
+    """Consecutive groups of about ``size`` crops (two at least when there are 4 or more crops)."""
+    n = max(2, len(rows) // size) if len(rows) >= 4 else 1
+    return [part.tolist() for part in np.array_split(np.asarray(rows), n)]
+
+
 def sighting_pairs(
-    embedder: Embedder, items: tuple[Item, ...], negatives: frozenset[tuple[int, int]]
+    embedder: Embedder, items: tuple[Item, ...], negatives: frozenset[tuple[int, int]], chunk_crops: int = 4
 ) -> PairScores:
-    """Label-free sighting-level pairs: earlier vs later half of each track (>= 4 crops), and
-    whole tracks seen together. Empty arrays when there are none."""
+    """Label-free sighting-level pairs on prototypes of ``chunk_crops`` consecutive crops (short
+    sightings): same person, a chunk of a track's earlier half against one of its later half;
+    different people, every chunk pair of two tracks seen together. Empty arrays when none."""
     if not items:
         return PairScores(np.zeros(0, np.float32), np.zeros(0, np.float32))
     vectors = embed_items(embedder, list(items), "calibration", progress=False)
     rows: dict[int, list[int]] = defaultdict(list)
     for n, item in enumerate(items):
         rows[item.pid].append(n)
-    same = []
-    for idx in rows.values():
-        if len(idx) >= 4:
-            half = len(idx) // 2
-            a, b = _prototype(vectors[idx[:half]]), _prototype(vectors[idx[half:]])
-            same.append(float(a @ b))
-    whole = {pid: _prototype(vectors[idx]) for pid, idx in rows.items()}
-    different = [float(whole[a] @ whole[b]) for a, b in sorted(negatives) if a in whole and b in whole]
+    protos = {
+        pid: np.stack([_prototype(vectors[c]) for c in _chunks(idx, chunk_crops)])
+        for pid, idx in rows.items()
+    }
+    same: list[float] = []
+    for p in protos.values():
+        half = len(p) // 2
+        if half:
+            same += (p[:half] @ p[half:].T).ravel().tolist()
+    different: list[float] = []
+    for a, b in sorted(negatives):
+        if a in protos and b in protos:
+            different += (protos[a] @ protos[b].T).ravel().tolist()
     return PairScores(np.asarray(same, np.float32), np.asarray(different, np.float32))
 
 
