@@ -4,7 +4,8 @@ What ``reidcam serve`` keeps, plus the per-track crops ``reidcam finetune --from
 from (``TrackCropSink``). No ground truth is read. Prints one JSON summary.
 
     REIDCAM_WEIGHTS_DIR=... python benchmarks/collect_memory.py --data-dir out/mem \\
-        --source vtest=$REIDCAM_MEDIA_DIR/vtest.avi --source mot02=$REIDCAM_MEDIA_DIR/MOT17-mini/MOT17-02-FRCNN/img1
+        --source vtest=$REIDCAM_MEDIA_DIR/vtest.avi \\
+        --source mot02=$REIDCAM_MEDIA_DIR/MOT17-mini/MOT17-02-FRCNN/img1
 """
 
 from __future__ import annotations

@@ -64,6 +64,7 @@ def test_finetune_from_a_pipeline_memory(media_dir, weights_dir, tmp_path, capsy
     assert rep["sha256"] == hashlib.sha256(weights.read_bytes()).hexdigest()
     cal = load_calibration(out)
     assert cal is not None and cal.model_id == "osnet_x0_25_finetuned"
-    emb = build_embedder(ReidConfig(model="osnet_x0_25_finetuned", weights=str(weights), backend="torch"), weights)
+    tuned = ReidConfig(model="osnet_x0_25_finetuned", weights=str(weights), backend="torch")
+    emb = build_embedder(tuned, weights)
     assert emb.embed([read_image(next((heldout / "query").iterdir()))]).vectors.shape == (1, 512)
     assert "calibration:" in capsys.readouterr().out
