@@ -156,3 +156,17 @@ def test_from_memory_trains_a_step_and_writes_loadable_weights(memory_dir, tmp_p
     emb = build_embedder(ReidConfig(model="osnet_mem", weights=str(path), backend="torch"), path)
     vecs = emb.embed([_crop(1), _crop(2)]).vectors
     assert vecs.shape == (2, 512) and np.allclose(np.linalg.norm(vecs, axis=1), 1.0, atol=1e-5)
+
+
+def test_distillation_term_is_zero_for_the_original_model_and_grows_with_drift():
+    from reidcam.eval.finetune import _distill, _teacher
+
+    net = torch.nn.Linear(6, 4)
+    teacher = _teacher(net, 1.0)
+    assert _teacher(net, 0.0) is None
+    assert all(not p.requires_grad for p in teacher.parameters())
+    x = torch.randn(5, 6)
+    assert float(_distill(torch, net(x), teacher, x)) == pytest.approx(0.0, abs=1e-6)
+    with torch.no_grad():
+        net.weight.add_(torch.randn_like(net.weight))
+    assert float(_distill(torch, net(x), teacher, x)) > 0.01

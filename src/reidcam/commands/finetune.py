@@ -51,6 +51,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         help="weight of an identity cross-entropy term (default 0: triplet only)",
     )
     f.add_argument(
+        "--distill-weight",
+        type=float,
+        default=0.0,
+        help="weight of a term keeping vectors close to the original model's (default 0)",
+    )
+    f.add_argument(
         "--freeze",
         default="conv1,conv2,conv3",
         help="comma-separated top-level blocks kept frozen (default conv1,conv2,conv3; '' trains all)",
@@ -117,6 +123,7 @@ def _settings(args: argparse.Namespace) -> Any:
         epochs=args.epochs,
         lr=args.lr,
         ce_weight=args.ce_weight,
+        distill_weight=args.distill_weight,
         frozen=tuple(b.strip() for b in args.freeze.split(",") if b.strip()),
         max_seconds=args.max_seconds,
         seed=args.seed,

@@ -5,6 +5,9 @@ batch-hard triplet on the L2-normalised features (what matching compares), optio
 label-smoothed cross-entropy through a fresh identity classifier (thrown away afterwards, at
 10x the backbone's learning rate). Adam.
 
+``distill_weight`` > 0 adds a term that keeps the vectors close to the original model's on
+the same images (for unlabelled adaptation, ``eval.finetune_memory``).
+
 Defaults are the gentle end: triplet only, ``conv1``-``conv3`` frozen, 8 epochs. On a few hundred
 crops the cross-entropy term separates the training domain more but pulls unrelated people of
 other cameras closer together (docs/accuracy.md, "Fine-tuning"): with so little data, do no harm.
@@ -55,6 +58,7 @@ class FinetuneSettings:
     ce_weight: float = 0.0
     label_smoothing: float = 0.1
     frozen: tuple[str, ...] = ("conv1", "conv2", "conv3")
+    distill_weight: float = 0.0
     seed: int = 0
     max_seconds: float = 600.0
 
@@ -166,6 +170,26 @@ def _augment(torch: Any, x: Any, gen: Any) -> Any:
     return padded[:, :, dy : dy + x.shape[2], dx : dx + x.shape[3]]
 
 
+def _distill(torch: Any, feats: Any, teacher: Any, x: Any) -> Any:
+    """Mean cosine distance between the trained and the original model's vectors of the same
+    (augmented) images: keeps what the original knew about other cameras while adapting."""
+    with torch.no_grad():
+        target = teacher(x)
+    return (1.0 - torch.nn.functional.cosine_similarity(feats, target, dim=1)).mean()
+
+
+def _teacher(net: Any, weight: float) -> Any:
+    """A frozen copy of ``net`` as it is before training (None when ``weight`` is 0)."""
+    if weight <= 0:
+        return None
+    import copy
+
+    teacher = copy.deepcopy(net).eval()
+    for p in teacher.parameters():
+        p.requires_grad = False
+    return teacher
+
+
 def _freeze(net: Any, frozen: Sequence[str]) -> list[Any]:
     """Freeze the named top-level blocks; return the parameters left to train."""
     for name, param in net.named_parameters():
@@ -191,6 +215,8 @@ def _epoch(
         if s.ce_weight > 0:
             ce = torch.nn.functional.cross_entropy(head(feats), y, label_smoothing=s.label_smoothing)
             loss = loss + s.ce_weight * ce
+        if ctx["teacher"] is not None:
+            loss = loss + s.distill_weight * _distill(torch, feats, ctx["teacher"], x)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -260,6 +286,7 @@ def train(
         "log": log_,
         "pids": pids,
         "negatives": negatives,
+        "teacher": _teacher(net, settings.distill_weight),
     }
     t0 = time.monotonic()
     for epoch in range(settings.epochs):

@@ -201,9 +201,15 @@ def build_memory_set(
     )
     negatives = frozenset((i + 1, j + 1) for i, j in cooccurring(tracks))
     if not negatives:
+        hint = ""
+        if skipped["too few crops on disk"]:
+            hint = (
+                f"; the memory keeps one crop per sighting: collect several per track under "
+                f"{TRACK_FOLDER}/ (TrackCropSink, benchmarks/collect_memory.py)"
+            )
         raise DatasetError(
             f"{data_dir}: {len(tracks)} clean tracks, none seen together on one camera "
-            f"(skipped: {dict(skipped) or 'none'}); training needs people known to be different"
+            f"(skipped: {dict(skipped) or 'none'}); training needs people known to be different{hint}"
         )
     out = MemorySet(Path(data_dir), items, tracks, cameras, negatives, dict(skipped))
     log.info("memory set: %s", out.summary())
