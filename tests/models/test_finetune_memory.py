@@ -36,7 +36,7 @@ def test_finetune_from_a_pipeline_memory(media_dir, weights_dir, tmp_path, capsy
     cameras = [{"id": s[:8], "source": str(mot / s / "img1")} for s in TRAIN_SEQ]
     cfg = AppConfig.model_validate({"cameras": cameras, "weights": {"dir": str(weights_dir)}})
     memory = open_memory(cfg, data_dir)
-    ids, crops = IdentitySink(memory), TrackCropSink(data_dir)
+    ids, crops = IdentitySink(memory), TrackCropSink(data_dir, every_n_frames=1)
     build_runner(cfg, build_models(cfg), FanOutSink([ids, crops])).run()
     assert ids.close()
     memory.close()
