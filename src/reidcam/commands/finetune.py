@@ -1,10 +1,12 @@
-"""``reidcam finetune``: fine-tune the shipped OSNet on a Market-layout set, score before/after."""
+"""``reidcam finetune``: fine-tune the shipped OSNet on a Market-layout set (``--data``) or on the
+deployment's own tracks without labels (``--from-memory``), score before/after."""
 
 from __future__ import annotations
 
 import argparse
 import json
 from pathlib import Path
+from typing import Any
 
 from reidcam.commands.eval_cmd import DEFAULT_MODEL, add_weights_args
 from reidcam.core.errors import ConfigError
@@ -12,15 +14,26 @@ from reidcam.core.errors import ConfigError
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     f = sub.add_parser("finetune", help="fine-tune the OSNet embedder on labelled crops (CPU, minutes)")
-    f.add_argument(
+    src = f.add_mutually_exclusive_group(required=True)
+    src.add_argument(
         "--data",
         type=Path,
-        required=True,
         help="Market-layout set: trains on bounding_box_train/, scores on query/ + bounding_box_test/",
     )
-    f.add_argument(
-        "--out", type=Path, required=True, help="writes <name>.pth, <name>.pth.sha256, finetune.json"
+    src.add_argument(
+        "--from-memory",
+        type=Path,
+        metavar="DATA_DIR",
+        help="a data directory of `reidcam serve`: its clean tracks are the identities (no labels); "
+        "also writes calibration.json (label-free, on the latest tracks held back from training)",
     )
+    f.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        help="writes <name>.pth, <name>.pth.sha256, finetune.json (and calibration.json with --from-memory)",
+    )
+    _memory_args(f)
     f.add_argument(
         "--base",
         default=DEFAULT_MODEL,
@@ -38,6 +51,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         help="weight of an identity cross-entropy term (default 0: triplet only)",
     )
     f.add_argument(
+        "--distill-weight",
+        type=float,
+        default=0.0,
+        help="weight of a term keeping vectors close to the original model's (default 0)",
+    )
+    f.add_argument(
         "--freeze",
         default="conv1,conv2,conv3",
         help="comma-separated top-level blocks kept frozen (default conv1,conv2,conv3; '' trains all)",
@@ -52,12 +71,35 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     f.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
+def _memory_args(f: argparse.ArgumentParser) -> None:
+    f.add_argument(
+        "--heldout",
+        type=Path,
+        help="with --from-memory: a labelled Market-layout set (query/, bounding_box_test/) to score",
+    )
+    f.add_argument(
+        "--min-crops", type=int, default=4, help="with --from-memory: crops on disk a track needs (default 4)"
+    )
+    f.add_argument(
+        "--min-track-s", type=float, default=1.0, help="with --from-memory: shortest track used (default 1 s)"
+    )
+    f.add_argument(
+        "--calib-fraction",
+        type=float,
+        default=0.25,
+        help="with --from-memory: share of each camera's latest tracks held back to calibrate (default 0.25)",
+    )
+    f.add_argument(
+        "--target-fmr", type=float, default=0.01, help="with --from-memory: calibration target (default 0.01)"
+    )
+    f.add_argument(
+        "--storage-url", help="with --from-memory: the memory's database URL (default: SQLite there)"
+    )
+
+
+def _base(args: argparse.Namespace) -> tuple[Any, Path]:
+    """The ONNX OSNet to start from, run by ONNX Runtime, and its file."""
     from reidcam.config.schema import ReidConfig
-    from reidcam.eval.dataset import load_market
-    from reidcam.eval.finetune import FinetuneSettings
-    from reidcam.eval.finetune_run import run_finetune
-    from reidcam.eval.plots import plot_cmc, plot_roc_compare
     from reidcam.reid.backends import build_embedder
     from reidcam.reid.weights import resolve_weights
 
@@ -71,18 +113,34 @@ def run(args: argparse.Namespace) -> int:
     if onnx_path.suffix.lower() != ".onnx":
         raise ConfigError(f"--base must be an ONNX OSNet x0_25, got {onnx_path}")
     base_name = args.base if not Path(args.base).suffix else "osnet_x0_25"
-    base = build_embedder(ReidConfig(model=base_name, backend="onnxruntime"), onnx_path)
-    settings = FinetuneSettings(
+    return build_embedder(ReidConfig(model=base_name, backend="onnxruntime"), onnx_path), onnx_path
+
+
+def _settings(args: argparse.Namespace) -> Any:
+    from reidcam.eval.finetune import FinetuneSettings
+
+    return FinetuneSettings(
         epochs=args.epochs,
         lr=args.lr,
         ce_weight=args.ce_weight,
+        distill_weight=args.distill_weight,
         frozen=tuple(b.strip() for b in args.freeze.split(",") if b.strip()),
         max_seconds=args.max_seconds,
         seed=args.seed,
     )
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.from_memory is not None:
+        return run_memory(args)
+    from reidcam.eval.dataset import load_market
+    from reidcam.eval.finetune_run import run_finetune
+    from reidcam.eval.plots import plot_cmc, plot_roc_compare
+
+    base, onnx_path = _base(args)
     data = load_market(args.data)
     result = run_finetune(
-        base, onnx_path, data, args.out, args.name, settings, args.onnx, not args.no_progress
+        base, onnx_path, data, args.out, args.name, _settings(args), args.onnx, not args.no_progress
     )
     rep = result.report
     (args.out / "finetune.json").write_text(json.dumps(rep, indent=2), encoding="utf-8")
@@ -106,5 +164,51 @@ def run(args: argparse.Namespace) -> int:
     for key in keys:
         print(f"  {key:<16} before {rep['before'][key]:.4f}  after {rep['after'][key]:.4f}")
     print(f"wrote {result.weights} (sha256 {result.sha256}), {args.out / 'finetune.json'}")
+    print(f"use it: reid: {{model: {args.name}, weights: {result.weights}, backend: torch}}")
+    return 0
+
+
+def run_memory(args: argparse.Namespace) -> int:
+    """``--from-memory``: train on the deployment's clean tracks, write weights and calibration."""
+    from reidcam.eval.calibrate import save_calibration
+    from reidcam.eval.dataset import load_market
+    from reidcam.eval.finetune_memory import run_finetune_memory
+    from reidcam.eval.memory_set import MemorySetSettings, build_memory_set
+
+    base, onnx_path = _base(args)
+    mset = build_memory_set(
+        args.from_memory, MemorySetSettings(args.min_crops, args.min_track_s), args.storage_url
+    )
+    heldout = None if args.heldout is None else load_market(args.heldout, ("query", "bounding_box_test"))
+    result = run_finetune_memory(
+        base,
+        onnx_path,
+        mset,
+        args.out,
+        args.name,
+        _settings(args),
+        heldout,
+        args.calib_fraction,
+        args.target_fmr,
+        args.onnx,
+    )
+    rep = result.report
+    if result.calibration is not None:
+        rep["calibration"] = str(save_calibration(result.calibration, args.out))
+    (args.out / "finetune.json").write_text(json.dumps(rep, indent=2), encoding="utf-8")
+    m, tr = rep["memory"], rep["train"]
+    print(f"memory: {m['tracks']} clean tracks, {m['crops']} crops, skipped {m['skipped']}")
+    print(
+        f"trained {rep['training']['steps']} steps in {rep['training']['seconds']:.0f} s on "
+        f"{tr['crops']} crops of {tr['tracks']} tracks ({tr['negative_pairs']} co-occurring pairs)"
+    )
+    for part in ("label_free", "heldout"):
+        for key, before in rep["before"].get(part, {}).items():
+            print(f"  {part:<10} {key:<16} before {before}  after {rep['after'][part].get(key)}")
+    print(f"wrote {result.weights} (sha256 {result.sha256}), {args.out / 'finetune.json'}")
+    if result.calibration is None:
+        print("no calibration written: too few held-back tracks seen together (see finetune.json)")
+    else:
+        print(f"calibration: {rep['calibration']} (threshold {result.calibration.threshold})")
     print(f"use it: reid: {{model: {args.name}, weights: {result.weights}, backend: torch}}")
     return 0

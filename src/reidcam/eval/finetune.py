@@ -5,6 +5,9 @@ batch-hard triplet on the L2-normalised features (what matching compares), optio
 label-smoothed cross-entropy through a fresh identity classifier (thrown away afterwards, at
 10x the backbone's learning rate). Adam.
 
+``distill_weight`` > 0 adds a term that keeps the vectors close to the original model's on
+the same images (for unlabelled adaptation, ``eval.finetune_memory``).
+
 Defaults are the gentle end: triplet only, ``conv1``-``conv3`` frozen, 8 epochs. On a few hundred
 crops the cross-entropy term separates the training domain more but pulls unrelated people of
 other cameras closer together (docs/accuracy.md, "Fine-tuning"): with so little data, do no harm.
@@ -55,6 +58,7 @@ class FinetuneSettings:
     ce_weight: float = 0.0
     label_smoothing: float = 0.1
     frozen: tuple[str, ...] = ("conv1", "conv2", "conv3")
+    distill_weight: float = 0.0
     seed: int = 0
     max_seconds: float = 600.0
 
@@ -98,14 +102,62 @@ def pk_batches(pids: NDArray[np.int64], p: int, k: int, rng: np.random.Generator
     return batches
 
 
-def batch_hard_triplet(torch: Any, feats: Any, labels: Any, margin: float) -> Any:
-    """Batch-hard triplet loss on L2-normalised features (Euclidean distance = sqrt(2 - 2 cos))."""
+def cooccur_batches(
+    pids: NDArray[np.int64],
+    negatives: frozenset[tuple[int, int]],
+    p: int,
+    k: int,
+    rng: np.random.Generator,
+) -> list[NDArray[np.int64]]:
+    """One epoch of batches for unlabelled tracks: each batch is a track and up to ``p - 1`` of
+    the tracks seen together with it (the only people known to be different), K images each.
+
+    Every usable track (two or more images, one or more known negatives) seeds or joins at
+    least one batch per epoch.
+    """
+    by_pid = {pid: np.flatnonzero(pids == pid) for pid in np.unique(pids).tolist()}
+    usable = {pid for pid, idx in by_pid.items() if len(idx) >= 2}
+    partners: dict[int, list[int]] = {pid: [] for pid in usable}
+    for a, b in negatives:
+        if a in usable and b in usable:
+            partners[a].append(b)
+            partners[b].append(a)
+    covered: set[int] = set()
+    batches = []
+    for seed in rng.permutation(sorted(pid for pid in usable if partners[pid])).tolist():
+        if seed in covered:
+            continue
+        others = sorted(partners[seed], key=lambda pid: (pid in covered, rng.random()))[: p - 1]
+        chosen = [seed, *others]
+        covered.update(chosen)
+        idx = [rng.choice(by_pid[pid], k, replace=len(by_pid[pid]) < k) for pid in chosen]
+        batches.append(np.concatenate(idx))
+    return batches
+
+
+def negative_mask(torch: Any, labels: Any, negatives: frozenset[tuple[int, int]]) -> Any:
+    """[B, B] bool: True where the two images' identities are known to be different."""
+    lab = labels.tolist()
+    rows = [[(min(a, b), max(a, b)) in negatives for b in lab] for a in lab]
+    return torch.tensor(rows, dtype=torch.bool)
+
+
+def batch_hard_triplet(torch: Any, feats: Any, labels: Any, margin: float, neg_ok: Any = None) -> Any:
+    """Batch-hard triplet loss on L2-normalised features (Euclidean distance = sqrt(2 - 2 cos)).
+
+    ``neg_ok`` ([B, B] bool, optional): the pairs that may serve as negatives (default: every
+    pair of different labels). Anchors without any allowed negative are left out of the mean.
+    """
     f = torch.nn.functional.normalize(feats, dim=1)
     dist = (2.0 - 2.0 * f @ f.t()).clamp_min(1e-12).sqrt()
     same = labels[:, None] == labels[None, :]
+    allowed = ~same if neg_ok is None else neg_ok & ~same
     hardest_pos = (dist * same).max(dim=1).values
-    hardest_neg = dist.masked_fill(same, float("inf")).min(dim=1).values
-    return torch.relu(hardest_pos - hardest_neg + margin).mean()
+    hardest_neg = dist.masked_fill(~allowed, float("inf")).min(dim=1).values
+    valid = allowed.any(dim=1)
+    if not bool(valid.any()):
+        return feats.sum() * 0.0
+    return torch.relu(hardest_pos - hardest_neg + margin)[valid].mean()
 
 
 def _augment(torch: Any, x: Any, gen: Any) -> Any:
@@ -116,6 +168,26 @@ def _augment(torch: Any, x: Any, gen: Any) -> Any:
     padded = torch.nn.functional.pad(x, (pad, pad, pad, pad))
     dy, dx = (int(v) for v in torch.randint(0, 2 * pad + 1, (2,), generator=gen))
     return padded[:, :, dy : dy + x.shape[2], dx : dx + x.shape[3]]
+
+
+def _distill(torch: Any, feats: Any, teacher: Any, x: Any) -> Any:
+    """Mean cosine distance between the trained and the original model's vectors of the same
+    (augmented) images: keeps what the original knew about other cameras while adapting."""
+    with torch.no_grad():
+        target = teacher(x)
+    return (1.0 - torch.nn.functional.cosine_similarity(feats, target, dim=1)).mean()
+
+
+def _teacher(net: Any, weight: float) -> Any:
+    """A frozen copy of ``net`` as it is before training (None when ``weight`` is 0)."""
+    if weight <= 0:
+        return None
+    import copy
+
+    teacher = copy.deepcopy(net).eval()
+    for p in teacher.parameters():
+        p.requires_grad = False
+    return teacher
 
 
 def _freeze(net: Any, frozen: Sequence[str]) -> list[Any]:
@@ -136,11 +208,15 @@ def _epoch(
         x = _augment(torch, ctx["images"][idx], ctx["gen"])
         y = ctx["labels"][idx]
         feats = net(x)
-        trip = batch_hard_triplet(torch, feats, y, s.margin)
+        negatives = ctx["negatives"]
+        neg_ok = None if negatives is None else negative_mask(torch, ctx["pids"][idx], negatives)
+        trip = batch_hard_triplet(torch, feats, y, s.margin, neg_ok)
         loss = trip
         if s.ce_weight > 0:
             ce = torch.nn.functional.cross_entropy(head(feats), y, label_smoothing=s.label_smoothing)
             loss = loss + s.ce_weight * ce
+        if ctx["teacher"] is not None:
+            loss = loss + s.distill_weight * _distill(torch, feats, ctx["teacher"], x)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -150,24 +226,43 @@ def _epoch(
     return float(np.mean(losses)), float(np.mean(triplets)), False
 
 
+def _batches(
+    pids: NDArray[np.int64],
+    negatives: frozenset[tuple[int, int]] | None,
+    s: FinetuneSettings,
+    rng: np.random.Generator,
+) -> list[NDArray[np.int64]]:
+    p, k = s.identities_per_batch, s.images_per_identity
+    return pk_batches(pids, p, k, rng) if negatives is None else cooccur_batches(pids, negatives, p, k, rng)
+
+
 def train(
     net: Any,
     items: Sequence[Item],
     settings: FinetuneSettings = FinetuneSettings(),
     on_epoch: Callable[[int, float], None] | None = None,
+    negatives: frozenset[tuple[int, int]] | None = None,
 ) -> TrainLog:
     """Fine-tune ``net`` (a torch_models.OSNet) in place on the labelled crops of ``items``.
 
+    ``negatives``: for unlabelled tracks (``eval.memory_set``), the pid pairs known to be
+    different people; batches then group tracks seen together and only those pairs are pushed
+    apart. None: labelled identities, every other identity is a negative.
+
     Raises:
-        DatasetError: fewer than two identities with two or more images.
+        DatasetError: fewer than two identities with two or more images (or, with
+            ``negatives``, no such pair known to be different).
     """
     torch = _import_torch()
     torch.manual_seed(settings.seed)
     pids = np.array([i.pid for i in items], np.int64)
     classes = {pid: n for n, pid in enumerate(sorted(set(pids.tolist())))}
     rng = np.random.default_rng(settings.seed)
-    if not pk_batches(pids, settings.identities_per_batch, settings.images_per_identity, rng):
-        raise DatasetError("fine-tuning needs at least two identities with two or more images each")
+    if not _batches(pids, negatives, settings, rng):
+        raise DatasetError(
+            "fine-tuning needs at least two identities with two or more images each"
+            + ("" if negatives is None else ", seen together on one camera")
+        )
     head = torch.nn.Linear(net.feature_dim, len(classes))
     params = _freeze(net, settings.frozen)
     opt = torch.optim.Adam(
@@ -189,10 +284,13 @@ def train(
         "labels": labels,
         "gen": torch.Generator().manual_seed(settings.seed),
         "log": log_,
+        "pids": pids,
+        "negatives": negatives,
+        "teacher": _teacher(net, settings.distill_weight),
     }
     t0 = time.monotonic()
     for epoch in range(settings.epochs):
-        batches = pk_batches(pids, settings.identities_per_batch, settings.images_per_identity, rng)
+        batches = _batches(pids, negatives, settings, rng)
         loss, trip, stopped = _epoch(ctx, batches, t0 + settings.max_seconds)
         log_.epoch_loss.append(round(loss, 5))
         log_.epoch_triplet.append(round(trip, 5))
