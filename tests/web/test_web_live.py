@@ -45,7 +45,9 @@ def _collect(ws: object, want: Callable[[dict[str, int], list[dict]], bool], lim
             events += batch
         if want(frames, events):
             return frames, events
-    raise AssertionError(f"not seen after {limit} messages: frames {frames}, events {[e['type'] for e in events]}")
+    raise AssertionError(
+        f"not seen after {limit} messages: frames {frames}, events {[e['type'] for e in events]}"
+    )
 
 
 def test_one_socket_carries_every_camera_and_the_events(client: TestClient) -> None:
@@ -55,7 +57,9 @@ def test_one_socket_carries_every_camera_and_the_events(client: TestClient) -> N
         # Stopped: each camera shows a placeholder picture, so its panel is never blank.
         frames, _ = _collect(ws, lambda f, e: set(f) == set(CAMERAS))
         assert client.post("/api/start").json()["running"] is True
-        frames, events = _collect(ws, lambda f, e: min(f.values()) >= 5 and any(x["type"] == "card" for x in e))
+        frames, events = _collect(
+            ws, lambda f, e: min(f.values()) >= 5 and any(x["type"] == "card" for x in e)
+        )
         assert set(frames) == set(CAMERAS)
         client.put("/api/threshold", json={"threshold": 0.66})
         _, events = _collect(ws, lambda f, e: any(x["type"] == "threshold" for x in e))
@@ -69,7 +73,10 @@ def test_a_socket_can_ask_for_some_cameras_only(client: TestClient) -> None:
         assert json.loads(ws.receive_text())[0]["cameras"] == ["cam1"]
         frames, _ = _collect(ws, lambda f, e: f.get("cam1", 0) >= 5)
         assert set(frames) == {"cam1"}
-    with pytest.raises(WebSocketDenialResponse) as refused, client.websocket_connect("/api/live?cameras=nope"):
+    with (
+        pytest.raises(WebSocketDenialResponse) as refused,
+        client.websocket_connect("/api/live?cameras=nope"),
+    ):
         pass
     assert refused.value.status_code == 404 and "nope" in refused.value.json()["detail"]
     client.post("/api/stop")
@@ -128,7 +135,9 @@ def test_the_token_guards_the_socket_as_every_route(served: tuple[str, Callable[
     assert _refused(url) == 401
     assert _refused(url + "?token=" + TOKEN[:-1]) == 401
     assert _refused(url, additional_headers={"Authorization": "Bearer wrong"}) == 401
-    assert _refused(url, additional_headers={"Cookie": f"{TOKEN_COOKIE}={TOKEN}"}) == 401  # raw token: no cookie
+    assert (
+        _refused(url, additional_headers={"Cookie": f"{TOKEN_COOKIE}={TOKEN}"}) == 401
+    )  # raw token: no cookie
     with _open(url + "?token=" + TOKEN) as ws:
         assert _hello(ws)[0]["type"] == "hello"
     with _open(url, additional_headers={"Authorization": f"Bearer {TOKEN}"}) as ws:
