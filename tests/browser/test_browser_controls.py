@@ -6,6 +6,7 @@ SQLite, the real page in headless Chromium (the Debian package).
 
 from __future__ import annotations
 
+import itertools
 import json
 import urllib.request
 from collections.abc import Iterator
@@ -79,7 +80,7 @@ def test_stepping_the_threshold_with_the_arrow_keys_never_jumps_back(
     assert page.input_value("#threshold") == "0.74"
     assert _api(app_url + "api/threshold")["threshold"] == pytest.approx(0.74)
     seen = page.evaluate("window.sliderSeen")
-    back = [(a, b) for a, b in zip(seen, seen[1:], strict=False) if b < a - 1e-9]
+    back = [(a, b) for a, b in itertools.pairwise(seen) if b < a - 1e-9]
     assert not back, f"the slider jumped back: {back[:5]}"
 
 
