@@ -17,6 +17,7 @@ import pytest
 
 from reidcam.identity import IdentityMemory, IdentitySettings
 from reidcam.testing.live import scene_services, serving, synthetic_config
+from reidcam.web.state import LiveSettings
 
 pytestmark = pytest.mark.browser
 
@@ -117,3 +118,25 @@ def test_people_panel_filtered_shows_no_null_and_merge_needs_a_choice(
     expect(person.locator("#person-name")).to_have_value("Ann")
     expect(person.locator("#merge-other")).to_have_count(0)
     assert "null" not in person.inner_text()
+
+
+def test_the_gallery_says_how_many_cards_were_left_out_and_why(
+    tmp_path: Path, browser: Any, expect: Any
+) -> None:
+    services = scene_services(tmp_path / "data", live=LiveSettings(max_cards=2))
+    with serving(synthetic_config(), services) as url:
+        page = browser.new_page(viewport={"width": 1440, "height": 1000})
+        page.goto(url)
+        expect(page.locator("#gallery-left-out")).to_be_hidden()
+        page.click("#start")
+        left_out = page.locator("#gallery-left-out")
+        expect(left_out).to_be_visible(timeout=30_000)
+        expect(left_out).to_contain_text("left out to keep the gallery small")
+        page.click("#stop")
+        page.evaluate("refreshGallery()")
+        answer = _api(url + "api/gallery")
+        assert page.locator("#gallery .card").count() == answer["total"] == 2
+        total = sum(answer["left_out"].values())
+        expect(left_out).to_have_attribute("data-total", str(total))
+        for why, n in answer["left_out"].items():
+            expect(left_out).to_contain_text(f"{n} {why}")

@@ -424,9 +424,24 @@ async function refreshGallery() {
     }
   }
   $("#gallery-count").textContent = page.total ? `(${page.total})` : "";
+  showLeftOut(page.left_out || {});
   $("#more").hidden = page.total <= page.cards.length;
   if (!page.total) box.replaceChildren(el("p", { class: "hint", text: "No people yet. Press Start detection." }));
   else box.querySelector(":scope > p.hint")?.remove();
+}
+
+// The gallery holds a bounded number of cards: say how many went, and why (single untracked
+// frames go first, queried people never), so a missing person is not a mystery.
+function showLeftOut(leftOut) {
+  const parts = Object.entries(leftOut);
+  const total = parts.reduce((n, [, k]) => n + k, 0);
+  const box = $("#gallery-left-out");
+  box.hidden = total === 0;
+  box.dataset.total = String(total);
+  box.textContent = total
+    ? `${total} card${total === 1 ? "" : "s"} left out to keep the gallery small: ` +
+      parts.map(([why, n]) => `${n} ${why}`).join(", ") + ". People who match a query, or were picked as one, are kept."
+    : "";
 }
 
 function toggleSelected(img) {
