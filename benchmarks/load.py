@@ -2,8 +2,10 @@
 
 ``reidcam serve`` runs two looping sample videos paced at ``--fps`` (25: a live camera's rate);
 the script measures each camera's processed FPS over a baseline window with no client, then
-``--cycles`` times a loaded window with N clients on loopback (each: one MJPEG stream, API
-polling every second, the event stream) followed by another baseline, then prints baseline vs
+``--cycles`` times a loaded window with N clients on loopback (each what an open page holds:
+API polling every second and one WebSocket with every camera's frames and the events; with
+``--transport mjpeg`` an MJPEG stream per camera and the event stream instead, as the page held
+before issue #13) followed by another baseline, then prints baseline vs
 loaded FPS (overall and per cycle), request counts, failures and API latency p50/p95. Usage:
 
     REIDCAM_WEIGHTS_DIR=... REIDCAM_MEDIA_DIR=... python benchmarks/load.py --json load.json
@@ -38,6 +40,12 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
         default=1.0,
         help="seconds between polls of the cameras/gallery/matches lists (default 1; the page: 5)",
     )
+    p.add_argument(
+        "--transport",
+        choices=("ws", "mjpeg"),
+        default="ws",
+        help="what each client holds: the page's WebSocket (default) or an MJPEG stream per camera + SSE",
+    )
     add_server_args(p, fps=25.0)
     p.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     return p.parse_args(argv)
@@ -53,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         loaded_s=args.loaded_s,
         cycles=args.cycles,
         lists_s=args.lists_s,
+        transport=args.transport,
     )
     cameras = [f"cam{i}" for i in range(args.cameras)]
     started = time.time()

@@ -38,3 +38,11 @@ def test_token_form_then_everything_works_by_cookie(server: str, browser: Any, e
         "[...document.querySelectorAll('#cameras img')].some(i => i.naturalWidth > 0)", timeout=15_000
     )
     assert page.evaluate("fetch('/api/status').then(r => r.status)") == 200  # cookie only
+    # The page's WebSocket carries the token as every request does: with the cookie alone too.
+    page.evaluate("() => { state.token = ''; sessionStorage.clear(); state.live.close(); }")
+    page.evaluate("document.querySelectorAll('img.stream').forEach(i => (i.dataset.frames = 0))")
+    page.wait_for_function(
+        "[...document.querySelectorAll('img.stream')].every(i => Number(i.dataset.frames) > 0)",
+        timeout=15_000,
+    )
+    assert page.evaluate("state.live && state.live.url.includes('token=')") is False

@@ -44,7 +44,15 @@ def served_with_token(make_services: Callable[..., Services]) -> Iterator[str]:
     """A real uvicorn server (streams never end by themselves, so no in-process client) with a token."""
     app = create_app(fake_config(), make_services(token=TOKEN))
     server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", ws="none", lifespan="on")
+        uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=0,
+            log_level="warning",
+            ws="websockets-sansio",
+            ws_per_message_deflate=False,
+            lifespan="on",
+        )
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

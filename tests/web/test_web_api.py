@@ -135,7 +135,9 @@ def test_threshold_is_read_validated_and_applied(client: TestClient, services: S
 
 
 def test_snapshot_and_mjpeg_stream(client: TestClient) -> None:
-    assert client.get("/api/cameras/cam0/snapshot.jpg").status_code == 503
+    # Stopped, no frame yet: a conflict with the camera's state (409), not a broken server (503).
+    early = client.get("/api/cameras/cam0/snapshot.jpg")
+    assert early.status_code == 409 and "start detection first" in early.json()["detail"]
     # Before any frame the stream sends a placeholder picture, so the <img> is never blank.
     r = client.get("/api/cameras/cam0/stream.mjpg", params={"max_frames": 1})
     assert r.status_code == 200 and r.headers["content-type"].startswith("multipart/x-mixed-replace")

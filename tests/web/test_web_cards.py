@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from fastapi.testclient import TestClient
+from web_support import fake_config
 
 from reidcam.core.types import Frame, MatchDecision, Verdict
-from reidcam.pipeline.events import Observation
+from reidcam.pipeline.events import FrameResult, Observation
+from reidcam.web import Services, create_app
 from reidcam.web.cards import CardBook
 from reidcam.web.crops import CropIndex
 from reidcam.web.matches import MatchBook
+from reidcam.web.state import LiveSettings
 
 IMG = np.full((200, 300, 3), 40, np.uint8)
 
@@ -139,3 +144,89 @@ def test_uncertain_crops_are_saved_apart_from_the_unmatched(tmp_path: Path) -> N
     count = {d: len(list((tmp_path / d).glob("*.jpg"))) for d in ("detections", "uncertain_detections")}
     assert count == {"detections": 1, "uncertain_detections": 1}
     assert len(list((tmp_path / "match_detections").glob("*.jpg"))) == 1
+
+
+def _seen(book: CardBook, track: int | None, frames: range, ok: bool = True, x: float = 10.0) -> str:
+    """``track`` observed on ``frames`` (each frame a distinct box, so no replay); its card id."""
+    card_id = ""
+    for i in frames:
+        card_id = book.observe(_frame(i), _obs(track, x=x + i, ok=ok)).card.card_id
+    return card_id
+
+
+def test_busy_footage_leaves_out_untracked_frames_not_the_people(tmp_path: Path) -> None:
+    book = _book(tmp_path, max_cards=50)
+    people = [_seen(book, track, range(20 * track, 20 * track + 20)) for track in (1, 2, 3)]
+    for i in range(500):  # objects and blurs: one untracked detection each, newer than the people
+        book.observe(_frame(1000 + i), _obs(None, x=float(i % 200)))
+    assert len(book) == 50
+    kept = {c.card_id for c in book.page(0, 50)[1]}
+    assert set(people) <= kept, "the tracked people seen a minute ago must stay"
+    assert book.left_out_counts() == {"untracked single frame": 453}
+
+
+def test_left_out_in_order_single_frames_then_no_good_crop_then_short_tracks(tmp_path: Path) -> None:
+    book = _book(tmp_path, max_cards=4, short_track_frames=5)
+    long_track = _seen(book, 1, range(0, 10))
+    short = _seen(book, 2, range(10, 12))
+    blurred = _seen(book, 3, range(12, 22), ok=False)  # tracked, but never one good crop
+    single = _seen(book, None, range(22, 23))
+    left: list[set[str]] = []
+    for track in (10, 11, 12):  # three new people arrive
+        before = {c.card_id for c in book.page(0, 10)[1]}
+        new = _seen(book, track, range(30 + track, 31 + track), x=200.0)
+        left.append(before - {c.card_id for c in book.page(0, 10)[1]} - {new})
+    assert left == [{single}, {blurred}, {short}]
+    assert long_track in {c.card_id for c in book.page(0, 10)[1]}
+    assert book.left_out_counts() == {"untracked single frame": 1, "no good crop": 1, "short track": 1}
+
+
+def test_a_queried_or_matched_person_is_never_left_out_while_others_can_go(tmp_path: Path) -> None:
+    book = _book(tmp_path, max_cards=5)
+    picked = _seen(book, None, range(0, 1))  # a single untracked frame, but the query was picked from it
+    book.pin({picked}, replace=True)
+    matched = book.observe(_frame(1), _obs(None, x=50.0, sim=0.9)).card.card_id  # matched the query
+    for i in range(100):
+        book.observe(_frame(10 + i), _obs(None, x=float(60 + i)))
+    kept = {c.card_id for c in book.page(0, 5)[1]}
+    assert {picked, matched} <= kept and len(book) == 5
+    book.pin(set(), replace=True)  # the query was cleared: the picked card may go like any other
+    book.observe(_frame(200), _obs(None, x=190.0))
+    book.observe(_frame(201), _obs(None, x=191.0))
+    book.observe(_frame(202), _obs(None, x=192.0))
+    book.observe(_frame(203), _obs(None, x=193.0))
+    assert picked not in {c.card_id for c in book.page(0, 5)[1]}
+    assert matched in {c.card_id for c in book.page(0, 5)[1]}
+
+
+def test_the_gallery_answer_says_how_many_were_left_out_and_why(
+    make_services: Callable[..., Services],
+) -> None:
+    with TestClient(create_app(fake_config(), make_services(live=LiveSettings(max_cards=3)))) as client:
+        live = client.app.state.live  # type: ignore[attr-defined]
+        assert client.get("/api/gallery").json()["left_out"] == {}
+        for i in range(5):
+            live.on_frame(FrameResult(_frame(i), (_obs(None, x=10.0 + 20 * i),)))  # as the runner does
+        page = client.get("/api/gallery").json()
+        assert page["total"] == 3 and len(page["cards"]) == 3
+        assert page["left_out"] == {"untracked single frame": 2}
+
+
+def test_the_card_a_query_was_picked_from_stays_until_the_query_is_cleared(
+    make_services: Callable[..., Services],
+) -> None:
+    with TestClient(create_app(fake_config(), make_services(live=LiveSettings(max_cards=3)))) as client:
+        live = client.app.state.live  # type: ignore[attr-defined]
+        live.on_frame(FrameResult(_frame(0), (_obs(None, x=10.0),)))
+        (card,) = client.get("/api/gallery").json()["cards"]
+        r = client.post("/api/query/crops", json={"crop_ids": [card["crops"][0]["crop_id"]]})
+        assert r.status_code == 200, r.text
+
+        def flood(start: int) -> set[str]:
+            for i in range(start, start + 10):
+                live.on_frame(FrameResult(_frame(i), (_obs(None, x=float(i)),)))
+            return {c["card_id"] for c in client.get("/api/gallery").json()["cards"]}
+
+        assert card["card_id"] in flood(1)
+        assert client.delete("/api/query").status_code == 200
+        assert card["card_id"] not in flood(20)

@@ -41,7 +41,7 @@ class _Recorder:
 
     def __call__(self, method: str, url: str) -> dict | list | None:
         r = self.client.request(method, url)
-        assert r.status_code != 500, (url, r.text)  # 503 (no frame yet) is an answer, 500 a crash
+        assert r.status_code != 500, (url, r.text)  # 409 (no frame yet) is an answer, 500 a crash
         self.texts.append(f"{method} {url} -> {r.status_code}\n{r.headers}\n{r.text}")
         return r.json() if "json" in r.headers.get("content-type", "") else None
 
@@ -56,7 +56,7 @@ def _visit_everything(rec: _Recorder) -> None:
         "/api/cameras/door",
     ):
         rec("GET", url)
-    rec("GET", "/api/cameras/door/snapshot.jpg")  # 503: no frame, the message names the camera
+    rec("GET", "/api/cameras/door/snapshot.jpg")  # 409: no frame, the message names the camera
     rec("GET", "/api/cameras/nope")
 
 

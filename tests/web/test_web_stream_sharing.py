@@ -14,8 +14,8 @@ from reidcam.core.types import Frame
 from reidcam.pipeline.events import FrameResult, Observation
 from reidcam.web import hub as hub_module
 from reidcam.web import state
-from reidcam.web.hub import EventHub
-from reidcam.web.routes.events import _batch
+from reidcam.web.hub import EventHub, Message
+from reidcam.web.routes.events import batch
 from reidcam.web.state import LiveState
 
 IMG = np.full((240, 320, 3), 60, np.uint8)
@@ -109,7 +109,7 @@ def test_an_event_is_serialized_once_for_every_client(monkeypatch: pytest.Monkey
     real = hub_module.json.dumps
     monkeypatch.setattr(hub_module.json, "dumps", lambda obj: dumps.append(obj) or real(obj))
 
-    async def fan_out() -> list[str | None]:
+    async def fan_out() -> list[Message | None]:
         hub = EventHub()
         hub.bind(asyncio.get_running_loop())
         queues = [hub.subscribe() for _ in range(20)]
@@ -120,17 +120,21 @@ def test_an_event_is_serialized_once_for_every_client(monkeypatch: pytest.Monkey
     got = asyncio.run(fan_out())
     assert len(dumps) == 1
     assert all(m is got[0] for m in got)
-    assert got[0] == 'event: card\ndata: {"type": "card", "card": {"card_id": "c1"}}\n\n'
+    data = '{"type": "card", "card": {"card_id": "c1"}}'
+    assert got[0] == Message(data, f"event: card\ndata: {data}\n\n")
 
 
 def test_queued_events_go_out_in_one_write_and_the_end_is_kept() -> None:
-    async def drain() -> tuple[tuple[str, bool], tuple[str, bool]]:
-        q: asyncio.Queue[str | None] = asyncio.Queue()
-        for msg in ("b\n\n", "c\n\n", None, "d\n\n"):
-            q.put_nowait(msg)
-        first = _batch(q, "a\n\n")
-        return first, _batch(q, "x\n\n")
+    def msg(name: str) -> Message:
+        return Message(name, f"{name}\n\n")
+
+    async def drain() -> tuple[tuple[list[Message], bool], tuple[list[Message], bool]]:
+        q: asyncio.Queue[Message | None] = asyncio.Queue()
+        for m in (msg("b"), msg("c"), None, msg("d")):
+            q.put_nowait(m)
+        first = batch(q, msg("a"))
+        return first, batch(q, msg("x"))
 
     (chunk, end), (rest, rest_end) = asyncio.run(drain())
-    assert chunk == "a\n\nb\n\nc\n\n" and end is True
-    assert rest == "x\n\nd\n\n" and rest_end is False
+    assert [m.data for m in chunk] == ["a", "b", "c"] and end is True
+    assert [m.data for m in rest] == ["x", "d"] and rest_end is False

@@ -20,7 +20,15 @@ from reidcam.web import Services, begin_shutdown, create_app
 
 class _Served:
     def __init__(self, app: FastAPI) -> None:
-        config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", ws="none", lifespan="on")
+        config = uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=0,
+            log_level="warning",
+            ws="websockets-sansio",
+            ws_per_message_deflate=False,
+            lifespan="on",
+        )
         self.app = app
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
@@ -101,19 +109,23 @@ def test_a_client_that_leaves_is_forgotten(served: _Served) -> None:
     wait_for(lambda: hub.clients == 0, 5, "the server to notice the client left")
 
 
-def test_the_benchmark_client_browses_without_a_fault(served: _Served) -> None:
-    """The soak/load client (its own small HTTP client) against the real server: polls, the
-    event stream and MJPEG streams, each counted, none failing."""
+@pytest.mark.parametrize("transport", ["ws", "mjpeg"])
+def test_the_benchmark_client_browses_without_a_fault(served: _Served, transport: str) -> None:
+    """The soak/load client (its own small HTTP client) against the real server: polls, and the
+    page's WebSocket (or the event stream and MJPEG streams), each counted, none failing."""
     assert httpx.post(served.url + "/api/start").json()["running"] is True
 
     async def browse() -> ClientStats:
         stats, stop = ClientStats(), asyncio.Event()
-        pages = [Browser(served.url, stats, [f"cam{i % 2}"], poll_s=0.5, lists_s=0.5) for i in range(3)]
+        pages = [
+            Browser(served.url, stats, ["cam0", "cam1"], poll_s=0.5, lists_s=0.5, transport=transport)  # type: ignore[arg-type]
+            for _ in range(3)
+        ]
         pages[0].pick_query = True
         tasks = [asyncio.create_task(p.run(stop)) for p in pages]
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline and not (
-            stats.mjpeg_frames >= 9 and stats.sse_events >= 6 and stats.query_set
+            stats.frames >= 18 and stats.events >= 6 and stats.query_set
         ):
             await asyncio.sleep(0.2)
         stop.set()
@@ -122,10 +134,13 @@ def test_the_benchmark_client_browses_without_a_fault(served: _Served) -> None:
 
     stats = asyncio.run(browse())
     assert stats.failures == 0, stats.faults
-    assert stats.mjpeg_frames >= 9 and stats.mjpeg_bytes > stats.mjpeg_frames * 500
-    assert stats.sse_events >= 6 and stats.query_set
+    assert stats.frames >= 18 and stats.frame_bytes > stats.frames * 500
+    assert stats.events >= 6 and stats.query_set
     for path in ("/api/status", "/api/cameras", "/api/gallery", "/api/matches"):
         assert stats.requests[path] >= 3, path
-    assert stats.requests["/api/events"] == 3 and stats.requests["/api/cameras/{id}/stream.mjpg"] == 3
+    if transport == "ws":  # one connection per page for every camera and the events
+        assert stats.requests["/api/live"] == 3 and "/api/events" not in stats.requests
+    else:
+        assert stats.requests["/api/events"] == 3 and stats.requests["/api/cameras/{id}/stream.mjpg"] == 6
     queries = httpx.get(served.url + "/api/query").json()["queries"]
     assert [q["label"] for q in queries] == ["soak"]  # the page that picks a query picked one

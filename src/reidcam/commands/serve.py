@@ -160,7 +160,9 @@ def run(args: argparse.Namespace) -> int:
         port=args.port,
         log_level=level,
         access_log=token is None,  # streams carry ?token=...: keep it out of the access log
-        ws="none",
+        # The page's one WebSocket (/api/live); its JPEGs do not compress, so no per-message deflate.
+        ws="websockets-sansio",
+        ws_per_message_deflate=False,
         timeout_graceful_shutdown=5,
     )
     shown = f"[{args.host}]" if ":" in args.host else args.host

@@ -1,7 +1,9 @@
 """Load: the real server's pipeline FPS with no client, then with N browser-like clients.
 
 Windows on one running server, interleaved: baseline (no client), then ``cycles`` times a
-loaded window (N clients, each one MJPEG stream + API polling + the event stream) followed by
+loaded window (N clients, each what an open page holds: API polling and one WebSocket with
+every camera's frames and the events; ``transport="mjpeg"``: one MJPEG stream per camera and the
+event stream, as the page held before issue #13) followed by
 another baseline. Each loaded window is compared with the baselines on either side of it, so a
 neighbour's load that comes or goes during the run shows up as disagreeing cycles rather than
 being read as the clients' cost. FPS is each
@@ -22,6 +24,7 @@ from typing import Any
 from reidcam.perf.procprobe import probe
 from reidcam.perf.soak import camera_fps, percentile
 from reidcam.perf.system import load_average, steal_seconds
+from reidcam.perf.webclient import Transport
 
 
 @dataclass(frozen=True)
@@ -36,6 +39,7 @@ class LoadOptions:
     lists_s: float = 1.0
     stream_fps: float = 10.0
     max_drop: float = 0.20
+    transport: Transport = "ws"
 
 
 async def measure_window(base_url: str, pid: int, seconds: float) -> dict[str, Any]:
@@ -99,21 +103,28 @@ async def _loaded_window(
     from reidcam.perf.webclient import Browser
 
     stop = asyncio.Event()
-    browsers = [
+    browsers = [  # each shows every camera, as the page does
         Browser(
-            base_url, stats, [cameras[i % len(cameras)]], opts.poll_s, opts.stream_fps, lists_s=opts.lists_s
+            base_url,
+            stats,
+            cameras,
+            opts.poll_s,
+            opts.stream_fps,
+            lists_s=opts.lists_s,
+            transport=opts.transport,
         )
-        for i in range(opts.clients)
+        for _ in range(opts.clients)
     ]
     tasks = [asyncio.create_task(b.run(stop)) for b in browsers]
     await asyncio.sleep(opts.ramp_s)
     cpu0, t0 = sum(os.times()[:2]), time.monotonic()
-    frames0 = stats.mjpeg_frames
+    frames0 = stats.frames
     window = await measure_window(base_url, pid, opts.loaded_s)
     took = time.monotonic() - t0
     window["client_cpu_util"] = round((sum(os.times()[:2]) - cpu0) / took, 3)
-    # What each viewer got: a server that kept up sends min(stream fps, camera fps) per stream.
-    window["mjpeg_fps_per_client"] = round((stats.mjpeg_frames - frames0) / took / max(1, opts.clients), 2)
+    # What each viewer got: a server that kept up sends min(stream fps, camera fps) per camera.
+    per_camera = (stats.frames - frames0) / took / max(1, opts.clients * len(cameras))
+    window["frames_per_s_per_viewer_camera"] = round(per_camera, 2)
     stop.set()
     await asyncio.gather(*tasks)
     return window
@@ -150,6 +161,7 @@ async def run_load(
         "fps_ratio": ratio,
         "clients": opts.clients,
         "lists_s": opts.lists_s,
+        "transport": opts.transport,
         "requests": dict(stats.requests),
         "requests_total": stats.total_requests,
         "failures": stats.failures,
@@ -159,9 +171,9 @@ async def run_load(
             "p95": _round(percentile(stats.latencies_ms, 95)),
             "max": _round(max(stats.latencies_ms, default=None)),
         },
-        "mjpeg_frames": stats.mjpeg_frames,
-        "mjpeg_mb": round(stats.mjpeg_bytes / 1e6, 1),
-        "sse_events": stats.sse_events,
+        "frames": stats.frames,
+        "frames_mb": round(stats.frame_bytes / 1e6, 1),
+        "events": stats.events,
         "verdict": failures,
         "passed": not failures,
     }
@@ -175,8 +187,10 @@ def window_line(w: dict[str, Any]) -> str:
     fps = " ".join(f"{cam}={v:.2f}" for cam, v in sorted(w["fps"].items()))
     extra = ""
     if "client_cpu_util" in w:
-        per_viewer = w["mjpeg_fps_per_client"]
-        extra = f", clients cpu {w['client_cpu_util']:.2f} cores, {per_viewer:.1f} frames/s per viewer"
+        per_viewer = w["frames_per_s_per_viewer_camera"]
+        extra = (
+            f", clients cpu {w['client_cpu_util']:.2f} cores, {per_viewer:.1f} frames/s per camera per viewer"
+        )
     steal = "" if w.get("steal_util") is None else f", steal {w['steal_util']:.2f} cores"
     return (
         f"fps {fps} (total {w['fps_total']:.2f}), server cpu {w['server_cpu_util']:.2f} cores{extra}{steal}, "
@@ -196,6 +210,7 @@ def summary_lines(r: dict[str, Any]) -> list[str]:
         f"(mean of {len(r['loaded_windows'])}): ratio {ratio}, drop {drop}; each cycle: {cycles}",
         f"{r['clients']} clients: {r['requests_total']} requests, {r['failures']} failed; "
         f"API latency p50 {lat['p50']} ms, p95 {lat['p95']} ms, max {lat['max']} ms",
-        f"MJPEG frames received {r['mjpeg_frames']} ({r['mjpeg_mb']} MB), SSE events {r['sse_events']}",
+        f"transport {r['transport']}: frames received {r['frames']} ({r['frames_mb']} MB), "
+        f"events {r['events']}",
         "PASS: FPS drop < 20 % and no failed request" if r["passed"] else "FAIL: " + "; ".join(r["verdict"]),
     ]

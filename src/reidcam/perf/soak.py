@@ -246,8 +246,8 @@ async def run_soak(
         summary["failures"].append(died)
         summary["passed"] = False
     summary["query_set"] = stats.query_set
-    summary["mjpeg_frames"] = stats.mjpeg_frames
-    summary["sse_events"] = stats.sse_events
+    summary["frames"] = stats.frames
+    summary["events"] = stats.events
     summary["faults"] = stats.faults
     summary["api_latency_ms"] = {
         "p50": percentile(stats.latencies_ms, 50),

@@ -2,26 +2,31 @@
 
 It does what an open page does: polls the status every second and the cameras, gallery and
 matches lists every ``lists_s`` (1 s by default; the real page asks for them every 5 s), keeps
-the event stream and one MJPEG stream per watched camera open (reading and discarding), and,
-when asked, picks a gallery crop as the query once crops exist. Every request and stream fault
-is counted: the benchmarks report them, a healthy server has none. The HTTP is
-``reidcam.perf.rawhttp``'s: on the server's own cores, the client must cost as little as a
-browser's native networking would.
+the page's one WebSocket (``/api/live``: every watched camera's frames and the events) open,
+reading and discarding, and, when asked, picks a gallery crop as the query once crops exist.
+``transport="mjpeg"`` instead holds what the page held before issue #13 (the event stream and
+one MJPEG stream per camera), for comparison. Every request and stream fault is counted: the
+benchmarks report them, a healthy server has none. The HTTP is ``reidcam.perf.rawhttp``'s: on
+the server's own cores, the client must cost as little as a browser's native networking would;
+the WebSocket is the ``websockets`` package's (a dependency of the server).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from reidcam.perf.rawhttp import Connection, HttpError, MarkerCounter, stream
 
 LISTS = ("/api/cameras", "/api/gallery?limit=60", "/api/matches?limit=50")
 STREAM_TIMEOUT_S = 30.0  # the event stream sends a keepalive every 10 s
+LIVE_PATH = "/api/live"
+Transport = Literal["ws", "mjpeg"]
 API_TIMEOUT_S = 10.0
 MAX_FAULTS_KEPT = 50
 
@@ -34,9 +39,9 @@ class ClientStats:
     failures: int = 0
     faults: list[str] = field(default_factory=list)
     latencies_ms: list[float] = field(default_factory=list)
-    mjpeg_frames: int = 0
-    mjpeg_bytes: int = 0
-    sse_events: int = 0
+    frames: int = 0
+    frame_bytes: int = 0
+    events: int = 0
     query_set: bool = False
 
     def fail(self, what: str) -> None:
@@ -51,16 +56,17 @@ class ClientStats:
 
 
 class Browser:
-    """One open page: API polling, the event stream, MJPEG streams of ``stream_cameras``.
+    """One open page: API polling, and the WebSocket with the frames of ``stream_cameras`` and the events.
 
     Args:
         base_url: the server, e.g. ``http://127.0.0.1:8000``.
         stats: where to count requests, latencies and failures.
-        stream_cameras: camera ids whose MJPEG stream this page shows.
+        stream_cameras: camera ids this page shows (the page shows them all).
         poll_s: seconds between two status polls.
-        stream_fps: ``fps`` asked of the MJPEG streams (the page asks 10).
+        stream_fps: ``fps`` asked per camera (the page asks 10).
         pick_query: make the first gallery crop the query once there is one.
         lists_s: seconds between two polls of the cameras, gallery and matches lists.
+        transport: ``ws`` (the page's one WebSocket) or ``mjpeg`` (event stream + MJPEG per camera).
     """
 
     def __init__(
@@ -72,6 +78,7 @@ class Browser:
         stream_fps: float = 10.0,
         pick_query: bool = False,
         lists_s: float = 1.0,
+        transport: Transport = "ws",
     ) -> None:
         self.base_url = base_url
         self.stats = stats
@@ -80,13 +87,18 @@ class Browser:
         self.stream_fps = stream_fps
         self.pick_query = pick_query
         self.lists_s = lists_s
+        self.transport = transport
         self.last_status: dict[str, Any] | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
         """Browse until ``stop`` is set; every connection is closed on return."""
         http = Connection(self.base_url, API_TIMEOUT_S)
-        tasks = [asyncio.create_task(self._poll(http, stop)), asyncio.create_task(self._sse(stop))]
-        tasks += [asyncio.create_task(self._mjpeg(cam, stop)) for cam in self.stream_cameras]
+        tasks = [asyncio.create_task(self._poll(http, stop))]
+        if self.transport == "ws":
+            tasks.append(asyncio.create_task(self._live(stop)))
+        else:
+            tasks.append(asyncio.create_task(self._sse(stop)))
+            tasks += [asyncio.create_task(self._mjpeg(cam, stop)) for cam in self.stream_cameras]
         try:
             await stop.wait()
         finally:
@@ -160,13 +172,38 @@ class Browser:
                         continue
                     found = counter.feed(piece)
                     if key == "/api/events":
-                        self.stats.sse_events += found
+                        self.stats.events += found
                     else:
-                        self.stats.mjpeg_bytes += len(piece)
-                        self.stats.mjpeg_frames += found
+                        self.stats.frame_bytes += len(piece)
+                        self.stats.frames += found
             self.stats.fail(f"GET {path}: the stream ended")
         except HttpError as exc:
             self.stats.fail(f"GET {path}: {exc}")
+
+    async def _live(self, stop: asyncio.Event) -> None:
+        url = "ws" + self.base_url.removeprefix("http") + LIVE_PATH
+        url += f"?fps={self.stream_fps:g}&cameras={','.join(self.stream_cameras)}"
+        while not stop.is_set():
+            await self._read_live(url)
+            await asyncio.sleep(1.0)
+
+    async def _read_live(self, url: str) -> None:
+        """One open WebSocket until it fails or ends (each counted as a failure)."""
+        from websockets.asyncio.client import connect
+        from websockets.exceptions import WebSocketException
+
+        self.stats.requests[LIVE_PATH] += 1
+        try:
+            async with connect(url, compression=None, max_size=2**24, open_timeout=API_TIMEOUT_S) as ws:
+                async for message in ws:
+                    if isinstance(message, bytes):
+                        self.stats.frames += 1
+                        self.stats.frame_bytes += len(message)
+                    else:
+                        self.stats.events += len(json.loads(message))
+            self.stats.fail(f"{LIVE_PATH}: the server closed the socket")
+        except (OSError, WebSocketException, ValueError) as exc:
+            self.stats.fail(f"{LIVE_PATH}: {exc!r}")
 
     async def _sse(self, stop: asyncio.Event) -> None:
         while not stop.is_set():

@@ -67,7 +67,11 @@ def serving(config: AppConfig, services: Services, start_timeout_s: float = 20.0
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = int(s.getsockname()[1])
-    srv = uvicorn.Server(uvicorn.Config(app, port=port, log_level="warning", ws="none"))
+    srv = uvicorn.Server(
+        uvicorn.Config(
+            app, port=port, log_level="warning", ws="websockets-sansio", ws_per_message_deflate=False
+        )
+    )
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
     try:

@@ -33,6 +33,7 @@ from reidcam.web.docs import add_docs
 from reidcam.web.hub import EventHub
 from reidcam.web.listcache import ListCache, WriteTracker
 from reidcam.web.routes import calibration, cameras, control, events, gallery, identities, matches, query
+from reidcam.web.routes import live as live_socket
 from reidcam.web.routes.deps import access
 from reidcam.web.schemas import Error
 from reidcam.web.security import remember_token, token_ok, token_page
@@ -49,7 +50,7 @@ def begin_shutdown(app: FastAPI) -> None:
     """Make every open stream end now (thread-safe).
 
     Uvicorn waits for open responses before running the lifespan shutdown, and
-    an MJPEG or event stream never ends by itself: the server calls this when
+    an MJPEG, event or WebSocket stream never ends by itself: the server calls this when
     asked to exit, so shutting down never hangs on a browser tab.
     """
     app.state.live.shutting_down.set()
@@ -164,6 +165,7 @@ def create_app(config: AppConfig, services: Services) -> FastAPI:
     app.add_exception_handler(ReidcamError, _reidcam_error)
     app.add_exception_handler(405, _method_not_allowed)
     app.include_router(_api_router())
+    app.include_router(live_socket.router)  # a WebSocket: checks the token and origin itself
     add_docs(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 

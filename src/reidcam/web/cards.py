@@ -7,12 +7,18 @@ A crop is saved when its card is new, then at most every ``crop_every_frames``
 frames of that track. Replayed demo cameras show the same files again and
 again: a detection whose frame name and box were seen before returns to the
 card it had, so a loop adds no new cards.
+
+Past ``max_cards`` a card is left out, least worth keeping first (``evict_rank``): single
+untracked frames (mostly objects and blurs on busy footage), then cards without one good crop,
+then short tracks, then the rest, each oldest-seen first. Cards of a queried person (a match,
+or the cards a query was picked from) are kept while any other card can go. How many were left
+out, and why, is counted for the gallery's answer.
 """
 
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -31,6 +37,11 @@ from reidcam.web.crops import (
 )
 
 REPLAY_IOU = 0.7
+#: A track seen in fewer frames than this is a "short track" for eviction (a passer-by at the
+#: edge, a flicker of the detector), behind people the tracker followed for a while.
+SHORT_TRACK_FRAMES = 5
+#: Why a card was left out, in eviction order (the first goes first).
+LEFT_OUT_REASONS = ("untracked single frame", "no good crop", "short track", "oldest", "oldest queried")
 
 
 @dataclass
@@ -70,12 +81,16 @@ class CardBook:
         max_crops_per_card: int = 4,
         crop_every_frames: int = 10,
         max_replay_frames: int = 5000,
+        short_track_frames: int = SHORT_TRACK_FRAMES,
     ) -> None:
         self.crops = crops
         self.max_cards = max_cards
         self.max_crops_per_card = max_crops_per_card
         self.crop_every_frames = crop_every_frames
         self.max_replay_frames = max_replay_frames
+        self.short_track_frames = short_track_frames
+        self.left_out: Counter[str] = Counter()
+        self._pinned: set[str] = set()
         self._lock = threading.RLock()
         self._seq = 0
         self._cards: OrderedDict[str, Card] = OrderedDict()
@@ -127,12 +142,41 @@ class CardBook:
             frame.captured_at,
             frame.captured_at,
         )
+        while len(self._cards) >= self.max_cards > 0:
+            self._evict_one()
         self._cards[card.card_id] = card
         if track_id is not None:
             self._by_track[(frame.camera_id, track_id)] = card.card_id
-        while len(self._cards) > self.max_cards:
-            self._cards.popitem(last=False)
         return card
+
+    def evict_rank(self, card: Card) -> tuple[int, float]:
+        """(reason index in ``LEFT_OUT_REASONS``, last seen): the smallest is left out first."""
+        if card.matched or card.card_id in self._pinned:
+            tier = 4
+        elif card.track_id is None and card.observations <= 1:
+            tier = 0
+        elif not card.has_good_crop:
+            tier = 1
+        elif card.observations < self.short_track_frames:
+            tier = 2
+        else:
+            tier = 3
+        return tier, card.last_seen_at
+
+    def _evict_one(self) -> None:
+        victim = min(self._cards.values(), key=self.evict_rank)
+        self.left_out[LEFT_OUT_REASONS[self.evict_rank(victim)[0]]] += 1
+        del self._cards[victim.card_id]
+        if (
+            victim.track_id is not None
+            and self._by_track.get((victim.camera_id, victim.track_id)) == victim.card_id
+        ):
+            del self._by_track[(victim.camera_id, victim.track_id)]
+
+    def pin(self, card_ids: set[str], replace: bool) -> None:
+        """Keep these cards (those a query was picked from) past the cap; ``replace`` drops older pins."""
+        with self._lock:
+            self._pinned = set(card_ids) if replace else self._pinned | card_ids
 
     def _replay_hit(self, frame: Frame, xyxy: NDArray[np.float32]) -> Card | None:
         if frame.name is None:
@@ -214,6 +258,11 @@ class CardBook:
         with self._lock:
             card = self._cards.get(card_id)
             return None if card is None else _copy(card)
+
+    def left_out_counts(self) -> dict[str, int]:
+        """Cards left out past the cap so far, by reason, in eviction order (unused reasons absent)."""
+        with self._lock:
+            return {r: self.left_out[r] for r in LEFT_OUT_REASONS if self.left_out[r]}
 
     def __len__(self) -> int:
         with self._lock:

@@ -201,7 +201,11 @@ class Controller:
                 images.append(read_image(path))
             except ImageError as exc:
                 raise HTTPException(status.HTTP_410_GONE, f"crop {crop_id!r} can no longer be read") from exc
-        return self._enroll(images, label, "crops", replace)
+        out = self._enroll(images, label, "crops", replace)
+        # The gallery keeps the cards the query was picked from, however busy the cameras.
+        picked = {r.card_id for r in map(self.live.crops.get, crop_ids) if r is not None and r.card_id}
+        self.live.cards.pin(picked, replace)
+        return out
 
     def upload(
         self, image: NDArray[np.uint8], label: str | None, replace: bool
@@ -219,6 +223,7 @@ class Controller:
 
     def clear_query(self) -> None:
         self.queries.clear()
+        self.live.cards.pin(set(), replace=True)
         self._queries_changed()
 
     def _queries_changed(self) -> None:

@@ -4,9 +4,9 @@ Each client has a bounded asyncio queue; the runner thread hands events to the
 event loop with ``call_soon_threadsafe`` (asyncio queues are not thread-safe).
 A slow client loses its oldest events rather than growing memory or slowing
 the runner; the UI re-reads the lists it shows, so a lost event costs little.
-An event is serialized to its server-sent-events message once, on delivery,
-and every client's queue gets the same string: twenty open pages cost one
-``json.dumps`` per event, not twenty.
+An event is serialized once, on delivery, to a :class:`Message` holding both its JSON (what the
+page's WebSocket sends) and its server-sent-events text, and every client's queue gets the same
+object: twenty open pages cost one ``json.dumps`` per event, not twenty.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -40,11 +41,24 @@ def sse_message(event: Event) -> str:
     return f"event: {event['type']}\ndata: {json.dumps(event)}\n\n"
 
 
+@dataclass(frozen=True)
+class Message:
+    """One event as every client gets it: ``data`` (its JSON) and ``sse`` (its SSE message)."""
+
+    data: str
+    sse: str
+
+    @classmethod
+    def of(cls, event: Event) -> Message:
+        data = json.dumps(event)
+        return cls(data, f"event: {event['type']}\ndata: {data}\n\n")
+
+
 class EventHub:
     def __init__(self, max_queue: int = 256) -> None:
         self.max_queue = max_queue
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._queues: set[asyncio.Queue[str | None]] = set()
+        self._queues: set[asyncio.Queue[Message | None]] = set()
         self.dropped = 0
         self.closed = False
 
@@ -53,13 +67,13 @@ class EventHub:
         self._loop = loop
         self.closed = False
 
-    def subscribe(self) -> asyncio.Queue[str | None]:
-        """A new client queue of SSE messages; call from the event loop. ``None`` means: the server stops."""
-        q: asyncio.Queue[str | None] = asyncio.Queue(self.max_queue)
+    def subscribe(self) -> asyncio.Queue[Message | None]:
+        """A new client queue of messages; call from the event loop. ``None`` means: the server stops."""
+        q: asyncio.Queue[Message | None] = asyncio.Queue(self.max_queue)
         self._queues.add(q)
         return q
 
-    def unsubscribe(self, q: asyncio.Queue[str | None]) -> None:
+    def unsubscribe(self, q: asyncio.Queue[Message | None]) -> None:
         self._queues.discard(q)
 
     @property
@@ -74,7 +88,7 @@ class EventHub:
     def _deliver(self, event: Event | None) -> None:
         if not self._queues:
             return
-        message = None if event is None else sse_message(event)
+        message = None if event is None else Message.of(event)
         for q in list(self._queues):
             if q.full():
                 q.get_nowait()

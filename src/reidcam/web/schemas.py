@@ -46,6 +46,11 @@ class GalleryPage(BaseModel):
     offset: int
     limit: int
     cards: list[CardOut]
+    left_out: dict[str, int] = Field(
+        default_factory=dict,
+        description="cards dropped past the gallery's cap since the server started, by reason, in the "
+        "order they go: untracked single frame, no good crop, short track, oldest, oldest queried",
+    )
 
 
 class MatchOut(BaseModel):

@@ -111,12 +111,22 @@ def token_page() -> HTMLResponse:
     return HTMLResponse(_TOKEN_PAGE, status_code=status.HTTP_401_UNAUTHORIZED, headers=_NO_STORE)
 
 
-def check_origin(request: Request) -> None:
-    """Refuse state-changing requests whose Origin is another site (CSRF)."""
-    if request.method in SAFE_METHODS:
-        return
+def origin_ok(request: Request | WebSocket) -> bool:
+    """False when a browser says the request comes from another site's page (its Origin)."""
     origin = request.headers.get("origin")
     if origin is None:  # not a browser, or a browser that sends no Origin for same-origin requests
+        return True
+    return origin != "null" and urlsplit(origin).netloc == request.headers.get("host", "")
+
+
+def check_origin(request: Request) -> None:
+    """Refuse state-changing requests whose Origin is another site (CSRF).
+
+    WebSockets are checked whatever they do (``origin_ok``): browsers let any page open one to
+    any server, so without the check a site the user visits could watch a loopback server's
+    cameras (cross-site WebSocket hijacking).
+    """
+    if request.method in SAFE_METHODS or origin_ok(request):
         return
-    if origin == "null" or urlsplit(origin).netloc != request.headers.get("host", ""):
-        raise HTTPException(status.HTTP_403_FORBIDDEN, f"cross-origin request from {origin} refused")
+    origin = request.headers.get("origin")
+    raise HTTPException(status.HTTP_403_FORBIDDEN, f"cross-origin request from {origin} refused")

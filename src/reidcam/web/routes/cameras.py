@@ -1,19 +1,22 @@
-"""Cameras: list and health, the newest frame, and a live MJPEG stream with overlays."""
+"""Cameras: list and health, the newest frame, and a live MJPEG stream with overlays.
+
+The page shows every camera through its one WebSocket (``/api/live``); the per-camera MJPEG
+stream is for external viewers (VLC, other tools), one connection per camera.
+"""
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response, StreamingResponse
 from pydantic import RootModel
 
 from reidcam.web.controller import Controller
+from reidcam.web.feed import camera_frames
 from reidcam.web.listcache import cached_list
-from reidcam.web.overlay import placeholder_jpeg
 from reidcam.web.routes.deps import controller
 from reidcam.web.schemas import CameraOut, Error
 
@@ -46,27 +49,20 @@ async def get_camera(camera_id: str, ctrl: Ctrl) -> CameraOut:
 @router.get(
     "/{camera_id}/snapshot.jpg",
     response_class=Response,
-    responses={200: JPEG, **UNKNOWN, 503: {"model": Error, "description": "no frame yet"}},
+    responses={200: JPEG, **UNKNOWN, 409: {"model": Error, "description": "no frame yet"}},
 )
 def snapshot(camera_id: str, ctrl: Ctrl) -> Response:
-    """The newest processed frame with boxes drawn; 503 before the first frame."""
+    """The newest processed frame with boxes drawn; 409 before the first frame (nothing is broken:
+    the camera is stopped or has not delivered a frame yet)."""
     got = ctrl.live.jpeg(_known(ctrl, camera_id))
     if got is None:
+        state = "stopped: start detection first" if not ctrl.running else "not delivered a frame yet"
         raise HTTPException(
-            status.HTTP_503_SERVICE_UNAVAILABLE,
-            f"no frame from camera {camera_id!r} yet; start detection first",
+            status.HTTP_409_CONFLICT,
+            f"no frame from camera {camera_id!r} yet; it is {state}",
             headers={"Retry-After": "1"},
         )
     return Response(got[1], media_type="image/jpeg", headers={"Cache-Control": "no-store"})
-
-
-#: Longest wait for a frame before the stream looks whether its client is still there (and
-#: sends a placeholder while the camera has none).
-IDLE_WAIT_S = 1.0
-#: Frames a stream may send back to back after a pause: with a budget of one, a camera a little
-#: faster than the asked ``fps`` would be shown at half its rate (every other frame arrives
-#: just too early); two keep the average at ``fps``.
-BURST = 2.0
 
 
 def _part(jpeg: bytes) -> bytes:
@@ -77,46 +73,15 @@ def _part(jpeg: bytes) -> bytes:
 async def _frames(
     request: Request, ctrl: Controller, camera_id: str, fps: float, max_frames: int
 ) -> AsyncIterator[bytes]:
-    """New frames as they come, at most ``fps`` a second; a placeholder while there are none.
-
-    Woken by the camera's next frame (``LiveState.frames``), not by a timer of its own, so
-    every viewer of a camera sends in the same event-loop turn. Ends when the client goes,
-    after ``max_frames`` (if > 0), or when the server shuts down.
-    """
-    live, signal = ctrl.live, ctrl.live.frames
-    last_seq, sent, last_placeholder = -1, 0, 0.0
-    credit, credit_at = BURST, time.monotonic()
-    signal.watching(+1)
-    try:
-        while not live.shutting_down.is_set():
-            now = time.monotonic()
-            credit, credit_at = min(BURST, credit + (now - credit_at) * fps), now
-            seq = live.frame_seq(camera_id)
-            part = None
-            if seq > 0 and seq != last_seq:
-                if credit < 1.0:  # over the asked rate: this frame, or a newer one, once allowed
-                    await signal.wait(camera_id, (1.0 - credit) / fps)
-                    continue
-                got = live.cached_jpeg(camera_id) or await live.encoder.jpeg(camera_id)
-                if got is not None:
-                    credit -= 1.0
-                    last_seq, part = got[0], _part(got[1])
-            elif seq == 0 and now - last_placeholder > 1.0:
-                last_placeholder = now
-                text = f"{camera_id}: waiting for frames" if ctrl.running else f"{camera_id}: stopped"
-                part = _part(await run_in_threadpool(placeholder_jpeg, text))
-            if part is not None:
-                yield part
-                sent += 1
-                if 0 < max_frames <= sent:
-                    return
-                continue  # a frame may have come while this one was sent
-            # Starlette ends the stream when the client goes; asking ourselves costs a receive,
-            # so only when no frame came for a while.
-            if not await signal.wait(camera_id, IDLE_WAIT_S) and await request.is_disconnected():
+    """The camera's feed as multipart parts; ends after ``max_frames`` (if > 0), when the client
+    goes or when the server shuts down."""
+    sent = 0
+    async with aclosing(camera_frames(ctrl, camera_id, fps, request.is_disconnected)) as frames:
+        async for jpeg in frames:
+            yield _part(jpeg)
+            sent += 1
+            if 0 < max_frames <= sent:
                 return
-    finally:
-        signal.watching(-1)
 
 
 @router.get(

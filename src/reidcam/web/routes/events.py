@@ -1,7 +1,8 @@
 """Server-sent events: new gallery cards, matches, query/threshold/runner changes.
 
-SSE rather than a WebSocket: one direction is all the page needs, browsers
-reconnect by themselves, and it needs no extra server package.
+For other clients (curl, scripts): the page itself gets the same events over its one
+WebSocket (``/api/live``, ``reidcam.web.routes.live``), so an open tab holds no HTTP connection
+that a button press could queue behind.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import anyio
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
-from reidcam.web.hub import EventHub
+from reidcam.web.hub import EventHub, Message
 
 router = APIRouter(tags=["events"])
 KEEPALIVE_S = 10.0
@@ -21,7 +22,7 @@ MAX_BATCH = 64
 _IDLE = ""  # no message within KEEPALIVE_S (a message is never empty)
 
 
-def _batch(q: asyncio.Queue[str | None], first: str) -> tuple[str, bool]:
+def batch(q: asyncio.Queue[Message | None], first: Message) -> tuple[list[Message], bool]:
     """``first`` and the messages queued behind it, as one write; True if the stream must end.
 
     The runner publishes a frame's events together: one write per burst instead of one per
@@ -31,9 +32,9 @@ def _batch(q: asyncio.Queue[str | None], first: str) -> tuple[str, bool]:
     while len(parts) < MAX_BATCH and not q.empty():
         message = q.get_nowait()
         if message is None:
-            return "".join(parts), True
+            return parts, True
         parts.append(message)
-    return "".join(parts), False
+    return parts, False
 
 
 async def _events(request: Request, hub: EventHub) -> AsyncIterator[str]:
@@ -42,7 +43,7 @@ async def _events(request: Request, hub: EventHub) -> AsyncIterator[str]:
     try:
         yield "retry: 2000\nevent: hello\ndata: {}\n\n"
         while not live.shutting_down.is_set():
-            message: str | None = _IDLE
+            message: Message | str | None = _IDLE
             # anyio's timeout, not asyncio.wait_for: Starlette's disconnect check uses anyio cancel
             # scopes, and mixing the two cancelled this generator spuriously. Starlette ends the
             # stream when the client goes; the keepalive is the backstop (a write to a gone client
@@ -54,10 +55,10 @@ async def _events(request: Request, hub: EventHub) -> AsyncIterator[str]:
                     return
                 yield ": keepalive\n\n"
                 continue
-            if message is None:
+            if not isinstance(message, Message):
                 return
-            chunk, end = _batch(q, message)
-            yield chunk
+            parts, end = batch(q, message)
+            yield "".join(m.sse for m in parts)
             if end:
                 return
     finally:

@@ -24,13 +24,15 @@ async def gallery(
     limit: Annotated[int, Query(ge=1, le=500)] = 60,
     camera_id: str | None = None,
 ) -> Response:
-    """Cards newest first: one per person per camera, each with a few crops."""
+    """Cards newest first: one per person per camera, each with a few crops, and how many cards
+    were left out past the cap and why."""
 
     def build() -> GalleryPage:
         live = ctrl.live
         total, cards = live.cards.page(offset, limit, camera_id)
         out = [card_out(c, [r for r in map(live.crops.get, c.crop_ids) if r is not None]) for c in cards]
-        return GalleryPage(total=total, offset=offset, limit=limit, cards=out)
+        left_out = live.cards.left_out_counts()
+        return GalleryPage(total=total, offset=offset, limit=limit, cards=out, left_out=left_out)
 
     return cached_list(request, build)
 

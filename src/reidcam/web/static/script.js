@@ -11,6 +11,11 @@ const state = {
   cardEls: new Map(),
   matchEls: new Map(),
   thresholdDragging: false,
+  thresholdSending: false,
+  thresholdAgain: false,
+  thresholdEditedAt: 0,
+  streams: new Map(),
+  live: null,
   calibration: null,
   cameraCal: [],
   timers: {},
@@ -112,27 +117,30 @@ function cameraPanel(cam) {
     el("div", { class: "seen", role: "status" }),
     el("div", { class: "calib", hidden: true })
   );
-  connectStream(img, cam);
+  state.streams.set(cam.camera_id, img);
   return panel;
 }
 
-function connectStream(img, cam) {
-  // Browsers keep at most 6 connections per server: past 3 cameras, poll snapshots instead of MJPEG.
-  if (state.cameras.length <= 3) {
-    img.onerror = () => setTimeout(() => (img.src = withToken(cam.stream_url) + "&r=" + Date.now()), 2000);
-    img.src = withToken(cam.stream_url + "?fps=10");
-    return;
-  }
-  const next = () => setTimeout(() => (img.src = withToken(cam.snapshot_url) + "&t=" + Date.now()), 300);
-  img.onload = next;
-  img.onerror = () => setTimeout(next, 1000);
-  next();
+// Frames come over the page's one WebSocket (see connectLive), not one MJPEG connection per camera.
+function showFrame(buffer) {
+  const n = new DataView(buffer).getUint16(0);
+  const cameraId = new TextDecoder().decode(new Uint8Array(buffer, 2, n));
+  const img = state.streams.get(cameraId);
+  if (!img) return;
+  const url = URL.createObjectURL(new Blob([new Uint8Array(buffer, 2 + n)], { type: "image/jpeg" }));
+  const old = img.dataset.url;
+  img.src = url;
+  img.dataset.url = url;
+  img.dataset.frames = String(Number(img.dataset.frames || 0) + 1);
+  if (old) URL.revokeObjectURL(old);
 }
 
 function renderCameras(cameras) {
   const box = $("#cameras");
   if (!state.cameras.length || cameras.map((c) => c.camera_id).join() !== state.cameras.map((c) => c.camera_id).join()) {
     state.cameras = cameras;
+    for (const img of state.streams.values()) if (img.dataset.url) URL.revokeObjectURL(img.dataset.url);
+    state.streams.clear();
     box.replaceChildren(...cameras.map(cameraPanel));
     fillCameraFilter($("#gallery-camera"), cameras);
     fillCameraFilter($("#match-camera"), cameras);
@@ -200,7 +208,7 @@ async function refreshStatus() {
     rs.title = s.error || "";
     $("#start").disabled = s.running;
     $("#stop").disabled = !s.running;
-    if (!state.thresholdDragging) setThreshold(s.threshold);
+    if (!userOwnsThreshold()) setThreshold(s.threshold);
     renderStorage(s.storage);
   } catch (e) {
     $("#run-state").textContent = "offline";
@@ -223,6 +231,36 @@ function renderStorage(st) {
   const lost = st.sightings_failed > 0 ? `, ${st.sightings_failed} sightings not stored` : "";
   chip.textContent = `disk: crops not saved (${st.write_errors})${lost}`;
   chip.title = st.last_error || "";
+}
+
+// The slider belongs to the user while they change it: a PUT in flight, or an edit in the last
+// second. The status poll and the threshold events echo older values meanwhile; applied, they
+// made the slider jump back while stepped with the arrow keys (0.71 -> 0.74 showed 0.72).
+const THRESHOLD_QUIET_MS = 1000;
+const userOwnsThreshold = () =>
+  state.thresholdDragging || state.thresholdSending || Date.now() - state.thresholdEditedAt < THRESHOLD_QUIET_MS;
+
+// One PUT at a time, always of the slider's current value: two in flight could arrive out of
+// order and leave the server at an older value than the slider shows.
+async function sendThreshold() {
+  if (state.thresholdSending) {
+    state.thresholdAgain = true;
+    return;
+  }
+  state.thresholdSending = true;
+  try {
+    do {
+      state.thresholdAgain = false;
+      const r = await api("/api/threshold", Object.assign({ method: "PUT" }, jsonBody({ threshold: Number($("#threshold").value) })));
+      if (!state.thresholdAgain) setThreshold(r.threshold); // the server's value (it may round)
+    } while (state.thresholdAgain);
+  } catch (e) {
+    banner(`Threshold not changed: ${e.message}`, "error");
+  } finally {
+    state.thresholdSending = false;
+    state.thresholdDragging = false;
+    state.thresholdEditedAt = Date.now();
+  }
 }
 
 function setThreshold(v) {
@@ -277,8 +315,9 @@ async function loadCalibration() {
   const cal = state.calibration;
   const box = $("#calibration");
   box.dataset.calibrated = cal && cal.calibrated ? "true" : "false";
+  box.hidden = !(cal && cal.calibrated); // nothing to show next to the slider without a calibration
   $("#use-calibrated").hidden = !(cal && cal.calibrated);
-  $("#calibration-hist").hidden = !(cal && cal.calibrated && cal.histogram);
+  $("#calibration-hist").toggleAttribute("hidden", !(cal && cal.calibrated && cal.histogram)); // an SVG: no .hidden
   if (!cal || !cal.calibrated) {
     $("#calibration-text").textContent = "not calibrated";
     box.title = "Run `reidcam calibrate` on labelled crops of your cameras and start the server with --calibration to see what this threshold means.";
@@ -423,9 +462,24 @@ async function refreshGallery() {
     }
   }
   $("#gallery-count").textContent = page.total ? `(${page.total})` : "";
+  showLeftOut(page.left_out || {});
   $("#more").hidden = page.total <= page.cards.length;
   if (!page.total) box.replaceChildren(el("p", { class: "hint", text: "No people yet. Press Start detection." }));
   else box.querySelector(":scope > p.hint")?.remove();
+}
+
+// The gallery holds a bounded number of cards: say how many went, and why (single untracked
+// frames go first, queried people never), so a missing person is not a mystery.
+function showLeftOut(leftOut) {
+  const parts = Object.entries(leftOut);
+  const total = parts.reduce((n, [, k]) => n + k, 0);
+  const box = $("#gallery-left-out");
+  box.hidden = total === 0;
+  box.dataset.total = String(total);
+  box.textContent = total
+    ? `${total} card${total === 1 ? "" : "s"} left out to keep the gallery small: ` +
+      parts.map(([why, n]) => `${n} ${why}`).join(", ") + ". People who match a query, or were picked as one, are kept."
+    : "";
 }
 
 function toggleSelected(img) {
@@ -638,7 +692,7 @@ async function showPerson(id) {
       el("button", { id: "delete-person", type: "button", class: "danger", text: "Delete", onclick: () => deletePerson(id, personName(person)) }),
       el("button", { type: "button", text: "Close", onclick: closePerson })
     ),
-    mergeControls(id, person),
+    mergeControls(id, person) || "",
     el("p", { class: "hint", text: `${person.n_sightings} sightings on ${person.camera_ids.join(", ") || "no camera"}; oldest first. Reject a sighting that is someone else.` }),
     el(
       "ol",
@@ -695,11 +749,15 @@ async function deletePerson(id, label) {
 function mergeControls(id, person) {
   const others = (state.people || []).filter((p) => p.identity_id !== id);
   if (!others.length) return null;
+  // No one preselected: merging is for good, so the user picks the other person themselves.
   const pick = el(
     "select",
     { id: "merge-other", "aria-label": "person to merge into this one" },
+    el("option", { value: "", text: "choose a person…", selected: true, disabled: true }),
     ...others.map((p) => el("option", { value: p.identity_id, text: `${personName(p)} (${p.n_sightings})` }))
   );
+  const button = el("button", { id: "merge", type: "button", text: "Merge", disabled: true });
+  pick.addEventListener("change", () => (button.disabled = !pick.value));
   const go = async () => {
     const other = others.find((p) => p.identity_id === pick.value);
     if (!other || !confirm(`Merge ${personName(other)} into ${personName(person)}? Their sightings become one person.`)) return;
@@ -712,7 +770,8 @@ function mergeControls(id, person) {
     await refreshPeople();
     await Promise.all([showPerson(id), refreshQuery()]);
   };
-  return el("div", { class: "person-merge" }, el("span", { text: "Same person as" }), pick, el("button", { id: "merge", type: "button", text: "Merge", onclick: go }));
+  button.addEventListener("click", go);
+  return el("div", { class: "person-merge" }, el("span", { text: "Same person as" }), pick, button);
 }
 
 const FEEDBACK_DONE = {
@@ -765,21 +824,46 @@ async function searchPhoto(file) {
   }
 }
 
-// ---- live events (server-sent) ----------------------------------------------------------
-function connectEvents() {
-  const source = new EventSource(withToken("/api/events"));
-  source.addEventListener("card", () => debounce("gallery", refreshGallery, 600));
-  source.addEventListener("match", () => {
+// ---- live: one WebSocket for every camera's frames and the events ------------------------
+// Browsers allow 6 HTTP connections per server, shared by every tab: a connection per camera
+// (MJPEG) plus an event stream left none for the buttons past a few cameras or a second tab.
+// The page holds this one socket whatever the camera count; the token travels as the cookie
+// (or ?token=), as for every other request.
+const EVENT_HANDLERS = {
+  hello: () => {
+    // (re)connected: events may have been missed meanwhile
+    refreshStatus();
+    refreshQuery();
+    debounce("gallery", refreshGallery, 200);
+    debounce("matches", refreshMatches, 200);
+  },
+  card: () => debounce("gallery", refreshGallery, 600),
+  match: () => {
     debounce("matches", refreshMatches, 400);
     debounce("status", refreshStatus, 400);
-  });
-  source.addEventListener("query", () => refreshQuery());
-  source.addEventListener("matches_cleared", () => refreshMatches());
-  source.addEventListener("threshold", (e) => {
-    if (!state.thresholdDragging) setThreshold(JSON.parse(e.data).threshold);
-  });
-  source.addEventListener("runner", () => refreshStatus());
-  source.addEventListener("sighting", () => debounce("people", refreshPeople, 1500));
+  },
+  query: () => refreshQuery(),
+  matches_cleared: () => refreshMatches(),
+  threshold: (e) => {
+    if (!userOwnsThreshold()) setThreshold(e.threshold);
+  },
+  runner: () => refreshStatus(),
+  sighting: () => debounce("people", refreshPeople, 1500),
+};
+
+function connectLive() {
+  const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+  const ws = new WebSocket(withToken(`${scheme}//${location.host}/api/live?fps=10`));
+  ws.binaryType = "arraybuffer";
+  ws.onmessage = (msg) => {
+    if (typeof msg.data !== "string") return showFrame(msg.data);
+    for (const event of JSON.parse(msg.data)) (EVENT_HANDLERS[event.type] || (() => {}))(event);
+  };
+  ws.onclose = () => {
+    if (state.live === ws) state.live = null;
+    setTimeout(connectLive, 2000); // the server restarted or the network blinked
+  };
+  state.live = ws;
 }
 
 // ---- wiring -------------------------------------------------------------------------
@@ -789,20 +873,12 @@ function wire() {
   const th = $("#threshold");
   th.addEventListener("input", () => {
     state.thresholdDragging = true;
+    state.thresholdEditedAt = Date.now();
     $("#threshold-value").textContent = Number(th.value).toFixed(2);
     showRates(Number(th.value));
   });
   $("#use-calibrated").addEventListener("click", useCalibrated);
-  th.addEventListener("change", async () => {
-    try {
-      const r = await api("/api/threshold", Object.assign({ method: "PUT" }, jsonBody({ threshold: Number(th.value) })));
-      setThreshold(r.threshold);
-    } catch (e) {
-      banner(`Threshold not changed: ${e.message}`, "error");
-    } finally {
-      state.thresholdDragging = false;
-    }
-  });
+  th.addEventListener("change", sendThreshold);
   $("#gallery").addEventListener("click", (e) => {
     const img = e.target.closest("img.crop");
     if (!img) return;
@@ -840,7 +916,7 @@ async function main() {
   await refreshStatus();
   await refreshQuery();
   await Promise.all([refreshGallery(), refreshMatches(), refreshPeople()]);
-  connectEvents();
+  connectLive();
   setInterval(refreshStatus, 1000);
   setInterval(() => {
     refreshGallery();

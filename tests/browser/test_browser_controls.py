@@ -1,0 +1,142 @@
+"""Small things a first-time user tripped over in the header and the People panel (issue #13, 7).
+
+Fake models and the synthetic scene behind a real uvicorn server, the identity memory on a temp
+SQLite, the real page in headless Chromium (the Debian package).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from reidcam.identity import IdentityMemory, IdentitySettings
+from reidcam.testing.live import scene_services, serving, synthetic_config
+from reidcam.web.state import LiveSettings
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def memory(tmp_path: Path) -> Iterator[IdentityMemory]:
+    opened = IdentityMemory.open(tmp_path / "data", settings=IdentitySettings(threshold=0.8))
+    try:
+        yield opened
+    finally:
+        opened.close()
+
+
+@pytest.fixture
+def app_url(tmp_path: Path, memory: IdentityMemory) -> Iterator[str]:
+    with serving(synthetic_config(), scene_services(tmp_path / "data", memory=memory)) as url:
+        yield url
+
+
+def _api(url: str, method: str = "GET", body: dict | None = None) -> Any:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data, {"Content-Type": "application/json"}, method=method)
+    with urllib.request.urlopen(request, timeout=10) as r:
+        return json.loads(r.read())
+
+
+# A busy server (detection on the same cores) answers a PUT after the next key press: delay the
+# page's threshold answers by 200 ms, as the user saw them.
+SLOW_THRESHOLD_JS = """() => {
+  const real = window.fetch;
+  window.fetch = async (url, options) => {
+    const answer = await real(url, options);
+    if (String(url).includes('/api/threshold') && options && options.method === 'PUT') {
+      await new Promise((done) => setTimeout(done, 200));
+    }
+    return answer;
+  };
+}"""
+RECORD_SLIDER_JS = """() => {
+  window.sliderSeen = [];
+  const th = document.querySelector('#threshold');
+  setInterval(() => window.sliderSeen.push(Number(th.value)), 2);
+}"""
+
+
+def test_stepping_the_threshold_with_the_arrow_keys_never_jumps_back(
+    app_url: str, browser: Any, expect: Any
+) -> None:
+    _api(app_url + "api/threshold", "PUT", {"threshold": 0.71})
+    page = browser.new_page()
+    page.goto(app_url)
+    expect(page.locator("#threshold-value")).to_have_text("0.71")
+    page.evaluate(SLOW_THRESHOLD_JS)
+    page.evaluate(RECORD_SLIDER_JS)
+    page.focus("#threshold")
+    for _ in range(3):
+        page.keyboard.press("ArrowRight")
+        page.wait_for_timeout(60)
+    page.wait_for_timeout(2500)  # past the status poll and every echo
+    expect(page.locator("#threshold-value")).to_have_text("0.74")
+    assert page.input_value("#threshold") == "0.74"
+    assert _api(app_url + "api/threshold")["threshold"] == pytest.approx(0.74)
+    seen = page.evaluate("window.sliderSeen")
+    back = [(a, b) for a, b in itertools.pairwise(seen) if b < a - 1e-9]
+    assert not back, f"the slider jumped back: {back[:5]}"
+
+
+def test_no_calibration_no_empty_box_beside_the_threshold(app_url: str, browser: Any, expect: Any) -> None:
+    page = browser.new_page()
+    page.goto(app_url)
+    expect(page.locator("#threshold")).to_be_visible()
+    page.wait_for_function("() => document.querySelector('#calibration').dataset.calibrated === 'false'")
+    expect(page.locator("#calibration")).to_be_hidden()
+    expect(page.locator("#calibration-hist")).to_be_hidden()
+    assert page.locator("#calibration-hist").bounding_box() is None
+
+
+def test_people_panel_filtered_shows_no_null_and_merge_needs_a_choice(
+    app_url: str, memory: IdentityMemory, browser: Any, expect: Any
+) -> None:
+    ann, other = memory.create_identity("Ann"), memory.create_identity(None)
+    page = browser.new_page(viewport={"width": 1440, "height": 1000})
+    page.goto(app_url)
+    page.evaluate("refreshPeople()")
+    expect(page.locator("#people .person-row")).to_have_count(2)
+
+    page.locator(f'#people .person-row[data-identity-id="{ann}"]').click()
+    person = page.locator("#person")
+    expect(person.locator("#merge-other")).to_be_visible()
+    assert person.locator("#merge-other").input_value() == "", "no one may be preselected to merge"
+    expect(person.locator("#merge")).to_be_disabled()
+    person.locator("#merge-other").select_option(other)
+    expect(person.locator("#merge")).to_be_enabled()
+
+    page.check("#named-only")  # Ann alone: nobody to merge with in the filtered list
+    expect(page.locator("#people .person-row")).to_have_count(1)
+    page.locator(f'#people .person-row[data-identity-id="{ann}"]').click()
+    expect(person.locator("#person-name")).to_have_value("Ann")
+    expect(person.locator("#merge-other")).to_have_count(0)
+    assert "null" not in person.inner_text()
+
+
+def test_the_gallery_says_how_many_cards_were_left_out_and_why(
+    tmp_path: Path, browser: Any, expect: Any
+) -> None:
+    services = scene_services(tmp_path / "data", live=LiveSettings(max_cards=2))
+    with serving(synthetic_config(), services) as url:
+        page = browser.new_page(viewport={"width": 1440, "height": 1000})
+        page.goto(url)
+        expect(page.locator("#gallery-left-out")).to_be_hidden()
+        page.click("#start")
+        left_out = page.locator("#gallery-left-out")
+        expect(left_out).to_be_visible(timeout=30_000)
+        expect(left_out).to_contain_text("left out to keep the gallery small")
+        page.click("#stop")
+        page.evaluate("refreshGallery()")
+        answer = _api(url + "api/gallery")
+        assert page.locator("#gallery .card").count() == answer["total"] == 2
+        total = sum(answer["left_out"].values())
+        expect(left_out).to_have_attribute("data-total", str(total))
+        for why, n in answer["left_out"].items():
+            expect(left_out).to_contain_text(f"{n} {why}")
