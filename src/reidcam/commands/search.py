@@ -14,7 +14,12 @@ from reidcam.capture.base import SourceStatus
 from reidcam.commands.options import add_run_args, config_from_args
 from reidcam.core.errors import ConfigError
 from reidcam.core.types import Sighting
-from reidcam.pipeline.build import build_cameras, build_embedder_from_config, build_models
+from reidcam.pipeline.build import (
+    build_cameras,
+    build_embedder_from_config,
+    build_models,
+    placement_from_config,
+)
 from reidcam.pipeline.events import FanOutSink, FrameResult
 from reidcam.pipeline.runner import Runner
 from reidcam.reid.query import enroll, read_image
@@ -72,8 +77,9 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("no cameras: give --source CAM_ID=PATH_OR_URL or list cameras in the config")
     queries = [read_image(p) for p in args.query]
     cameras = build_cameras(cfg)  # bad sources fail here, before minutes of model loading
-    embedder = build_embedder_from_config(cfg)
-    models = build_models(cfg, embedder=embedder)
+    placement = placement_from_config(cfg)  # a missing GPU fails here, before any model loads
+    embedder = build_embedder_from_config(cfg, placement=placement)
+    models = build_models(cfg, embedder=embedder, placement=placement)
     out = Path(args.out)
     sink = SearchOutputSink(out, cfg.output.save_crops, cfg.output.jpeg_quality)
     for i, (path, img) in enumerate(zip(args.query, queries, strict=True)):

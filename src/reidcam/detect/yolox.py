@@ -23,6 +23,7 @@ from reidcam.core.errors import WeightsError
 from reidcam.core.types import Detections
 from reidcam.detect.base import finite_rows
 from reidcam.detect.runtimes import Session, default_runtime, open_session
+from reidcam.devices import CPU, Placement
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +106,9 @@ class YoloxDetector:
         confidence, iou: score threshold and NMS IoU.
         imgsz: default long side of the network input in px (a multiple of 32).
         min_box_height_px, min_box_width_px: smaller boxes are dropped.
-        workers: frames detected at the same time (each call on ``threads`` intra-op threads).
+        workers: frames detected at the same time (each call on ``threads`` intra-op threads);
+            on a GPU always 1: the frames of all cameras go in one batched call.
+        placement: the device (``performance.device``); the CPU by default.
 
     Raises:
         WeightsError: missing/unreadable file or an output that is not YOLOX's.
@@ -123,19 +126,23 @@ class YoloxDetector:
         min_box_height_px: float = 0.0,
         min_box_width_px: float = 0.0,
         workers: int = 1,
+        placement: Placement = CPU,
     ) -> None:
         self.weights = Path(weights)
         if not self.weights.is_file():
             raise WeightsError(f"detector weights not found: {self.weights}; put yolox_nano.onnx there")
         self.confidence, self.iou, self.imgsz = float(confidence), float(iou), int(imgsz)
         self.min_box_height_px, self.min_box_width_px = float(min_box_height_px), float(min_box_width_px)
-        self.session: Session = open_session(self.weights, runtime or default_runtime(), threads)
+        self.session: Session = open_session(self.weights, runtime or default_runtime(), threads, placement)
         self.runtime = self.session.runtime
+        self.device = placement.label
         self._fixed = None if self.session.dynamic else (416, 416)
-        self.workers = max(1, int(workers))
+        self.workers = 1 if placement.choice.is_cuda else max(1, int(workers))
         self._pool = ThreadPoolExecutor(self.workers, "yolox") if self.workers > 1 else None
         self.detect([np.zeros((32, 32, 3), np.uint8)])  # load the runtime now, not on the first frame
-        log.info("YOLOX detector %s on %s (threads %s)", self.weights.name, self.runtime, threads)
+        log.info(
+            "YOLOX detector %s on %s, %s (threads %s)", self.weights.name, self.runtime, self.device, threads
+        )
 
     def input_shape_for(self, height: int, width: int, imgsz: int | None = None) -> tuple[int, int]:
         return input_shape(height, width, imgsz or self.imgsz, self._fixed)

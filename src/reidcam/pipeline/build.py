@@ -10,6 +10,7 @@ from reidcam.capture import open_source
 from reidcam.config import AppConfig
 from reidcam.core.errors import ConfigError
 from reidcam.detect import build_detector
+from reidcam.devices import Placement
 from reidcam.match import Gallery, Matcher, MatcherSettings
 from reidcam.pipeline.camera import CameraUnit
 from reidcam.pipeline.events import EventSink
@@ -86,28 +87,49 @@ def matcher_settings(cfg: AppConfig, calibration: Calibration | None = None) -> 
     return MatcherSettings(threshold, m.margin, band)
 
 
-def build_embedder_from_config(cfg: AppConfig, plan: ThreadPlan | None = None) -> Embedder:
+def placement_from_config(cfg: AppConfig) -> Placement:
+    """Resolve ``performance.device`` / ``precision`` once (logged), for every model of a run.
+
+    Raises:
+        DeviceError: 'cuda' asked for and none usable.
+    """
+    from reidcam.devices.probe import placement_for
+
+    return placement_for(cfg.performance.device, cfg.performance.precision)
+
+
+def build_embedder_from_config(
+    cfg: AppConfig, plan: ThreadPlan | None = None, placement: Placement | None = None
+) -> Embedder:
     """The ReID model; ``reid.threads`` else the thread plan's inference threads."""
     plan = plan or apply_thread_settings(cfg.performance)
+    placement = placement or placement_from_config(cfg)
     reid = (
         cfg.reid
         if cfg.reid.threads is not None
         else cfg.reid.model_copy(update={"threads": plan.inference_threads})
     )
-    return build_embedder(reid, _weights(cfg, cfg.reid.weights or cfg.reid.model))
+    return build_embedder(reid, _weights(cfg, cfg.reid.weights or cfg.reid.model), placement)
 
 
-def build_models(cfg: AppConfig, embedder: Embedder | None = None, gallery: Gallery | None = None) -> Models:
-    """Load the detector and embedder once; they serve every camera.
+def build_models(
+    cfg: AppConfig,
+    embedder: Embedder | None = None,
+    gallery: Gallery | None = None,
+    placement: Placement | None = None,
+) -> Models:
+    """Load the detector and embedder once, on the configured device; they serve every camera.
 
     Raises:
         WeightsError, DependencyError: weights missing or a runtime not installed.
-        ConfigError: ``matcher.calibration`` unreadable or made for another model.
+        ConfigError: ``matcher.calibration`` unreadable or made for another model;
+        DeviceError: 'cuda' asked for and none usable.
     """
     plan = apply_thread_settings(cfg.performance)
+    placement = placement or placement_from_config(cfg)
     weights = _weights(cfg, cfg.detector.weights)
-    detector = build_detector(cfg.detector, weights, plan.inference_threads, plan.detector_workers)
-    embedder = embedder or build_embedder_from_config(cfg, plan)
+    detector = build_detector(cfg.detector, weights, plan.inference_threads, plan.detector_workers, placement)
+    embedder = embedder or build_embedder_from_config(cfg, plan, placement)
     calibration = configured_calibration(cfg, embedder.model_id)
     return Models(
         detector=detector,
@@ -117,6 +139,7 @@ def build_models(cfg: AppConfig, embedder: Embedder | None = None, gallery: Gall
         calibration=calibration,
         gate=CropGate.from_config(cfg.reid),
         max_crops_per_step=cfg.performance.max_crops_per_step,
+        device=placement.label,
     )
 
 

@@ -59,7 +59,7 @@ class Models:
     ``max_crops_per_step`` caps the ReID batch of one step (most urgent crops first; the
     rest wait for the next step), so a crowd cannot stall every camera. ``calibration``: what
     the matcher's similarities mean for this embedder (``matcher.calibration``), None if not
-    calibrated.
+    calibrated. ``device``: where the models run ('cpu', 'cuda:0 fp16'), for the status API.
     """
 
     detector: Detector
@@ -69,6 +69,7 @@ class Models:
     gate: CropGate
     max_crops_per_step: int = 32
     calibration: Calibration | None = None
+    device: str = "cpu"
 
 
 @dataclass

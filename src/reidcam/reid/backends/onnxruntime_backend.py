@@ -1,4 +1,4 @@
-"""ReID embedder on ONNX Runtime (CPU).
+"""ReID embedder on ONNX Runtime (the CPU, or CUDA/TensorRT with onnxruntime-gpu).
 
 Input name, batch and spatial size are read from the session: a model with a dynamic batch
 axis (OSNet, ``images`` [batch, 3, 256, 128]) gets whole chunks of ``batch_size`` crops; one
@@ -55,6 +55,7 @@ class OnnxEmbedder(BatchEmbedder):
         model_id: tag of the vectors (the registry name); defaults to the file stem.
         batch_size: crops per inference call for dynamic-batch models.
         threads: ONNX Runtime intra-op threads; None = its default (all cores).
+        providers: ONNX Runtime providers (``Placement.providers()``); None = the CPU.
 
     Raises:
         DependencyError: onnxruntime is not installed.
@@ -68,12 +69,13 @@ class OnnxEmbedder(BatchEmbedder):
         model_id: str | None = None,
         batch_size: int = 32,
         threads: int | None = None,
+        providers: list[Any] | None = None,
     ) -> None:
         ort = _import_ort()
         self.path = Path(path)
         self.model_id = model_id or self.path.stem
         self.batch_size = int(batch_size)
-        self.session = self._open(ort, threads)
+        self.session = self._open(ort, threads, providers or ["CPUExecutionProvider"])
         inp = self.session.get_inputs()[0]
         if len(inp.shape) != 4:
             raise WeightsError(f"{self.path}: expected an NCHW image input, got {inp.name} {inp.shape}")
@@ -91,13 +93,13 @@ class OnnxEmbedder(BatchEmbedder):
             self.dim,
         )
 
-    def _open(self, ort: Any, threads: int | None) -> Any:
+    def _open(self, ort: Any, threads: int | None, providers: list[Any]) -> Any:
         opts = ort.SessionOptions()
         opts.log_severity_level = 3  # the OSNet export makes ORT warn about unused initializers
         if threads is not None:
             opts.intra_op_num_threads = int(threads)
         try:
-            return ort.InferenceSession(str(self.path), sess_options=opts, providers=["CPUExecutionProvider"])
+            return ort.InferenceSession(str(self.path), sess_options=opts, providers=providers)
         except Exception as exc:  # onnxruntime raises its own untyped errors
             raise WeightsError(f"cannot load ONNX ReID model {self.path}: {exc}") from exc
 
