@@ -5,7 +5,7 @@ exits with code 2 and the message of ``reidcam doctor``):
 
     REIDCAM_WEIGHTS_DIR=... REIDCAM_MEDIA_DIR=... python benchmarks/gpu_check.py --device cuda --out OUT
 
-Writes OUT/gpu_check.json (and prints it) with:
+Writes OUT/gpu_check.json (after each section) and prints a summary; the document holds:
 
 - ``environment``: what ``reidcam doctor`` prints, and the placement chosen;
 - ``reid_contract``: cosine of the device's embeddings (fp32 and fp16) against the CPU's ONNX
@@ -206,13 +206,38 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
     return run_bench(opts)
 
 
-def _section(report: dict[str, Any], name: str, fn: Callable[[], Any]) -> None:
+def _section(report: dict[str, Any], name: str, fn: Callable[[], Any], out: Path) -> None:
+    """Run one section; the JSON is rewritten after each, so a run cut short keeps what it measured."""
     t0 = time.monotonic()
     try:
         report[name] = fn()
     except Exception as exc:  # one broken section must not lose the others' figures
         report[name] = {"error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()}
     print(f"[gpu_check] {name} done in {time.monotonic() - t0:.1f} s", file=sys.stderr, flush=True)
+    (out / "gpu_check.json").write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
+
+
+def summary(report: dict[str, Any]) -> list[str]:
+    """One line per headline figure (the whole document is in gpu_check.json)."""
+    lines = [f"device {report.get('device')}"]
+    for name in ("reid_contract", "detector_contract"):
+        sec = report.get(name, {})
+        lines.append(f"{name}: {sec.get('error') or {k: v for k, v in sec.items() if k in ('fp32', 'fp16')}}")
+    if "fp16_vs_fp32_on_device" in report.get("reid_contract", {}):
+        lines.append(f"reid fp16 vs fp32: {report['reid_contract']['fp16_vs_fp32_on_device']}")
+    sec = report.get("search", {})
+    lines.append(f"search same matches: {sec.get('same_matches', sec.get('error'))}")
+    bench_doc = report.get("bench", {})
+    lines.append(f"bench error: {bench_doc['error']}" if "error" in bench_doc else "bench:")
+    lines += [
+        f"  {row['figure']}: {row['value']} (goal {row['goal']})" for row in bench_doc.get("targets", [])
+    ]
+    for key, entry in bench_doc.get("pipeline", {}).items():
+        if key.endswith("_cameras"):
+            lines.append(
+                f"  {key}: fps/cam min {entry.get('ours_fps_per_camera_min')} gpu {entry.get('gpu')}"
+            )
+    return lines
 
 
 def main() -> int:
@@ -239,17 +264,19 @@ def main() -> int:
     report: dict[str, Any] = {"environment": doctor_lines(report_env), "device": device.label}
     sections = set(args.sections.split(","))
     frames = _frames(media, args.max_frames)
-    if "contract" in sections:
-        _section(report, "reid_contract", lambda: reid_contract(media, device, frames, args.backend))
-        _section(report, "detector_contract", lambda: detector_contract(device, frames, args.backend))
-    if "search" in sections:
-        _section(report, "search", lambda: search(media, args.device))
-    if "bench" in sections:
-        _section(report, "bench", lambda: bench(args))
     args.out.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(report, indent=2, default=str)
-    (args.out / "gpu_check.json").write_text(text + "\n", encoding="utf-8")
-    print(text)
+    if "contract" in sections:
+        _section(
+            report, "reid_contract", lambda: reid_contract(media, device, frames, args.backend), args.out
+        )
+        _section(
+            report, "detector_contract", lambda: detector_contract(device, frames, args.backend), args.out
+        )
+    if "search" in sections:
+        _section(report, "search", lambda: search(media, args.device), args.out)
+    if "bench" in sections:
+        _section(report, "bench", lambda: bench(args), args.out)
+    print("\n".join(summary(report)))
     return 0
 
 
