@@ -201,6 +201,7 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
         reid_backend="auto",
         embed_runtimes=["auto"],
         device=args.device,
+        precision=args.precision,
         embed_batches=[int(x) for x in args.embed_batches.split(",")],
     )
     return run_bench(opts)
@@ -249,6 +250,7 @@ def main() -> int:
     p.add_argument("--frames", type=int, default=150, help="bench frames per camera")
     p.add_argument("--live-seconds", type=float, default=6.0, help="bench live run per camera count")
     p.add_argument("--embed-batches", default="32,256,1024,4096", help="ReID batch sizes for crops/s")
+    p.add_argument("--precision", default="auto", choices=["auto", "fp32", "fp16"], help="of the bench")
     p.add_argument("--max-frames", type=int, default=80, help="real frames for the contract checks")
     p.add_argument(
         "--backend",

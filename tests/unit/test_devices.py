@@ -137,8 +137,9 @@ def test_onnx_models_run_on_torch_when_the_gpu_has_no_onnxruntime_cuda() -> None
     assert torch_gpu.label == "cuda:0 fp16" and ort_gpu.label == "cuda:0 fp32" and CPU.label == "cpu"
 
 
-def test_precision_auto_is_fp16_on_a_gpu_and_fp32_on_the_cpu() -> None:
-    assert placement_for("auto", "auto", TORCH_ONE_GPU).fp16 is True
+def test_precision_auto_is_fp32_and_fp16_is_opt_in_on_a_gpu() -> None:
+    assert placement_for("auto", "auto", TORCH_ONE_GPU).fp16 is False
+    assert placement_for("cuda", "fp16", TORCH_ONE_GPU).fp16 is True
     assert placement_for("cuda", "fp32", TORCH_ONE_GPU).fp16 is False
     assert placement_for("auto", "auto", CPU_WHEEL).fp16 is False
     with pytest.raises(ConfigError, match="fp16 needs a CUDA device"):

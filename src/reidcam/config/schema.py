@@ -108,7 +108,8 @@ class PerformanceConfig(_Strict):
     # Where the detector and the embedder run: auto (a CUDA GPU when the installed runtimes
     # offer one, else the CPU), cpu, cuda or cuda:N. An explicit cuda without one is an error.
     device: str = Field(default="auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$")
-    # fp16 weights and activations on the GPU (auto = fp16 on a GPU, fp32 on the CPU).
+    # fp16 weights and activations, GPU only; auto = fp32 until fp16 is measured on a GPU
+    # (docs/performance.md, GPU).
     precision: Literal["auto", "fp32", "fp16"] = "auto"
 
 
