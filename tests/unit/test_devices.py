@@ -210,3 +210,29 @@ def test_cuda_without_a_gpu_exits_2_with_the_message(
     assert len(lines) == 1 and "Traceback" not in err, err
     assert "device 'cuda' asked for, but no CUDA device is usable here" in lines[0]
     assert not (tmp_path / "o").exists()
+
+
+def test_provider_choice_against_the_installed_onnxruntime() -> None:
+    """What this install's onnxruntime reports drives the chain, and the CPU chain opens a session."""
+    ort = pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    from onnx import TensorProto, helper
+
+    available = tuple(ort.get_available_providers())
+    assert runtime_report().ort_providers == available
+    gpu = DeviceChoice("cuda", "cuda", 0)
+    if "CUDAExecutionProvider" in available:
+        chain = ort_providers(gpu, available)
+        assert chain[-2:] == [("CUDAExecutionProvider", {"device_id": 0}), "CPUExecutionProvider"]
+    else:
+        with pytest.raises(DeviceError, match="install onnxruntime-gpu"):
+            ort_providers(gpu, available)
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2])
+    model = helper.make_model(helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "g", [x], [y]))
+    model.opset_import[0].version = 13
+    model.ir_version = 8
+    session = ort.InferenceSession(model.SerializeToString(), providers=CPU.providers())
+    assert session.get_providers() == ["CPUExecutionProvider"]
+    out = session.run(None, {"x": np.array([[-1.0, 2.0]], np.float32)})[0]
+    np.testing.assert_array_equal(out, [[0.0, 2.0]])
