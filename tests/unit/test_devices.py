@@ -8,6 +8,7 @@ in CI): ``auto`` is the CPU and an explicit ``cuda`` exits with code 2 and says 
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import cv2
@@ -39,6 +40,13 @@ ORT_GPU_NO_GPU = RuntimeReport(ort_providers=ORT_GPU, torch_cuda_build=True)
 TORCH_ONE_GPU = RuntimeReport(torch_cuda_devices=("NVIDIA H200",), torch_cuda_build=True, nvidia_devices=1)
 TORCH_TWO_GPUS = RuntimeReport(torch_cuda_devices=("A", "B"), torch_cuda_build=True, nvidia_devices=2)
 ORT_GPU_CPU_TORCH = RuntimeReport(ort_providers=ORT_GPU, nvidia_devices=1)  # torch is a CPU build
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
 
 # A GPU seen by this machine's OS: the "no GPU here" tests below do not apply.
 HAS_GPU = nvidia_device_nodes() > 0
@@ -190,7 +198,7 @@ def test_doctor_runs_and_exits_2_for_a_missing_gpu(capsys: pytest.CaptureFixture
 
 
 @pytest.mark.skipif(HAS_GPU, reason="this machine has an NVIDIA GPU")
-@pytest.mark.parametrize("command", ["search", "bench"])
+@pytest.mark.parametrize("command", ["search", "bench", "serve"])
 def test_cuda_without_a_gpu_exits_2_with_the_message(
     command: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -203,6 +211,15 @@ def test_cuda_without_a_gpu_exits_2_with_the_message(
     argv = {
         "search": ["search", "--query", str(query), "--source", f"a={frames}", "--out", str(tmp_path / "o")],
         "bench": ["bench", "--media-dir", str(tmp_path)],
+        "serve": [
+            "serve",
+            "--source",
+            f"a={frames}",
+            "--port",
+            str(_free_port()),
+            "--data-dir",
+            str(tmp_path / "o"),
+        ],
     }[command]
     assert main([*argv, "--device", "cuda"]) == 2
     err = capsys.readouterr().err

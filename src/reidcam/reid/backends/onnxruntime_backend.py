@@ -16,6 +16,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from reidcam.core.errors import DependencyError, WeightsError
+from reidcam.devices import CPU
 from reidcam.reid.backends.preprocess import BatchEmbedder, Preset, get_preset
 
 log = logging.getLogger(__name__)
@@ -75,7 +76,7 @@ class OnnxEmbedder(BatchEmbedder):
         self.path = Path(path)
         self.model_id = model_id or self.path.stem
         self.batch_size = int(batch_size)
-        self.session = self._open(ort, threads, providers or ["CPUExecutionProvider"])
+        self.session = self._open(ort, threads, providers or CPU.providers())
         inp = self.session.get_inputs()[0]
         if len(inp.shape) != 4:
             raise WeightsError(f"{self.path}: expected an NCHW image input, got {inp.name} {inp.shape}")
