@@ -6,6 +6,7 @@ The same comparisons on a CUDA device, fp32 and fp16, are ``benchmarks/gpu_check
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
@@ -48,3 +49,35 @@ def test_torch_embedder_from_the_onnx_file_gives_onnxruntime_vectors(weights_fil
     assert isinstance(tch, TorchEmbedder) and tch.arch == "osnet_x0_25" and tch.model_id == ort.model_id
     cos = np.sum(ort.embed(crops).vectors * tch.embed(crops).vectors, axis=1)
     assert cos.min() >= 0.999, cos
+
+
+def test_one_batch_puts_every_camera_in_one_call_with_the_same_people(weights_file, media_dir):
+    """The GPU batching rule (one call for frames of different shapes, padded) on ONNX Runtime."""
+    from reidcam.detect.yolox import YoloxDetector
+
+    weights = weights_file("yolox_nano.onnx")
+    frames = []
+    for name in ("vtest.avi", "people-detection.264"):
+        cap = cv2.VideoCapture(str(media_dir / name))
+        for _ in range(30):
+            ok, image = cap.read()
+        cap.release()
+        assert ok
+        frames.append(image)
+    frames.append(read_image(sorted((media_dir / "market1501_2cam" / "frames").glob("*.jpg"))[0]))
+    sizes = [416, 416, 640]
+    per_shape = YoloxDetector(weights, "onnxruntime", threads=1, one_batch=False)
+    one = YoloxDetector(weights, "onnxruntime", threads=1, one_batch=True)
+    assert one.one_batch and not per_shape.one_batch
+    calls = []
+    run = one.session.run
+    one.session.run = lambda batch: calls.append(batch.shape) or run(batch)  # type: ignore[method-assign]
+    got = one.detect_sized(frames, sizes)
+    assert calls == [(3, 3, 384, 640)]  # three shapes, one call at the largest
+    total = 0
+    for a, b in zip(per_shape.detect_sized(frames, sizes), got, strict=True):
+        assert len(a) == len(b)
+        if len(a):
+            assert iou_matrix(a.xyxy, b.xyxy).max(axis=1).min() >= 0.9
+        total += len(a)
+    assert total >= 5
