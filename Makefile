@@ -36,9 +36,11 @@ lint: install-dev
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 
-## Lint, then every test: fast ones plus the real-model ones (skipped with a reason when the assets are missing)
+## Lint, then every test: fast ones plus the real-model ones (skipped with a reason when the assets are missing).
+## Ends with one summary of the skipped tests and why (README 'Quick start' says what enables them).
 test: lint
-	$(BIN)/python -m pytest -m "not slow" -q
+	$(BIN)/python -m pytest -m "not slow" -q --junitxml=.pytest-report.xml; status=$$?; \
+	  $(BIN)/python tests/skip_summary.py .pytest-report.xml; exit $$status
 
 clean:
-	rm -rf $(VENV) out .pytest_cache .ruff_cache
+	rm -rf $(VENV) out .pytest_cache .ruff_cache .pytest-report.xml

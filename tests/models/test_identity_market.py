@@ -5,9 +5,10 @@ labelled by hand in test_pipeline_market.WOMAN) is one identity with sightings o
 nobody else is in it, and searching by her query photo returns her sightings first.
 
 The frames are non-consecutive stills. ByteTrack confirms a track only when a detection is
-matched again in the next frame (or in the very first frame), so with the default tracker only
-a few of her 16 appearances become sightings. ``per_still`` runs the same pipeline with every
-detection as its own one-frame sighting, which is what stills are, and checks all of them.
+matched again in the next frame (or in the very first frame), so tracked as video (``stills:
+false``) only a few of her 16 appearances become sightings. ``per_still`` runs the pipeline as
+configured by default (``stills: auto``, which tells these frames are stills): every detection is
+its own one-frame sighting, and all of them are checked.
 """
 
 from __future__ import annotations
@@ -18,27 +19,11 @@ from test_pipeline_market import WOMAN
 
 from reidcam.config import AppConfig
 from reidcam.core.geometry import iou_matrix
-from reidcam.core.types import Detections, Frame, Tracks
 from reidcam.identity import IdentityMemory, IdentitySettings, IdentitySink
 from reidcam.pipeline.build import build_cameras, build_models, default_threshold
 from reidcam.pipeline.runner import Runner
 from reidcam.reid.query import read_image
-
-
-class EveryDetectionIsASighting:
-    """A 'tracker' for unrelated stills: each detection gets a track id of its own."""
-
-    def __init__(self) -> None:
-        self._next = 1
-
-    def update(self, detections: Detections, frame: Frame) -> Tracks:
-        n = len(detections)
-        ids = np.arange(self._next, self._next + n, dtype=np.int64)
-        self._next += n
-        return Tracks(ids, detections.xyxy, detections.confidence, np.arange(n, dtype=np.int64))
-
-    def reset(self) -> None:
-        return None
+from reidcam.track.stills import StillsTracker
 
 
 @pytest.fixture(scope="module")
@@ -61,11 +46,10 @@ def setup(weights_dir, media_dir):
 @pytest.fixture(scope="module", params=["tracked", "per_still"])
 def market(request, setup, tmp_path_factory):
     cfg, models, base = setup
-    units = build_cameras(cfg)
-    if request.param == "per_still":
-        for unit in units:
-            unit.tracker = EveryDetectionIsASighting()
-            unit.book.max_missing_frames = 0
+    stills = "auto" if request.param == "per_still" else False
+    cams = [c.model_copy(update={"stills": stills}) for c in cfg.cameras]
+    units = build_cameras(cfg.model_copy(update={"cameras": cams}))
+    assert all(isinstance(u.tracker, StillsTracker) == (stills == "auto") for u in units)
     settings = IdentitySettings(threshold=default_threshold(cfg))
     memory = IdentityMemory.open(tmp_path_factory.mktemp(f"market-{request.param}"), settings=settings)
     sink = IdentitySink(memory)

@@ -77,8 +77,11 @@ def test_output_folders_follow_the_brief(market_run):
     out, records = market_run
     assert (out / "query" / "query.jpg").is_file()
     n_matched = sum(r["matched"] for r in records)
-    assert len(list((out / "match_detections").glob("*.jpg"))) == n_matched
-    assert len(list((out / "detections").glob("*.jpg"))) == len(records) - n_matched
+    n_uncertain = sum(r["verdict"] == "uncertain" for r in records)
+    assert len(list((out / "match_detections" / "query").glob("*.jpg"))) == n_matched
+    assert len(list((out / "uncertain_detections").glob("*.jpg"))) == n_uncertain
+    assert len(list((out / "detections").glob("*.jpg"))) == len(records) - n_matched - n_uncertain
+    assert json.loads((out / "summary.json").read_text())["people"] == {"query": n_matched}
     assert len(list((out / "query_images").glob("*.jpg"))) == len(records)
     assert all(r["query_id"] == "query" for r in records if r["matched"])
     assert all(r["similarity"] >= 0.65 for r in records if r["matched"])

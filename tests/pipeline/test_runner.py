@@ -139,9 +139,11 @@ def test_search_output_folders_and_jsonl(tmp_path):
         lines[0]
     )
     n_matched = sum(x["matched"] for x in lines)
-    assert n_matched == len(list((tmp_path / "match_detections").glob("*.jpg")))
+    n_uncertain = sum(x["verdict"] == "uncertain" for x in lines)
+    assert n_matched == len(list((tmp_path / "match_detections" / "alice").glob("*.jpg")))
     assert len(lines) == len(list((tmp_path / "query_images").glob("*.jpg")))
-    assert len(list((tmp_path / "detections").glob("*.jpg"))) == len(lines) - n_matched
+    assert n_uncertain == len(list((tmp_path / "uncertain_detections").glob("*.jpg")))
+    assert len(list((tmp_path / "detections").glob("*.jpg"))) == len(lines) - n_matched - n_uncertain
     assert {x["camera_id"] for x in lines if x["matched"]} == {"cam0", "cam1"}
 
 

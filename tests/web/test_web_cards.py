@@ -127,3 +127,15 @@ def test_a_fault_in_the_web_view_never_reaches_the_runner(tmp_path: Path) -> Non
     live.cards.observe = boom  # type: ignore[method-assign]
     live.on_frame(FrameResult(_frame(0), (_obs(1),)))  # logged, not raised
     assert live.frame_seq("cam0") == 1
+
+
+def test_uncertain_crops_are_saved_apart_from_the_unmatched(tmp_path: Path) -> None:
+    book = _book(tmp_path, crop_every_frames=1)
+    close_call = MatchDecision(Verdict.UNCERTAIN, "q1", 0.78, None, None, 0.8, "just below")
+    obs = _obs(3, sim=0.1)
+    book.observe(_frame(0), obs)  # no match
+    book.observe(_frame(1), Observation(0, obs.xyxy, 0.9, 3, obs.crop, True, "", close_call))
+    book.observe(_frame(2), _obs(3, sim=0.9))  # match
+    count = {d: len(list((tmp_path / d).glob("*.jpg"))) for d in ("detections", "uncertain_detections")}
+    assert count == {"detections": 1, "uncertain_detections": 1}
+    assert len(list((tmp_path / "match_detections").glob("*.jpg"))) == 1

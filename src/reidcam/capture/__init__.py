@@ -7,6 +7,7 @@ falling behind.
 
 from reidcam.capture.base import FrameSource, SourceState, SourceStatus
 from reidcam.capture.factory import open_source, parse_source_arg
+from reidcam.capture.failed import FailedSource, source_problem, source_problems
 from reidcam.capture.grabber import LatestFrameGrabber
 from reidcam.capture.image_folder import IMAGE_SUFFIXES, ImageFolderSource, list_images
 from reidcam.capture.paced import PacedSource
@@ -18,6 +19,7 @@ from reidcam.capture.video_file import VideoFileSource
 __all__ = [
     "IMAGE_SUFFIXES",
     "CaptureLike",
+    "FailedSource",
     "FrameSource",
     "ImageFolderSource",
     "LatestFrameGrabber",
@@ -37,4 +39,6 @@ __all__ = [
     "parse_source_arg",
     "redact_text",
     "redact_url",
+    "source_problem",
+    "source_problems",
 ]

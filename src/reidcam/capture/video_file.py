@@ -114,6 +114,30 @@ class VideoFileSource:
         self._last_frame_mono = time.monotonic()
         return frame
 
+    def skip(self, n: int) -> int:
+        """Pass over the next ``n`` frames without decoding them; returns how many there were.
+
+        Frame numbers count the skipped frames, so ``Frame.index`` stays the frame's position
+        in the file. At the end of the file (or a damaged part) it stops early; the next
+        ``read`` then ends the pass.
+        """
+        if self._state in (SourceState.STOPPED, SourceState.ENDED):
+            return 0
+        if self._cap is None:
+            self.open()
+        done = 0
+        while done < n and self._cap is not None:
+            try:
+                ok = bool(self._cap.grab())
+            except Exception:  # cv2.error on a damaged file: the next read ends the pass
+                ok = False
+            if not ok:
+                break
+            done += 1
+        self._frames_read += done
+        self._frames_this_pass += done
+        return done
+
     def _next_image(self) -> NDArray[np.uint8] | None:
         if self._cap is None:
             return None

@@ -5,49 +5,34 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
 import sys
 from pathlib import Path
 
-from tqdm import tqdm
+import numpy as np
+from numpy.typing import NDArray
 
-from reidcam.capture.base import SourceStatus
+from reidcam.capture import source_problems
 from reidcam.commands.options import add_run_args, config_from_args
-from reidcam.core.errors import ConfigError
-from reidcam.core.types import Sighting
+from reidcam.commands.progress import Progress
+from reidcam.config import AppConfig
+from reidcam.core.errors import ConfigError, SourceError
 from reidcam.pipeline.build import (
     build_cameras,
     build_embedder_from_config,
     build_models,
     placement_from_config,
 )
-from reidcam.pipeline.events import FanOutSink, FrameResult
+from reidcam.pipeline.events import FanOutSink
 from reidcam.pipeline.runner import Runner
+from reidcam.pipeline.step import Models
 from reidcam.reid.query import enroll, read_image
-from reidcam.storage.search_output import SearchOutputSink, summarize
+from reidcam.storage.search_output import SearchOutputSink, summarize, write_summary
 
 log = logging.getLogger(__name__)
 
-
-class _Progress:
-    """Progress bar on stderr: frames processed and matches so far."""
-
-    def __init__(self, enabled: bool) -> None:
-        self.bar = tqdm(total=None, unit="frame", file=sys.stderr, disable=not enabled, dynamic_ncols=True)
-        self.matched = 0
-
-    def on_frame(self, result: FrameResult) -> None:
-        self.matched += sum(o.matched for o in result.observations)
-        self.bar.set_postfix(matched=self.matched, refresh=False)
-        self.bar.update(1)
-
-    def on_sighting_closed(self, sighting: Sighting) -> None:
-        return None
-
-    def on_status(self, status: SourceStatus) -> None:
-        return None
-
-    def close(self) -> None:
-        self.bar.close()
+#: A query person's name: it names a folder (``match_detections/<name>/``), so no paths.
+NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -56,11 +41,14 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "--query",
         action="append",
         required=True,
-        metavar="IMG",
-        help="a query image of the person (a crop); repeat for more views",
+        metavar="[NAME=]IMG",
+        help="a query image (a crop) of a person called NAME; repeat for more views and more people. "
+        "A bare IMG belongs to the person named by --query-id",
     )
-    s.add_argument("--query-id", default="query", help="name of the query person (default: query)")
-    s.add_argument("--out", required=True, help="output folder")
+    s.add_argument("--query-id", default="query", help="name of the unnamed query person (default: query)")
+    s.add_argument(
+        "--out", required=True, help="output folder (an earlier search's results there are replaced)"
+    )
     s.add_argument("--threshold", type=float, help="cosine similarity threshold (default: the model's)")
     s.add_argument(
         "--calibration",
@@ -71,21 +59,76 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     s.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    cfg = config_from_args(args)
+def _split_query(value: str, default_name: str) -> tuple[str, str]:
+    """``NAME=IMG`` -> (NAME, IMG); an existing file, or text without a valid name, is a bare IMG."""
+    if Path(value).expanduser().is_file():
+        return default_name, value  # a file whose name holds '=' is still one image
+    name, sep, path = value.partition("=")
+    if sep and NAME_RE.match(name.strip()) and path.strip():
+        return name.strip(), path.strip()
+    return default_name, value
+
+
+def parse_queries(values: list[str], default_name: str) -> dict[str, list[str]]:
+    """Image paths per query person, people in the order first given.
+
+    Raises:
+        ConfigError: ``default_name`` is not a valid person name.
+    """
+    if not NAME_RE.match(default_name):
+        raise ConfigError(
+            f"--query-id {default_name!r}: "
+            "a name is 1-64 letters, digits, '_', '.' or '-' (it names a folder)"
+        )
+    people: dict[str, list[str]] = {}
+    for value in values:
+        name, path = _split_query(value, default_name)
+        people.setdefault(name, []).append(path)
+    return people
+
+
+def check_sources(cfg: AppConfig) -> None:
+    """Fail before the models load when a source cannot be used: a search must see every camera.
+
+    Raises:
+        ConfigError: no camera at all.
+        SourceError: one line per unusable source, naming the camera and why.
+    """
     if not cfg.cameras:
         raise ConfigError("no cameras: give --source CAM_ID=PATH_OR_URL or list cameras in the config")
-    queries = [read_image(p) for p in args.query]
-    cameras = build_cameras(cfg)  # bad sources fail here, before minutes of model loading
+    problems = source_problems(list(cfg.cameras))
+    if problems:
+        raise SourceError("; ".join(problems.values()))
+
+
+def _enroll_all(
+    models: Models,
+    sink: SearchOutputSink,
+    people: dict[str, list[str]],
+    images: dict[str, list[NDArray[np.uint8]]],
+) -> None:
+    """Save each person's query images to ``query/`` and add them to the gallery."""
+    for name, paths in people.items():
+        for i, (path, img) in enumerate(zip(paths, images[name], strict=True)):
+            sink.save_query(name + (f"_{i}{Path(path).suffix or '.jpg'}" if i else ".jpg"), img)
+        enroll(models.gallery, models.embedder, name, images[name], source=",".join(paths))
+
+
+def run(args: argparse.Namespace) -> int:
+    cfg = config_from_args(args)
+    people = parse_queries(args.query, args.query_id)
+    images = {name: [read_image(p) for p in paths] for name, paths in people.items()}
+    check_sources(cfg)  # before minutes of model loading
+    cameras = build_cameras(cfg)
     placement = placement_from_config(cfg)  # a missing GPU fails here, before any model loads
     embedder = build_embedder_from_config(cfg, placement=placement)
     models = build_models(cfg, embedder=embedder, placement=placement)
     out = Path(args.out)
     sink = SearchOutputSink(out, cfg.output.save_crops, cfg.output.jpeg_quality)
-    for i, (path, img) in enumerate(zip(args.query, queries, strict=True)):
-        sink.save_query("query.jpg" if i == 0 else f"query_{i}{Path(path).suffix or '.jpg'}", img)
-    enroll(models.gallery, embedder, args.query_id, queries, source=",".join(args.query))
-    progress = _Progress(enabled=not args.no_progress)
+    if sink.replaced:
+        print(f"reidcam: replacing the results of an earlier search in {out}", file=sys.stderr)
+    _enroll_all(models, sink, people, images)
+    progress = Progress(enabled=not args.no_progress)
     runner = Runner(cameras, models, FanOutSink([sink, progress]))
     try:
         runner.run()
@@ -93,8 +136,10 @@ def run(args: argparse.Namespace) -> int:
         progress.close()
         sink.close()
     summary = summarize(out)
+    summary["queries"] = {name: len(paths) for name, paths in people.items()}
     summary["threshold"] = models.matcher.settings.threshold
     summary["write_errors"] = sink.write_errors
     summary["out"] = str(out)
+    write_summary(out, summary)
     print(json.dumps(summary))
     return 0

@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 from types import FrameType
 
+from reidcam.capture import source_problems
 from reidcam.commands.options import add_run_args, config_from_args
 from reidcam.config import AppConfig
 from reidcam.core.errors import ConfigError
@@ -39,7 +40,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "--token-file", help=f"file holding the access token (else ${TOKEN_ENV}); required off loopback"
     )
     p.add_argument(
-        "--fps", type=float, default=5.0, help="pace of video/image-folder cameras (default 5/s; 0: unpaced)"
+        "--fps",
+        type=float,
+        default=None,
+        help="frames per second taken from file cameras: a video plays at its own rate and skips frames "
+        "to meet a lower --fps (never slow motion); image folders play at --fps (default 5/s); 0: unpaced",
     )
     p.add_argument(
         "--no-loop", action="store_true", help="play video/image-folder cameras once, not in a loop"
@@ -104,6 +109,17 @@ def _check_port_free(host: str, port: int) -> None:
             raise ConfigError(f"cannot listen on {host}:{port} ({exc.strerror or exc}); try --port") from exc
 
 
+def report_source_problems(cfg: AppConfig) -> dict[str, str]:
+    """Say on the terminal which cameras cannot be used, before the models load; they fail alone."""
+    problems = source_problems(list(cfg.cameras))
+    for camera_id, why in problems.items():
+        print(
+            f"reidcam: {why} (camera {camera_id!r} is shown as failed; the other cameras run)",
+            file=sys.stderr,
+        )
+    return problems
+
+
 def run(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -118,10 +134,12 @@ def run(args: argparse.Namespace) -> int:
     if args.fps is not None and args.fps < 0:
         raise ConfigError("--fps must be >= 0 (0 plays file cameras as fast as they decode)")
     _check_port_free(args.host, args.port)
+    problems = report_source_problems(cfg)
     log.info("loading models")
     services = build_services(
         cfg,
         Path(args.data_dir),
+        source_problems=problems,
         token=token,
         fps=args.fps,
         loop=not args.no_loop,

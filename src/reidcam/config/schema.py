@@ -31,6 +31,10 @@ class CameraConfig(_Strict):
     # Long side of the detector input for this camera (px, rounded up to 32 per side by
     # backends that can); None = detector.imgsz. Small people in a wide view need more.
     detector_imgsz: int | None = Field(default=None, ge=32, le=4096)
+    # Image folders only: true when the images are stills far apart in time (each detection is
+    # then its own one-frame sighting, no tracking), false for frames of a video, auto to tell
+    # from the frame numbers in the names and the file times (``reidcam.capture.stills``).
+    stills: bool | Literal["auto"] = "auto"
 
 
 class DetectorConfig(_Strict):

@@ -168,7 +168,8 @@ def _confirmed_rows(out_dir: Path) -> Iterable[dict[str, Any]]:
 def search_output_crops(out_dirs: Iterable[Path]) -> list[LabelledCrop]:
     """Confirmed matches of ``reidcam search`` output folders; identity = the run's query id.
 
-    A match counts as confirmed while its crop is still in ``match_detections/``. Camera ids
+    A match counts as confirmed while its crop is still in ``match_detections/`` (its person's
+    folder there). Camera ids
     are numbered 1.. in sorted order over all folders.
 
     Raises:
@@ -179,7 +180,8 @@ def search_output_crops(out_dirs: Iterable[Path]) -> list[LabelledCrop]:
         if not (out_dir / "matches.jsonl").is_file():
             raise DatasetError(f"{out_dir} is not a reidcam search output (no matches.jsonl)")
         for rec in _confirmed_rows(out_dir):
-            kept = out_dir / "match_detections" / Path(rec["crop"]).name
+            # ``sorted_crop``: match_detections/<person>/...; older outputs kept matches flat.
+            kept = out_dir / (rec.get("sorted_crop") or f"match_detections/{Path(rec['crop']).name}")
             if kept.is_file():
                 rows.append((out_dir, rec, kept))
     cams = {c: i + 1 for i, c in enumerate(sorted({rec["camera_id"] for _, rec, _ in rows}))}

@@ -6,9 +6,11 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from reidcam.capture import open_source
-from reidcam.config import AppConfig
-from reidcam.core.errors import ConfigError
+from reidcam.capture import FailedSource, ImageFolderSource, list_images, open_source
+from reidcam.capture.base import FrameSource
+from reidcam.capture.stills import looks_like_stills
+from reidcam.config import AppConfig, CameraConfig
+from reidcam.core.errors import ConfigError, SourceError
 from reidcam.detect import build_detector
 from reidcam.devices import Placement
 from reidcam.match import Gallery, Matcher, MatcherSettings
@@ -24,6 +26,7 @@ from reidcam.reid.crops import CropGate
 from reidcam.reid.registry import REGISTRY
 from reidcam.reid.weights import resolve_weights
 from reidcam.track import build_tracker
+from reidcam.track.stills import StillsTracker
 
 if TYPE_CHECKING:
     from reidcam.eval.calibrate import Calibration
@@ -143,21 +146,54 @@ def build_models(
     )
 
 
+def _source(cam: CameraConfig) -> FrameSource:
+    """The camera's source; one that cannot be built (a missing file) fails alone when opened."""
+    try:
+        return open_source(cam)
+    except SourceError as exc:  # the runner logs it when the camera fails to open
+        return FailedSource(cam.id, str(exc))
+
+
+def is_stills(cam: CameraConfig, source: FrameSource) -> bool:
+    """Whether ``cam`` plays stills (each detection its own sighting): its config, else a guess
+    from the image folder's names and file times; never for videos and live cameras."""
+    if not isinstance(source, ImageFolderSource) or cam.stills is False:
+        return False
+    if cam.stills is True:
+        return True
+    stills, why = looks_like_stills(list_images(source.path_or_glob))
+    log.info(
+        "camera %s: %s: %s (set cameras[].stills to override)",
+        cam.id,
+        "stills, each detection is its own sighting" if stills else "frames of a video, tracked",
+        why,
+    )
+    return stills
+
+
 def build_cameras(cfg: AppConfig) -> list[CameraUnit]:
-    """One unit per enabled camera, each with its own tracker and sighting book."""
+    """One unit per enabled camera, each with its own tracker and sighting book.
+
+    A camera whose source cannot be built gets a :class:`FailedSource`: the runner marks it
+    failed with the reason, and the other cameras run. An image folder of stills gets a
+    :class:`StillsTracker` and a book that closes each sighting after its frame.
+    """
     units = []
     for cam in cfg.cameras:
         if not cam.enabled:
             continue
+        source = _source(cam)
+        stills = is_stills(cam, source)
         book = SightingBook(
             cam.id,
             max_embeddings=cfg.reid.max_embeddings_per_sighting,
             embed_interval_frames=cfg.reid.embed_interval_frames,
-            max_missing_frames=cfg.tracker.track_buffer,
+            max_missing_frames=0 if stills else cfg.tracker.track_buffer,  # stills: closed at the next frame
             switch_similarity=cfg.reid.switch_similarity,
             reembed_height_change=cfg.performance.reembed_height_change,
         )
-        unit = CameraUnit(cam.id, open_source(cam), build_tracker(cfg.tracker), book)
+        tracker = StillsTracker() if stills else build_tracker(cfg.tracker)
+        unit = CameraUnit(cam.id, source, tracker, book)
         unit.detector_imgsz = cam.detector_imgsz
         units.append(unit)
     return units

@@ -1,8 +1,10 @@
 """The ``reidcam search`` output folder, in the layout of the product brief.
 
 ``query/`` the query images, ``query_images/`` every person crop,
-``match_detections/`` crops matched to a query, ``detections/`` the rest, and
-``matches.jsonl`` one JSON line per detection.
+``match_detections/<person>/`` crops matched to that query person,
+``uncertain_detections/`` close calls (near the threshold, or too close to a second person),
+``detections/`` the rest, ``matches.jsonl`` one JSON line per detection and ``summary.json``
+the counts. A rerun into the same folder replaces all of these, so they always describe one run.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import contextlib
 import json
 import logging
 import os
+import shutil
 from pathlib import Path
 from typing import IO, Any
 
@@ -18,14 +21,57 @@ import numpy as np
 from numpy.typing import NDArray
 
 from reidcam.capture.base import SourceStatus
-from reidcam.core.types import Sighting
+from reidcam.core.types import Sighting, Verdict
 from reidcam.pipeline.events import FrameResult, Observation
 from reidcam.storage.crop_store import CropStore
 from reidcam.storage.db import StorageError
 
 log = logging.getLogger(__name__)
 
-FOLDERS = ("query", "query_images", "match_detections", "detections")
+FOLDERS = ("query", "query_images", "match_detections", "uncertain_detections", "detections")
+RESULT_FILES = ("matches.jsonl", "summary.json")
+
+
+def clear_previous_run(out_dir: Path) -> bool:
+    """Remove what an earlier search wrote to ``out_dir``; True if there was one.
+
+    Only this module's own folders and files go, and only when ``matches.jsonl`` marks the
+    folder as a search output: any other file the user keeps there stays.
+
+    Raises:
+        StorageError: the folder holds one of these folders but is no search output (no
+            matches.jsonl), or they cannot be removed.
+    """
+    out_dir = Path(out_dir)
+    ours = [out_dir / n for n in FOLDERS if (out_dir / n).exists()]
+    if not (out_dir / "matches.jsonl").exists():
+        if any(p.is_dir() and any(p.iterdir()) for p in ours):
+            raise StorageError(
+                f"{out_dir} holds folders named like a search output but no matches.jsonl: "
+                "it is not a reidcam search output; give another --out"
+            )
+        return False
+    try:
+        for path in ours:
+            if path.is_dir():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+        for name in RESULT_FILES:
+            (out_dir / name).unlink(missing_ok=True)
+    except OSError as exc:
+        raise StorageError(f"cannot replace the earlier results in {out_dir}: {exc}") from exc
+    return True
+
+
+def crop_folder(obs: Observation) -> str:
+    """Where an observation's crop goes: its person's match folder, uncertain, or the rest."""
+    d = obs.decision
+    if obs.matched and d is not None and d.query_id is not None:
+        return f"match_detections/{d.query_id}"
+    if d is not None and d.verdict is Verdict.UNCERTAIN:
+        return "uncertain_detections"
+    return "detections"
 
 
 def _crop_name(result: FrameResult, obs: Observation) -> str:
@@ -34,8 +80,14 @@ def _crop_name(result: FrameResult, obs: Observation) -> str:
     return f"{f.camera_id}_f{f.index:06d}_d{obs.detection_index:02d}{track}.jpg"
 
 
-def observation_record(result: FrameResult, obs: Observation, crop_path: str | None) -> dict[str, Any]:
-    """The JSON line for one detection (similarity to the best query, null if not embedded)."""
+def observation_record(
+    result: FrameResult, obs: Observation, crop_path: str | None, sorted_path: str | None = None
+) -> dict[str, Any]:
+    """The JSON line for one detection (similarity to the best query, null if not embedded).
+
+    ``query_id`` is the person it was matched to (or, when not matched, the closest one);
+    ``crop`` the copy in ``query_images/``, ``sorted_crop`` the copy in its verdict's folder.
+    """
     d = obs.decision
     return {
         "camera_id": result.frame.camera_id,
@@ -56,6 +108,7 @@ def observation_record(result: FrameResult, obs: Observation, crop_path: str | N
         "quality_ok": obs.quality_ok,
         "quality_reason": obs.quality_reason or None,
         "crop": crop_path,
+        "sorted_crop": sorted_path,
     }
 
 
@@ -72,7 +125,9 @@ class SearchOutputSink:
     """
 
     def __init__(self, out_dir: Path, save_crops: bool = True, jpeg_quality: int = 90) -> None:
+        """Raises StorageError (see the class); an earlier run's results in ``out_dir`` are removed."""
         self.out_dir = Path(out_dir)
+        self.replaced = clear_previous_run(self.out_dir)
         try:
             for name in FOLDERS:
                 (self.out_dir / name).mkdir(parents=True, exist_ok=True)
@@ -99,8 +154,8 @@ class SearchOutputSink:
         for obs in result.observations:
             name = _crop_name(result, obs)
             path = self._save("query_images", name, obs.crop)
-            self._save("match_detections" if obs.matched else "detections", name, obs.crop)
-            lines.append(json.dumps(observation_record(result, obs, path)) + "\n")
+            sorted_path = self._save(crop_folder(obs), name, obs.crop)
+            lines.append(json.dumps(observation_record(result, obs, path, sorted_path)) + "\n")
             self.detections += 1
             self.matches += int(obs.matched)
         if lines:
@@ -166,12 +221,35 @@ class SearchOutputSink:
 
 
 def summarize(out_dir: Path) -> dict[str, Any]:
-    """Counts per camera from matches.jsonl, for the CLI's closing line."""
+    """Counts per camera and per query person from matches.jsonl, for summary.json and the CLI."""
     per_cam: dict[str, dict[str, int]] = {}
+    per_person: dict[str, int] = {}
     with (Path(out_dir) / "matches.jsonl").open(encoding="utf-8") as fh:
         for line in fh:
             rec = json.loads(line)
-            c = per_cam.setdefault(rec["camera_id"], {"detections": 0, "matched": 0})
+            c = per_cam.setdefault(rec["camera_id"], {"detections": 0, "matched": 0, "uncertain": 0})
             c["detections"] += 1
             c["matched"] += int(rec["matched"])
-    return {"cameras": per_cam, "total_matched": int(np.sum([c["matched"] for c in per_cam.values()]))}
+            c["uncertain"] += int(rec.get("verdict") == Verdict.UNCERTAIN.value)
+            if rec["matched"]:
+                per_person[rec["query_id"]] = per_person.get(rec["query_id"], 0) + 1
+    return {
+        "cameras": per_cam,
+        "people": per_person,
+        "total_matched": int(np.sum([c["matched"] for c in per_cam.values()])),
+    }
+
+
+def write_summary(out_dir: Path, summary: dict[str, Any]) -> None:
+    """Write ``summary.json`` whole or not at all (a temporary file renamed over it).
+
+    Raises:
+        StorageError: it cannot be written.
+    """
+    path = Path(out_dir) / "summary.json"
+    tmp = path.with_suffix(".json.tmp")
+    try:
+        tmp.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise StorageError(f"cannot write {path}: {exc}") from exc

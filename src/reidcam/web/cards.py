@@ -19,9 +19,16 @@ import numpy as np
 from numpy.typing import NDArray
 
 from reidcam.core.geometry import iou_matrix
-from reidcam.core.types import Frame
+from reidcam.core.types import Frame, Verdict
 from reidcam.pipeline.events import Observation
-from reidcam.web.crops import ALL_CROPS_DIR, MATCHED_DIR, UNMATCHED_DIR, CropIndex, CropRecord
+from reidcam.web.crops import (
+    ALL_CROPS_DIR,
+    MATCHED_DIR,
+    UNCERTAIN_DIR,
+    UNMATCHED_DIR,
+    CropIndex,
+    CropRecord,
+)
 
 REPLAY_IOU = 0.7
 
@@ -185,7 +192,8 @@ class CardBook:
             if copy is not None:
                 saved[MATCHED_DIR] = copy
         else:
-            self.crops.copy_to(UNMATCHED_DIR, obs.crop, name)
+            uncertain = obs.decision is not None and obs.decision.verdict is Verdict.UNCERTAIN
+            self.crops.copy_to(UNCERTAIN_DIR if uncertain else UNMATCHED_DIR, obs.crop, name)
         card.crop_ids.append(record.crop_id)
         if len(card.crop_ids) > self.max_crops_per_card:
             del card.crop_ids[1]

@@ -13,6 +13,7 @@ import numpy as np
 from fastapi import HTTPException, status
 from numpy.typing import NDArray
 
+from reidcam.capture import FailedSource
 from reidcam.capture.base import SourceState
 from reidcam.capture.urls import describe_source, redact_text
 from reidcam.config import AppConfig, CameraConfig
@@ -164,6 +165,8 @@ class Controller:
                 st = unit.status()
             except Exception:  # a status must never break the page
                 log.exception("camera %s: status failed", cam.id)
+        if st is None and cam.id in self.services.source_problems:  # found unusable at start-up
+            st = FailedSource(cam.id, self.services.source_problems[cam.id]).status()
         state = SourceState.STOPPED.value if st is None else st.state.value
         if not running and state in (SourceState.LIVE.value, SourceState.STARTING.value):
             state = SourceState.STOPPED.value

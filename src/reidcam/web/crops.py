@@ -22,7 +22,9 @@ QUERY_DIR, ALL_CROPS_DIR, MATCHED_DIR, UNMATCHED_DIR = (
     "match_detections",
     "detections",
 )
-FOLDERS = (QUERY_DIR, ALL_CROPS_DIR, MATCHED_DIR, UNMATCHED_DIR)
+#: Close calls (verdict uncertain) are kept apart from the unmatched crops, so they can be reviewed.
+UNCERTAIN_DIR = "uncertain_detections"
+FOLDERS = (QUERY_DIR, ALL_CROPS_DIR, MATCHED_DIR, UNCERTAIN_DIR, UNMATCHED_DIR)
 
 #: What a crop id looks like: ``<run stamp>-<sequence>``; anything else is rejected unread.
 CROP_ID_RE = re.compile(r"^[0-9]{8}T[0-9]{6}-[0-9]{1,9}$")

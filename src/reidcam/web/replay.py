@@ -13,12 +13,18 @@ from reidcam.config import AppConfig
 from reidcam.pipeline.build import build_cameras
 from reidcam.pipeline.camera import CameraUnit
 
+#: Pace of image-folder cameras when no ``--fps`` is given (stills have no rate of their own).
+STILLS_FPS = 5.0
+
 
 def replay_cameras(cfg: AppConfig, fps: float | None, loop: bool) -> list[CameraUnit]:
     """``build_cameras`` with every file camera wrapped in a :class:`PacedSource`.
 
-    ``loop`` applies to every file camera; a camera whose config says
-    ``loop: true`` loops either way. Live cameras are left as they are.
+    Videos play at their own rate; ``fps`` (when given) is how many frames a second are taken
+    from them, skipping the rest below the video's rate, never slow motion (see PacedSource).
+    Image folders play at ``fps``, else :data:`STILLS_FPS`. ``fps=0``: every frame as fast as
+    it decodes. ``loop`` applies to every file camera; a camera whose config says ``loop: true``
+    loops either way. Live cameras are left as they are.
     """
     units = build_cameras(cfg)
     by_id = {c.id: c for c in cfg.cameras}
@@ -27,6 +33,11 @@ def replay_cameras(cfg: AppConfig, fps: float | None, loop: bool) -> list[Camera
             continue
         cam = by_id[unit.camera_id]
         once = cam.model_copy(update={"loop": False})  # the replay loops; the inner source plays one pass
-        pace = fps if fps is not None and fps > 0 else None  # 0: as fast as frames decode
-        unit.source = PacedSource(unit.camera_id, partial(open_source, once), pace, loop or cam.loop)
+        factory, looping = partial(open_source, once), loop or cam.loop
+        if fps == 0:  # as fast as frames decode
+            unit.source = PacedSource(unit.camera_id, factory, None, looping)
+        else:
+            unit.source = PacedSource(
+                unit.camera_id, factory, fps, looping, real_time=True, stills_fps=STILLS_FPS
+            )
     return units

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
+from reidcam.capture import source_problems as check_sources
 from reidcam.config import AppConfig
 from reidcam.identity import IdentityMemory
 from reidcam.identity.setup import open_memory
@@ -41,6 +42,8 @@ class Services:
         memory: the identity memory (people, sightings, feedback); None turns the
             /api/identities, /api/sightings and /api/search routes off (503). Whoever opens it
             closes it: the app only reads and writes it.
+        source_problems: ``camera id -> why`` for cameras whose source could not be used when the
+            server started; shown as ``failed`` before the first Start (the runner reports them after).
         launcher, web_nice: detection's threads are started on ``launcher`` (normal priority)
             and the server's own threads run ``web_nice`` nicer (``reidcam.pipeline.priority``);
             no launcher: everything at the caller's priority.
@@ -55,6 +58,7 @@ class Services:
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
     live: LiveSettings = field(default_factory=LiveSettings)
     memory: IdentityMemory | None = None
+    source_problems: dict[str, str] = field(default_factory=dict)
     launcher: ThreadLauncher | None = None
     web_nice: int = 0
 
@@ -64,14 +68,17 @@ def build_services(
     data_dir: Path,
     *,
     token: str | None = None,
-    fps: float | None = 5.0,
+    fps: float | None = None,
     loop: bool = True,
     autostart: bool = False,
     allowed_hosts: list[str] | None = None,
     memory: bool = True,
+    source_problems: dict[str, str] | None = None,
 ) -> Services:
-    """Load the models from the config; file cameras replay at ``fps``, looping if ``loop``.
+    """Load the models from the config; file cameras replay looping if ``loop``: videos in real
+    time (``fps`` frames a second taken from them when given), image folders at ``fps`` or 5/s.
 
+    ``source_problems``: the unusable sources found at start-up (None: look now).
     ``memory``: also open the identity memory (``cfg.storage.url``, else SQLite in ``data_dir``);
     the caller closes it (``services.memory.close()``) once the server has stopped.
 
@@ -92,6 +99,7 @@ def build_services(
         allowed_hosts=allowed_hosts,
         live=LiveSettings(jpeg_quality=cfg.output.jpeg_quality),
         memory=open_memory(cfg, Path(data_dir)) if memory else None,
+        source_problems=check_sources(list(cfg.cameras)) if source_problems is None else source_problems,
         launcher=ThreadLauncher() if cfg.performance.web_nice else None,
         web_nice=cfg.performance.web_nice,
     )

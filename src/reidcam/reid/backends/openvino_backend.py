@@ -90,7 +90,11 @@ class OpenVinoEmbedder(BatchEmbedder):
             raise WeightsError(f"{self.path}: expected an NCHW image input, got {shape}")
         self.preset = _fit_preset(get_preset(preset), shape)
         self.fixed_batch = None if _try_dynamic_batch(ov, model) else shape[0].get_length()
-        config = {} if threads is None else {"INFERENCE_NUM_THREADS": int(threads)}
+        # f32 on purpose: on CPUs with bf16 units OpenVINO would otherwise run in bf16, moving the
+        # embeddings (and so every calibrated threshold) by up to ~1e-3 from the model's own numbers.
+        config: dict[str, Any] = {"INFERENCE_PRECISION_HINT": "f32"}
+        if threads is not None:
+            config["INFERENCE_NUM_THREADS"] = int(threads)
         try:
             self.compiled = core.compile_model(model, device, config)
         except Exception as exc:
