@@ -153,6 +153,7 @@ def test_pick_the_woman_and_see_her_matched_on_both_cameras(
     expect(page.locator("section.camera")).to_have_count(2)
     page.get_by_role("button", name="Start detection").click()
     expect(page.locator("#run-state")).to_have_text("running", timeout=15_000)
+    expect(page.locator("#device")).to_have_text("cpu")  # where the models run (performance.device)
 
     # Her crop from frame c1s1_001051.jpg appears in the gallery: click it.
     name, box = WOMAN_QUERY_BOX

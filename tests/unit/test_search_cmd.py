@@ -38,11 +38,12 @@ def fake_loading(monkeypatch):
     """The search command loads the fake models instead of weights; counts the loads."""
     loads = []
 
-    def models(cfg, embedder=None):
+    def models(cfg, embedder=None, placement=None):
         loads.append(cfg)
         return fake_models(embedder=embedder)
 
-    monkeypatch.setattr("reidcam.commands.search.build_embedder_from_config", lambda cfg: FakeEmbedder())
+    embedder = lambda cfg, placement=None: FakeEmbedder()  # noqa: E731
+    monkeypatch.setattr("reidcam.commands.search.build_embedder_from_config", embedder)
     monkeypatch.setattr("reidcam.commands.search.build_models", models)
     return loads
 

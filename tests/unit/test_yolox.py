@@ -89,7 +89,7 @@ class FakeSession:
 @pytest.fixture()
 def fake_detector(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Y.YoloxDetector:
     session = FakeSession()
-    monkeypatch.setattr(Y, "open_session", lambda path, runtime, threads: session)
+    monkeypatch.setattr(Y, "open_session", lambda path, runtime, threads, placement: session)
     weights = tmp_path / "yolox_nano.onnx"
     weights.write_bytes(b"not read: the session is faked")
     det = Y.YoloxDetector(weights, runtime="onnxruntime", imgsz=416)

@@ -35,6 +35,7 @@ def test_cameras_are_listed_before_start(client: TestClient) -> None:
     assert {c["state"] for c in cams} == {"stopped"}
     assert all(c["last_match"] is None and c["stream_url"].endswith("stream.mjpg") for c in cams)
     assert client.get("/api/status").json()["running"] is False
+    assert client.get("/api/status").json()["device"] == "cpu"  # where the models run
 
 
 def test_start_crops_query_matches_stop(client: TestClient, services: Services) -> None:

@@ -8,6 +8,7 @@ from reidcam.commands import (
     bench,
     calibrate,
     check_config,
+    doctor,
     eval_cmd,
     export,
     export_set,
@@ -17,6 +18,6 @@ from reidcam.commands import (
     weights,
 )
 
-ALL = [search, serve, check_config, weights, eval_cmd, calibrate, export_set, finetune, bench, export]
+ALL = [search, serve, check_config, doctor, weights, eval_cmd, calibrate, export_set, finetune, bench, export]
 
 __all__ = ["ALL"]

@@ -50,7 +50,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     s.add_argument(
         "--detector-backend",
         default="auto",
-        choices=["auto", "ultralytics", "onnxruntime", "openvino"],
+        choices=["auto", "ultralytics", "onnxruntime", "openvino", "torch"],
         help="detector runtime (default auto: see detector.backend)",
     )
     s.add_argument("--detector-threads", type=int, help="detector intra-op threads (default: --threads)")
@@ -59,6 +59,17 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     s.add_argument("--reid-backend", default="auto", choices=["auto", "onnxruntime", "openvino", "torch"])
     s.add_argument("--embed-runtimes", default="onnxruntime,openvino", help="runtimes for the crops/s figure")
     s.add_argument("--skip-naive", action="store_true", help="do not run the naive loop")
+    s.add_argument(
+        "--device",
+        default="auto",
+        help="auto, cpu, cuda or cuda:N; on a GPU the report adds memory and utilisation "
+        "(an explicit cuda without one exits with code 2)",
+    )
+    s.add_argument("--precision", default="auto", choices=["auto", "fp32", "fp16"], help="fp16 on a GPU")
+    s.add_argument("--fps-goal", type=float, default=25.0, help="FPS per camera for the largest-count figure")
+    s.add_argument(
+        "--embed-batches", default="32", help="ReID batch sizes for the crops/s figure, e.g. 32,1024"
+    )
     s.add_argument(
         "--sequential",
         action="store_true",
@@ -97,6 +108,10 @@ def run(args: argparse.Namespace) -> int:
         media_dir=Path(args.media_dir) if args.media_dir else None,
         skip_naive=args.skip_naive,
         pipelined=not args.sequential,
+        device=args.device,
+        precision=args.precision,
+        fps_goal=args.fps_goal,
+        embed_batches=_ints(args.embed_batches) or [32],
     )
     if not opts.cameras:
         raise ConfigError("--cameras needs at least one camera count")

@@ -24,6 +24,16 @@ def add_run_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--weights-dir", help="folder with model weights (else $REIDCAM_WEIGHTS_DIR, cache)")
     p.add_argument("--allow-download", action="store_true", help="download missing weights (needs internet)")
+    add_device_arg(p)
+
+
+def add_device_arg(p: argparse.ArgumentParser) -> None:
+    """``--device auto|cpu|cuda|cuda:N``: overrides ``performance.device``."""
+    p.add_argument(
+        "--device",
+        help="where the models run: auto (a CUDA GPU if usable, else the CPU), cpu, cuda or cuda:N; "
+        "an explicit cuda without one exits with code 2 (default: performance.device, auto)",
+    )
 
 
 def config_from_args(args: argparse.Namespace) -> AppConfig:
@@ -40,6 +50,8 @@ def config_from_args(args: argparse.Namespace) -> AppConfig:
         data["weights"]["dir"] = Path(args.weights_dir)
     if getattr(args, "allow_download", False):
         data["weights"]["allow_download"] = True
+    if getattr(args, "device", None):
+        data["performance"]["device"] = args.device
     if getattr(args, "threshold", None) is not None:
         data["matcher"]["threshold"] = args.threshold
     if getattr(args, "calibration", None):

@@ -17,7 +17,12 @@ from reidcam.commands.options import add_run_args, config_from_args
 from reidcam.commands.progress import Progress
 from reidcam.config import AppConfig
 from reidcam.core.errors import ConfigError, SourceError
-from reidcam.pipeline.build import build_cameras, build_embedder_from_config, build_models
+from reidcam.pipeline.build import (
+    build_cameras,
+    build_embedder_from_config,
+    build_models,
+    placement_from_config,
+)
 from reidcam.pipeline.events import FanOutSink
 from reidcam.pipeline.runner import Runner
 from reidcam.pipeline.step import Models
@@ -121,8 +126,9 @@ def run(args: argparse.Namespace) -> int:
     images = {name: [read_image(p) for p in paths] for name, paths in people.items()}
     check_sources(cfg)  # before minutes of model loading
     cameras = build_cameras(cfg)
-    embedder = build_embedder_from_config(cfg)
-    models = build_models(cfg, embedder=embedder, data_dir=args.data_dir)
+    placement = placement_from_config(cfg)  # a missing GPU fails here, before any model loads
+    embedder = build_embedder_from_config(cfg, placement=placement)
+    models = build_models(cfg, embedder=embedder, data_dir=args.data_dir, placement=placement)
     out = Path(args.out)
     sink = SearchOutputSink(out, cfg.output.save_crops, cfg.output.jpeg_quality)
     if sink.replaced:

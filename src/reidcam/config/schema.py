@@ -68,11 +68,13 @@ class CameraConfig(_Strict):
 
 class DetectorConfig(_Strict):
     """``backend``: 'ultralytics' (.pt/.onnx/.tflite/OpenVINO dirs through Ultralytics), or a bare
-    'onnxruntime'/'openvino' session for YOLOX ONNX exports; 'auto' picks a bare ONNX Runtime
-    session for ``*yolox*.onnx`` and Ultralytics for everything else."""
+    'onnxruntime'/'openvino'/'torch' (onnx2torch) session for YOLOX ONNX exports; 'auto' picks a
+    bare ONNX Runtime session for ``*yolox*.onnx`` (torch on a GPU when ONNX Runtime has no CUDA)
+    and Ultralytics for everything else. ``device``: Ultralytics' own device string, used only
+    when ``performance.device`` is 'cpu'; otherwise the resolved performance.device wins."""
 
     weights: str = "yolox_nano"
-    backend: Literal["auto", "ultralytics", "onnxruntime", "openvino"] = "auto"
+    backend: Literal["auto", "ultralytics", "onnxruntime", "openvino", "torch"] = "auto"
     # Intra-op threads per detector call, and calls run at once (frames of different cameras
     # in parallel); None = from performance.threads / the core count.
     threads: int | None = Field(default=None, ge=1)
@@ -147,6 +149,12 @@ class PerformanceConfig(_Strict):
     # The web server's threads run this much "nicer" (Linux nice) than detection, so viewers
     # never slow the cameras down; 0 = the same priority.
     web_nice: int = Field(default=10, ge=0, le=19)
+    # Where the detector and the embedder run: auto (a CUDA GPU when the installed runtimes
+    # offer one, else the CPU), cpu, cuda or cuda:N. An explicit cuda without one is an error.
+    device: str = Field(default="auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$")
+    # fp16 weights and activations, GPU only; auto = fp32 until fp16 is measured on a GPU
+    # (docs/performance.md, GPU).
+    precision: Literal["auto", "fp32", "fp16"] = "auto"
 
 
 class MatcherConfig(_Strict):

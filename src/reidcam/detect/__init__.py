@@ -7,15 +7,17 @@ from pathlib import Path
 from reidcam.config.schema import DetectorConfig
 from reidcam.detect.base import Detector, SizedDetector
 from reidcam.detect.ultralytics_yolo import UltralyticsDetector
+from reidcam.devices import CPU, Placement
 
 __all__ = ["Detector", "SizedDetector", "UltralyticsDetector", "build_detector", "detector_backend"]
 
 
-def detector_backend(cfg: DetectorConfig, weights_path: Path) -> str:
-    """'ultralytics', 'onnxruntime' or 'openvino' for this config and weights file.
+def detector_backend(cfg: DetectorConfig, weights_path: Path, placement: Placement = CPU) -> str:
+    """'ultralytics', 'onnxruntime', 'openvino' or 'torch' for this config, weights file and device.
 
     'auto' runs a YOLOX ONNX export (``*yolox*.onnx``) on a bare ONNX Runtime session (see
-    ``runtimes.default_runtime`` for why) and everything else through Ultralytics.
+    ``runtimes.default_runtime`` for why; on a GPU whose ONNX Runtime lacks CUDA, on torch)
+    and everything else through Ultralytics.
     """
     if cfg.backend != "auto":
         return cfg.backend
@@ -23,12 +25,16 @@ def detector_backend(cfg: DetectorConfig, weights_path: Path) -> str:
     if path.suffix.lower() == ".onnx" and "yolox" in path.name.lower():
         from reidcam.detect.runtimes import default_runtime
 
-        return default_runtime()
+        return placement.onnx_runtime() if placement.choice.is_cuda else default_runtime()
     return "ultralytics"
 
 
 def build_detector(
-    cfg: DetectorConfig, weights_path: Path, threads: int | None = None, workers: int = 1
+    cfg: DetectorConfig,
+    weights_path: Path,
+    threads: int | None = None,
+    workers: int = 1,
+    placement: Placement = CPU,
 ) -> Detector:
     """Build the detector described by ``cfg`` from an already resolved weights file.
 
@@ -41,8 +47,8 @@ def build_detector(
         WeightsError: the file is missing, unreadable or has no 'person' class.
         DependencyError: the runtime for the weights format is not installed.
     """
-    backend = detector_backend(cfg, weights_path)
-    if backend in ("onnxruntime", "openvino"):
+    backend = detector_backend(cfg, weights_path, placement)
+    if backend in ("onnxruntime", "openvino", "torch"):
         from reidcam.detect.yolox import YoloxDetector
 
         return YoloxDetector(
@@ -55,6 +61,7 @@ def build_detector(
             min_box_height_px=cfg.min_box_height_px,
             min_box_width_px=cfg.min_box_width_px,
             workers=cfg.workers if cfg.workers is not None else workers,
+            placement=placement,
         )
     return UltralyticsDetector(
         weights=Path(weights_path),
@@ -63,5 +70,5 @@ def build_detector(
         imgsz=cfg.imgsz,
         min_box_height_px=cfg.min_box_height_px,
         min_box_width_px=cfg.min_box_width_px,
-        device=cfg.device,
+        device=placement.choice.ultralytics if placement.choice.is_cuda else cfg.device,
     )

@@ -20,10 +20,11 @@ import numpy as np
 from numpy.typing import NDArray
 
 from reidcam.core.errors import DependencyError, WeightsError
+from reidcam.devices import CPU, DeviceError, Placement
 
 log = logging.getLogger(__name__)
 
-RUNTIMES = ("onnxruntime", "openvino")
+RUNTIMES = ("onnxruntime", "openvino", "torch")
 
 
 class Session(Protocol):
@@ -66,14 +67,17 @@ def make_dynamic(model_bytes: bytes) -> bytes | None:
 
 
 class OrtSession:
-    """ONNX Runtime CPU session, no spin-waiting (it would steal the decode threads' core).
+    """ONNX Runtime session, no spin-waiting (it would steal the decode threads' core).
 
+    ``providers``: from ``Placement.providers()`` (the CPU alone unless on a GPU).
     ``run`` may be called from several threads at once (ONNX Runtime sessions are thread-safe).
     """
 
     runtime = "onnxruntime"
 
-    def __init__(self, model: bytes, dynamic: bool, threads: int | None) -> None:
+    def __init__(
+        self, model: bytes, dynamic: bool, threads: int | None, providers: list[Any] | None = None
+    ) -> None:
         try:
             import onnxruntime as ort
         except ImportError as exc:
@@ -85,7 +89,9 @@ class OrtSession:
             opts.intra_op_num_threads = int(threads)
         opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
-            self._session = ort.InferenceSession(model, sess_options=opts, providers=["CPUExecutionProvider"])
+            self._session = ort.InferenceSession(
+                model, sess_options=opts, providers=providers or CPU.providers()
+            )
         except Exception as exc:  # onnxruntime raises untyped errors
             raise WeightsError(f"cannot load the detector model in onnxruntime: {exc}") from exc
         self._input = self._session.get_inputs()[0].name
@@ -154,6 +160,44 @@ class OvSession:
         return np.asarray(request.get_output_tensor(0).data).copy()
 
 
+class TorchSession:
+    """The ONNX model converted to PyTorch (onnx2torch) on a torch device, fp16 when asked.
+
+    Why: on a GPU machine whose ONNX Runtime is the CPU wheel, torch (a core dependency, CUDA
+    build) still reaches the GPU. The frames of all cameras arrive as one batch; the output
+    comes back as float32 whatever the precision.
+    """
+
+    runtime = "torch"
+
+    def __init__(self, model: bytes, dynamic: bool, device: str, fp16: bool = False) -> None:
+        try:
+            import onnx
+            import torch
+            from onnx2torch import convert
+        except ImportError as exc:
+            raise DependencyError(
+                "the torch detector runtime needs torch, onnx and onnx2torch: pip install 'reidcam[gpu]'"
+            ) from exc
+        try:
+            net = convert(onnx.load_from_string(model)).eval()
+        except Exception as exc:  # onnx2torch raises NotImplementedError, KeyError, ...
+            raise WeightsError(f"cannot convert the detector model to torch: {exc}") from exc
+        self._torch = torch
+        self._device = torch.device(device)
+        self._dtype = torch.float16 if fp16 else torch.float32
+        self._net = net.to(self._device, self._dtype)
+        self.dynamic = dynamic
+
+    def run(self, batch: NDArray[np.float32]) -> NDArray[np.float32]:
+        torch = self._torch
+        with torch.inference_mode():
+            x = torch.from_numpy(np.ascontiguousarray(batch)).to(self._device, self._dtype, non_blocking=True)
+            out = self._net(x)
+            out = out[0] if isinstance(out, list | tuple) else out
+            return np.asarray(out.float().cpu().numpy())
+
+
 def default_runtime() -> str:
     """ONNX Runtime: a core dependency, and on 2 cores with one intra-op thread per runtime
     (the pipelined runner) it ran YOLOX-nano 416x320 in 25-29 ms where OpenVINO took 32-38 ms
@@ -163,11 +207,12 @@ def default_runtime() -> str:
     return "onnxruntime"
 
 
-def open_session(path: Path, runtime: str, threads: int | None) -> Session:
-    """Load ``path`` (ONNX) in ``runtime``, with dynamic batch/size when it can be patched.
+def open_session(path: Path, runtime: str, threads: int | None, placement: Placement = CPU) -> Session:
+    """Load ``path`` (ONNX) in ``runtime`` on ``placement``, with dynamic batch/size when it can be patched.
 
     Raises:
-        WeightsError: unreadable file; DependencyError: runtime not installed.
+        WeightsError: unreadable file; DependencyError: runtime not installed;
+        DeviceError: OpenVINO asked to run on a CUDA device.
     """
     try:
         raw = Path(path).read_bytes()
@@ -178,7 +223,11 @@ def open_session(path: Path, runtime: str, threads: int | None) -> Session:
         log.warning("the 'onnx' package is missing: %s runs at its fixed export size", path.name)
     model, dynamic = (raw, False) if patched is None else (patched, True)
     if runtime == "onnxruntime":
-        return OrtSession(model, dynamic, threads)
+        return OrtSession(model, dynamic, threads, placement.providers())
+    if runtime == "torch":
+        return TorchSession(model, dynamic, placement.choice.torch, placement.fp16)
     if runtime == "openvino":
+        if placement.choice.is_cuda:
+            raise DeviceError("the OpenVINO detector runs on the CPU only: set performance.device to cpu")
         return OvSession(model, dynamic, threads)
     raise ValueError(f"unknown detector runtime {runtime!r}; known: {', '.join(RUNTIMES)}")

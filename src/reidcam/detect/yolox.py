@@ -23,6 +23,7 @@ from reidcam.core.errors import WeightsError
 from reidcam.core.types import Detections
 from reidcam.detect.base import finite_rows
 from reidcam.detect.runtimes import Session, default_runtime, open_session
+from reidcam.devices import CPU, Placement
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +106,12 @@ class YoloxDetector:
         confidence, iou: score threshold and NMS IoU.
         imgsz: default long side of the network input in px (a multiple of 32).
         min_box_height_px, min_box_width_px: smaller boxes are dropped.
-        workers: frames detected at the same time (each call on ``threads`` intra-op threads).
+        workers: frames detected at the same time (each call on ``threads`` intra-op threads);
+            on a GPU always 1: the frames of all cameras go in one batched call.
+        placement: the device (``performance.device``); the CPU by default.
+        one_batch: frames of different input shapes still go in one call, each letterboxed to
+            its own shape and padded (grey) to the largest; None = on a GPU only, where one
+            launch for every camera beats one per shape and the padding costs little.
 
     Raises:
         WeightsError: missing/unreadable file or an output that is not YOLOX's.
@@ -123,19 +129,26 @@ class YoloxDetector:
         min_box_height_px: float = 0.0,
         min_box_width_px: float = 0.0,
         workers: int = 1,
+        placement: Placement = CPU,
+        one_batch: bool | None = None,
     ) -> None:
         self.weights = Path(weights)
         if not self.weights.is_file():
             raise WeightsError(f"detector weights not found: {self.weights}; put yolox_nano.onnx there")
         self.confidence, self.iou, self.imgsz = float(confidence), float(iou), int(imgsz)
         self.min_box_height_px, self.min_box_width_px = float(min_box_height_px), float(min_box_width_px)
-        self.session: Session = open_session(self.weights, runtime or default_runtime(), threads)
+        self.session: Session = open_session(self.weights, runtime or default_runtime(), threads, placement)
         self.runtime = self.session.runtime
+        self.device = placement.label
         self._fixed = None if self.session.dynamic else (416, 416)
-        self.workers = max(1, int(workers))
+        self.workers = 1 if placement.choice.is_cuda else max(1, int(workers))
+        one = placement.choice.is_cuda if one_batch is None else one_batch
+        self.one_batch = bool(one and self.session.dynamic and self.workers == 1)
         self._pool = ThreadPoolExecutor(self.workers, "yolox") if self.workers > 1 else None
         self.detect([np.zeros((32, 32, 3), np.uint8)])  # load the runtime now, not on the first frame
-        log.info("YOLOX detector %s on %s (threads %s)", self.weights.name, self.runtime, threads)
+        log.info(
+            "YOLOX detector %s on %s, %s (threads %s)", self.weights.name, self.runtime, self.device, threads
+        )
 
     def input_shape_for(self, height: int, width: int, imgsz: int | None = None) -> tuple[int, int]:
         return input_shape(height, width, imgsz or self.imgsz, self._fixed)
@@ -152,14 +165,20 @@ class YoloxDetector:
         Images that share an input shape run as one batch (when the model was made dynamic)
         with one worker; with several, each image is its own call and the calls run in
         parallel (one intra-op thread each scales better than one call on two threads).
+        With ``one_batch`` (a GPU) every image goes in one call, padded to the largest shape.
 
         Raises:
             ValueError: an image is not BGR uint8 (H, W, 3).
         """
         groups: dict[tuple[int, int], list[int]] = {}
+        shapes = []
         for i, (img, size) in enumerate(zip(images, sizes, strict=True)):
             _check(img, i)
-            groups.setdefault(self.input_shape_for(img.shape[0], img.shape[1], size), []).append(i)
+            shapes.append(self.input_shape_for(img.shape[0], img.shape[1], size))
+            groups.setdefault(shapes[-1], []).append(i)
+        if self.one_batch and len(groups) > 1:
+            canvas = (max(h for h, _ in groups), max(w for _, w in groups))
+            return self._run(canvas, list(images), shapes)
         batched = self.session.dynamic and self.workers == 1
         calls = [(shape, chunk) for shape, members in groups.items() for chunk in _chunks(members, batched)]
         out: list[Detections] = [Detections.empty()] * len(images)
@@ -170,9 +189,16 @@ class YoloxDetector:
                 out[i] = d
         return out
 
-    def _run(self, shape: tuple[int, int], images: list[NDArray[np.uint8]]) -> list[Detections]:
-        inputs, scales = zip(*(letterbox(img, shape) for img in images), strict=True)
-        raw = self.session.run(np.stack(inputs))
+    def _run(
+        self,
+        shape: tuple[int, int],
+        images: list[NDArray[np.uint8]],
+        own: list[tuple[int, int]] | None = None,
+    ) -> list[Detections]:
+        """One session call at input ``shape``; ``own``: each image's shape inside it (padded)."""
+        own = own or [shape] * len(images)
+        inputs, scales = zip(*(letterbox(img, s) for img, s in zip(images, own, strict=True)), strict=True)
+        raw = self.session.run(np.stack([_pad(x, shape) for x in inputs]))
         if raw.ndim != 3 or raw.shape[2] < 6 or raw.shape[0] != len(images):
             raise WeightsError(f"{self.weights.name}: output {raw.shape} is not a YOLOX (B, N, 5+C) head")
         return [
@@ -187,6 +213,15 @@ class YoloxDetector:
             & ((xyxy[:, 2] - xyxy[:, 0]) >= self.min_box_width_px)
         )
         return Detections(xyxy[keep], score[keep])
+
+
+def _pad(chw: NDArray[np.float32], shape: tuple[int, int]) -> NDArray[np.float32]:
+    """A (3, h, w) input on a (3, H, W) grey canvas, top-left (as the letterbox pastes)."""
+    if chw.shape[1:] == shape:
+        return chw
+    canvas = np.full((3, *shape), PAD_VALUE, np.float32)
+    canvas[:, : chw.shape[1], : chw.shape[2]] = chw
+    return canvas
 
 
 def _chunks(members: list[int], batched: bool) -> Iterator[list[int]]:

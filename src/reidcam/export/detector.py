@@ -50,7 +50,10 @@ def _runtime_output(path: Path, x: NDArray[np.float32]) -> NDArray[np.float32]:
     if path.suffix == ".onnx":
         import onnxruntime as ort
 
-        sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        from reidcam.devices import CPU
+
+        # The export check compares with the .pt run on the CPU: the CPU on both sides.
+        sess = ort.InferenceSession(str(path), providers=CPU.providers())
         return np.asarray(sess.run(None, {sess.get_inputs()[0].name: x})[0], np.float32)
     import openvino as ov
 

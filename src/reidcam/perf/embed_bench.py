@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from reidcam.config import ReidConfig
+from reidcam.devices import CPU, Placement
 from reidcam.perf.system import Phase
 from reidcam.reid.backends import build_embedder
 from reidcam.reid.backends.preprocess import preprocess
@@ -31,49 +32,69 @@ def _crops(n: int, seed: int = 0) -> list[np.ndarray]:
     return [rng.integers(0, 255, (int(h), max(24, int(h) // 2), 3), dtype=np.uint8) for h in sizes]
 
 
-def _rate(fn: Any, batches: int, trials: int) -> float:
+def _rate(fn: Any, batches: int, trials: int, batch: int = BATCH) -> float:
     fn()
     rates = []
     for _ in range(trials):
         t0 = time.perf_counter()
         for _ in range(batches):
             fn()
-        rates.append(BATCH * batches / (time.perf_counter() - t0))
+        rates.append(batch * batches / (time.perf_counter() - t0))
     return round(float(np.median(rates)), 1)
 
 
 def bench_embedder(
-    model: str, weights: Path, runtime: str, threads: int, batches: int = 8, trials: int = 3
+    model: str,
+    weights: Path,
+    runtime: str,
+    threads: int,
+    batches: int = 8,
+    trials: int = 3,
+    batch: int = BATCH,
+    placement: Placement = CPU,
 ) -> dict[str, object]:
-    """crops/s of ``embed`` and of the bare runtime call, batches of 32 crops at 256x128."""
-    cfg = ReidConfig(model=model, backend=runtime, threads=threads, batch_size=BATCH)
-    embedder = build_embedder(cfg, weights)
-    crops = _crops(BATCH)
+    """crops/s of ``embed`` and of the bare runtime call, batches of ``batch`` crops at 256x128."""
+    cfg = ReidConfig(model=model, backend=runtime, threads=threads, batch_size=batch)
+    embedder = build_embedder(cfg, weights, placement)
+    crops = _crops(batch)
     x = preprocess(crops, embedder.preset)
+    embedder._run(x)  # a GPU's first call builds kernels: keep it out of the timing
     return {
         "runtime": runtime,
+        "device": placement.label,
         "threads": threads,
-        "crops_per_s": _rate(lambda: embedder.embed(crops), batches, trials),
-        "crops_per_s_model_only": _rate(lambda: embedder._run(x), batches, trials),
-        "input": f"{BATCH}x3x{embedder.preset.height}x{embedder.preset.width}",
+        "batch": batch,
+        "crops_per_s": _rate(lambda: embedder.embed(crops), batches, trials, batch),
+        "crops_per_s_model_only": _rate(lambda: embedder._run(x), batches, trials, batch),
+        "input": f"{batch}x3x{embedder.preset.height}x{embedder.preset.width}",
     }
 
 
-def bench_embedders(model: str, weights: Path, runtimes: list[str], threads: list[int]) -> dict[str, object]:
-    """Every runtime at every thread count (on a busy machine 1 thread can beat 2)."""
+def bench_embedders(
+    model: str,
+    weights: Path,
+    runtimes: list[str],
+    threads: list[int],
+    batch_sizes: tuple[int, ...] = (BATCH,),
+    placement: Placement = CPU,
+) -> dict[str, object]:
+    """Every runtime at every thread count and batch (on a busy machine 1 thread can beat 2)."""
     phase = Phase("embed")
     results = []
     for runtime in runtimes:
         for n in threads:
-            try:
-                results.append(bench_embedder(model, weights, runtime, n))
-            except Exception as exc:  # a missing runtime is reported, not fatal
-                log.warning("embedder bench on %s failed: %s", runtime, exc)
-                results.append({"runtime": runtime, "threads": n, "error": str(exc)})
+            for batch in batch_sizes:
+                try:
+                    results.append(
+                        bench_embedder(model, weights, runtime, n, batch=batch, placement=placement)
+                    )
+                except Exception as exc:  # a missing runtime is reported, not fatal
+                    log.warning("embedder bench on %s failed: %s", runtime, exc)
+                    results.append({"runtime": runtime, "threads": n, "batch": batch, "error": str(exc)})
     best = max((r.get("crops_per_s", 0.0) for r in results), default=0.0)
     return {
         "model": model,
-        "batch": BATCH,
+        "batch": max(batch_sizes),
         "results": results,
         "best_crops_per_s": best,
         "process": phase.end(),

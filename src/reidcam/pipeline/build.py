@@ -13,6 +13,7 @@ from reidcam.capture.urls import describe_source
 from reidcam.config import AppConfig, CameraConfig
 from reidcam.core.errors import ConfigError, SourceError, WeightsError
 from reidcam.detect import build_detector
+from reidcam.devices import Placement
 from reidcam.match import Gallery, Matcher, MatcherSettings
 from reidcam.match.autocal import AutocalSettings, SeparationEstimator
 from reidcam.match.autocal_store import autocal_path, load_estimator
@@ -144,15 +145,29 @@ def build_person_check(cfg: AppConfig) -> PersonCheck | None:
     return PoseCheck(path, d.person_check_min_keypoints)
 
 
-def build_embedder_from_config(cfg: AppConfig, plan: ThreadPlan | None = None) -> Embedder:
+def placement_from_config(cfg: AppConfig) -> Placement:
+    """Resolve ``performance.device`` / ``precision`` once (logged), for every model of a run.
+
+    Raises:
+        DeviceError: 'cuda' asked for and none usable.
+    """
+    from reidcam.devices.probe import placement_for
+
+    return placement_for(cfg.performance.device, cfg.performance.precision)
+
+
+def build_embedder_from_config(
+    cfg: AppConfig, plan: ThreadPlan | None = None, placement: Placement | None = None
+) -> Embedder:
     """The ReID model; ``reid.threads`` else the thread plan's inference threads."""
     plan = plan or apply_thread_settings(cfg.performance)
+    placement = placement or placement_from_config(cfg)
     reid = (
         cfg.reid
         if cfg.reid.threads is not None
         else cfg.reid.model_copy(update={"threads": plan.inference_threads})
     )
-    return build_embedder(reid, _weights(cfg, cfg.reid.weights or cfg.reid.model))
+    return build_embedder(reid, _weights(cfg, cfg.reid.weights or cfg.reid.model), placement)
 
 
 def build_models(
@@ -160,20 +175,23 @@ def build_models(
     embedder: Embedder | None = None,
     gallery: Gallery | None = None,
     data_dir: Path | None = None,
+    placement: Placement | None = None,
 ) -> Models:
-    """Load the detector and embedder once; they serve every camera.
+    """Load the detector and embedder once, on the configured device; they serve every camera.
 
     ``data_dir``: where the per-camera self-calibration is kept (``autocal.json``); None keeps
     it in memory for this run only.
 
     Raises:
         WeightsError, DependencyError: weights missing or a runtime not installed.
-        ConfigError: ``matcher.calibration`` unreadable or made for another model.
+        ConfigError: ``matcher.calibration`` unreadable or made for another model;
+        DeviceError: 'cuda' asked for and none usable.
     """
     plan = apply_thread_settings(cfg.performance)
+    placement = placement or placement_from_config(cfg)
     weights = _weights(cfg, cfg.detector.weights)
-    detector = build_detector(cfg.detector, weights, plan.inference_threads, plan.detector_workers)
-    embedder = embedder or build_embedder_from_config(cfg, plan)
+    detector = build_detector(cfg.detector, weights, plan.inference_threads, plan.detector_workers, placement)
+    embedder = embedder or build_embedder_from_config(cfg, plan, placement)
     calibration = configured_calibration(cfg, embedder.model_id)
     feed = calibration_feed(cfg, embedder.model_id, data_dir)
     matcher = Matcher(
@@ -192,6 +210,7 @@ def build_models(
         max_crops_per_step=cfg.performance.max_crops_per_step,
         min_good_crops=cfg.matcher.min_good_crops,
         person_check=build_person_check(cfg),
+        device=placement.label,
     )
 
 

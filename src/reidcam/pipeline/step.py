@@ -71,6 +71,7 @@ class Models:
     in are kept out of ReID, matching and the memory (``detector.person_check``).
     ``calibration_feed``: the per-camera self-calibration the runner feeds closed
     sightings to (its estimator is ``matcher.estimator``); None when it is off.
+    ``device``: where the models run ('cpu', 'cuda:0 fp16'), for the status API.
     """
 
     detector: Detector
@@ -83,6 +84,7 @@ class Models:
     min_good_crops: int = 1
     person_check: PersonCheck | None = None
     calibration_feed: CalibrationFeed | None = None
+    device: str = "cpu"
 
 
 @dataclass

@@ -132,6 +132,7 @@ class StatusOut(BaseModel):
     matches: int
     crop_write_errors: int
     storage: StorageOut
+    device: str = Field(description="where detection and ReID run: 'cpu' or e.g. 'cuda:0 fp16'")
 
 
 class RunnerOut(BaseModel):

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from reidcam.config.schema import ReidConfig
 from reidcam.core.errors import ConfigError
+from reidcam.devices import CPU, DeviceError, Placement
 from reidcam.reid.backends.base import Embedder
 from reidcam.reid.registry import REGISTRY
 
@@ -20,8 +21,10 @@ __all__ = ["Embedder", "backend_for", "build_embedder", "preset_for"]
 _BY_SUFFIX = {".onnx": "onnxruntime", ".pth": "torch", ".pt": "torch", ".tar": "torch", ".xml": "openvino"}
 
 
-def backend_for(cfg: ReidConfig, weights_path: Path) -> str:
+def backend_for(cfg: ReidConfig, weights_path: Path, placement: Placement = CPU) -> str:
     """``cfg.backend`` unless 'auto'; then by file extension, then by the registry entry.
+
+    On a GPU whose ONNX Runtime has no CUDA provider, an ONNX model runs on torch instead.
 
     Raises:
         ConfigError: no backend can be chosen for this file.
@@ -37,7 +40,7 @@ def backend_for(cfg: ReidConfig, weights_path: Path) -> str:
             f"cannot tell the ReID runtime for {weights_path}: use a .onnx, .pth/.pt or .xml file, "
             "or set reid.backend to onnxruntime, torch or openvino"
         )
-    return backend
+    return placement.onnx_runtime() if backend == "onnxruntime" else backend
 
 
 def preset_for(model: str) -> str:
@@ -63,17 +66,17 @@ def preset_for(model: str) -> str:
     )
 
 
-def build_embedder(cfg: ReidConfig, weights_path: Path) -> Embedder:
-    """Load the ReID model of ``cfg`` from a resolved weights file.
+def build_embedder(cfg: ReidConfig, weights_path: Path, placement: Placement = CPU) -> Embedder:
+    """Load the ReID model of ``cfg`` from a resolved weights file, on ``placement``'s device.
 
     The vectors are tagged with ``cfg.model`` as ``model_id``; with ``cfg.flip_tta`` each crop
     is embedded with its mirror image (``reid.flip.FlipEmbedder``).
 
     Raises:
         ConfigError: unknown backend/preset; DependencyError: runtime not installed;
-        WeightsError: the file cannot be loaded.
+        WeightsError: the file cannot be loaded; DeviceError: the runtime cannot use the device.
     """
-    embedder = _load(cfg, weights_path)
+    embedder = _load(cfg, weights_path, placement)
     if cfg.flip_tta:
         from reidcam.reid.flip import FlipEmbedder
 
@@ -81,8 +84,8 @@ def build_embedder(cfg: ReidConfig, weights_path: Path) -> Embedder:
     return embedder
 
 
-def _load(cfg: ReidConfig, weights_path: Path) -> Embedder:
-    backend = backend_for(cfg, weights_path)
+def _load(cfg: ReidConfig, weights_path: Path, placement: Placement) -> Embedder:
+    backend = backend_for(cfg, weights_path, placement)
     kwargs = {
         "preset": preset_for(cfg.model),
         "model_id": cfg.model,
@@ -92,12 +95,14 @@ def _load(cfg: ReidConfig, weights_path: Path) -> Embedder:
     if backend == "onnxruntime":
         from reidcam.reid.backends.onnxruntime_backend import OnnxEmbedder
 
-        return OnnxEmbedder(weights_path, **kwargs)
+        return OnnxEmbedder(weights_path, **kwargs, providers=placement.providers())
     if backend == "torch":
         from reidcam.reid.backends.torch_backend import TorchEmbedder
 
-        return TorchEmbedder(weights_path, **kwargs)
+        return TorchEmbedder(weights_path, **kwargs, device=placement.choice.torch, fp16=placement.fp16)
     if backend == "openvino":
+        if placement.choice.is_cuda:
+            raise DeviceError("the OpenVINO ReID backend runs on the CPU only: set performance.device to cpu")
         from reidcam.reid.backends.openvino_backend import OpenVinoEmbedder
 
         return OpenVinoEmbedder(weights_path, **kwargs)

@@ -1,4 +1,4 @@
-"""ReID embedder on ONNX Runtime (CPU).
+"""ReID embedder on ONNX Runtime (the CPU, or CUDA/TensorRT with onnxruntime-gpu).
 
 Input name, batch and spatial size are read from the session: a model with a dynamic batch
 axis (OSNet, ``images`` [batch, 3, 256, 128]) gets whole chunks of ``batch_size`` crops; one
@@ -17,6 +17,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from reidcam.core.errors import DependencyError, WeightsError
+from reidcam.devices import CPU
 from reidcam.reid.backends.onnx_batch import batch_agrees, patch_batch_dim
 from reidcam.reid.backends.preprocess import BatchEmbedder, Preset, get_preset
 
@@ -57,6 +58,7 @@ class OnnxEmbedder(BatchEmbedder):
         model_id: tag of the vectors (the registry name); defaults to the file stem.
         batch_size: crops per inference call for dynamic-batch models.
         threads: ONNX Runtime intra-op threads; None = its default (all cores).
+        providers: ONNX Runtime providers (``Placement.providers()``); None = the CPU.
 
     Raises:
         DependencyError: onnxruntime is not installed.
@@ -70,11 +72,13 @@ class OnnxEmbedder(BatchEmbedder):
         model_id: str | None = None,
         batch_size: int = 32,
         threads: int | None = None,
+        providers: list[Any] | None = None,
     ) -> None:
         ort = _import_ort()
         self.path = Path(path)
         self.model_id = model_id or self.path.stem
         self.batch_size = int(batch_size)
+        self._providers = providers or CPU.providers()
         self.session = self._open(ort, threads, str(self.path))
         inp = self.session.get_inputs()[0]
         if len(inp.shape) != 4:
@@ -114,7 +118,7 @@ class OnnxEmbedder(BatchEmbedder):
         if threads is not None:
             opts.intra_op_num_threads = int(threads)
         try:
-            return ort.InferenceSession(model, sess_options=opts, providers=["CPUExecutionProvider"])
+            return ort.InferenceSession(model, sess_options=opts, providers=self._providers)
         except Exception as exc:  # onnxruntime raises its own untyped errors
             raise WeightsError(f"cannot load ONNX ReID model {self.path}: {exc}") from exc
 

@@ -1,5 +1,9 @@
 """ReID embedder on PyTorch for torchreid-format checkpoints (OSNet, ResNet50 ``.pth``).
 
+An ONNX OSNet export (the shipped ``osnet_x0_25_msmt17.onnx``) is rebuilt in PyTorch by
+``eval.convert.onnx_to_osnet``: that is how the ONNX model reaches a GPU when ONNX Runtime is
+the CPU wheel. ``fp16`` runs weights and activations in half precision (GPU only).
+
 The checkpoint may be a bare state_dict or ``{"state_dict": ...}`` (torchreid's
 ``save_checkpoint``); ``module.`` prefixes (DataParallel) are stripped and the identity
 ``classifier`` is dropped, since only the feature vector is used. It is loaded with
@@ -15,7 +19,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from reidcam.core.errors import DependencyError, WeightsError
+from reidcam.core.errors import DependencyError, ReidcamError, WeightsError
 from reidcam.reid.backends.preprocess import BatchEmbedder, get_preset
 
 log = logging.getLogger(__name__)
@@ -74,6 +78,7 @@ class TorchEmbedder(BatchEmbedder):
         threads: ``torch.set_num_threads`` (process-wide!) when given.
         arch: architecture name (``torch_models.ARCHITECTURES``); None = inferred from the keys.
         device: torch device string.
+        fp16: half-precision weights and inputs (output returned as float32).
 
     Raises:
         DependencyError: torch is not installed.
@@ -89,6 +94,7 @@ class TorchEmbedder(BatchEmbedder):
         threads: int | None = None,
         arch: str | None = None,
         device: str = "cpu",
+        fp16: bool = False,
     ) -> None:
         torch = _import_torch()
         from reidcam.reid.backends import torch_models
@@ -99,12 +105,35 @@ class TorchEmbedder(BatchEmbedder):
         self.batch_size = int(batch_size)
         self.preset = get_preset(preset)
         self.device = torch.device(device)
+        self.dtype = torch.float16 if fp16 else torch.float32
         if threads is not None:
             torch.set_num_threads(int(threads))
-        state = clean_state_dict(_torch_load(torch, self.path))
-        self.model, self.arch = self._build(torch_models, state, arch)
+        if self.path.suffix.lower() == ".onnx":
+            self.model, self.arch = self._from_onnx(arch)
+        else:
+            state = clean_state_dict(_torch_load(torch, self.path))
+            self.model, self.arch = self._build(torch_models, state, arch)
+        self.model = self.model.to(self.dtype)
         self.dim = int(self.model.feature_dim)
-        log.info("ReID %s on torch (%s, %s): dim %d", self.model_id, self.arch, self.device, self.dim)
+        log.info(
+            "ReID %s on torch (%s, %s, %s): dim %d",
+            self.model_id,
+            self.arch,
+            self.device,
+            self.dtype,
+            self.dim,
+        )
+
+    def _from_onnx(self, arch: str | None) -> tuple[Any, str]:
+        from reidcam.eval.convert import onnx_to_osnet
+        from reidcam.reid.backends.torch_models import OSNET_CHANNELS
+
+        known = [a for a in OSNET_CHANNELS if self.model_id.startswith(a)]
+        name = arch or max(known, key=len, default="osnet_x0_25")
+        try:
+            return onnx_to_osnet(self.path, name).to(self.device).eval(), name
+        except ReidcamError as exc:
+            raise WeightsError(f"{self.path}: cannot run this ONNX model on torch: {exc}") from exc
 
     def _build(self, torch_models: Any, state: dict[str, Any], arch: str | None) -> tuple[Any, str]:
         try:
@@ -118,5 +147,6 @@ class TorchEmbedder(BatchEmbedder):
     def _infer(self, batch: NDArray[np.float32]) -> NDArray[np.float32]:
         torch = self._torch
         with torch.inference_mode():
-            out = self.model(torch.from_numpy(batch).to(self.device))
+            x = torch.from_numpy(np.ascontiguousarray(batch)).to(self.device, self.dtype, non_blocking=True)
+            out = self.model(x)
         return out.float().cpu().numpy()

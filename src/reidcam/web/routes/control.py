@@ -34,6 +34,7 @@ def status_out(ctrl: Controller) -> StatusOut:
         matches=len(live.matches),
         crop_write_errors=live.crops.write_errors,
         storage=ctrl.storage_state(),
+        device=ctrl.models.device,
     )
 
 

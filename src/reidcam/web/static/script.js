@@ -206,6 +206,7 @@ async function refreshStatus() {
     rs.textContent = s.running ? "running" : s.error ? "error" : "stopped";
     rs.dataset.state = s.running ? "live" : s.error ? "failed" : "stopped";
     rs.title = s.error || "";
+    $("#device").textContent = s.device;
     $("#start").disabled = s.running;
     $("#stop").disabled = !s.running;
     if (!userOwnsThreshold()) setThreshold(s.threshold);
