@@ -8,6 +8,7 @@ other cameras goes on.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from pathlib import Path
 
@@ -135,3 +136,25 @@ def test_decoder_raising_mid_file_ends_the_source(monkeypatch: pytest.MonkeyPatc
     assert src.read() is None
     assert src.status().state is SourceState.ENDED
     assert "decoding stopped after 1 of" in (src.status().last_error or "")
+
+
+def test_close_from_another_thread_during_reads_is_safe(tmp_path: Path) -> None:
+    """Regression: the grabber's stop closed the capture while its thread was inside OpenCV's
+    decoder, which crashed the server at shutdown (seen in the soak). close now waits for the read."""
+    path = write_video(tmp_path / "loop.avi", "MJPG")
+    for _ in range(15):
+        src = VideoFileSource("cam0", path, loop=True)
+        src.open()
+        got: list[int] = []
+
+        def reader(source: VideoFileSource = src, out: list[int] = got) -> None:
+            while (frame := source.read()) is not None:
+                out.append(frame.index)
+
+        thread = threading.Thread(target=reader)
+        thread.start()
+        time.sleep(0.01)
+        src.close()
+        thread.join(timeout=5)
+        assert not thread.is_alive()
+        assert src.read() is None

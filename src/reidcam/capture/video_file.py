@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 from pathlib import Path
 
@@ -43,6 +44,10 @@ class VideoFileSource:
         self._loops = 0
         self._last_frame_mono: float | None = None
         self._last_error: str | None = None
+        # ``close`` comes from another thread (the grabber's stop) while ``read`` may be inside
+        # OpenCV's decoder: releasing the capture under it crashes the process. Reentrant:
+        # ``read`` opens and logs ``fps`` while holding it.
+        self._lock = threading.RLock()
 
     @property
     def is_live(self) -> bool:
@@ -51,9 +56,10 @@ class VideoFileSource:
     @property
     def fps(self) -> float | None:
         """Frame rate announced by the container, None if unknown or not open."""
-        if self._cap is None:
-            return None
-        fps = float(self._cap.get(cv2.CAP_PROP_FPS) or 0.0)
+        with self._lock:
+            if self._cap is None:
+                return None
+            fps = float(self._cap.get(cv2.CAP_PROP_FPS) or 0.0)
         return fps if fps > 0 else None
 
     def open(self) -> None:
@@ -98,6 +104,10 @@ class VideoFileSource:
 
         Opens the source first if ``open`` was not called.
         """
+        with self._lock:
+            return self._read()
+
+    def _read(self) -> Frame | None:
         if self._state in (SourceState.STOPPED, SourceState.ENDED):
             return None
         if self._cap is None:
@@ -121,6 +131,10 @@ class VideoFileSource:
         in the file. At the end of the file (or a damaged part) it stops early; the next
         ``read`` then ends the pass.
         """
+        with self._lock:
+            return self._skip(n)
+
+    def _skip(self, n: int) -> int:
         if self._state in (SourceState.STOPPED, SourceState.ENDED):
             return 0
         if self._cap is None:
@@ -188,9 +202,10 @@ class VideoFileSource:
             self._cap = None
 
     def close(self) -> None:
-        """Release the file; later ``read`` calls return None."""
-        self._release()
-        self._state = SourceState.STOPPED
+        """Release the file (after a read in progress); later ``read`` calls return None."""
+        with self._lock:
+            self._release()
+            self._state = SourceState.STOPPED
 
     def status(self) -> SourceStatus:
         return SourceStatus(
