@@ -91,7 +91,11 @@ def test_hard_camera_warns_and_never_says_match(tmp_path: Path, browser: Any, ex
         {
             "cameras": [{"id": "hard", "source": str(clip)}],
             "weights": {"dir": str(weights)},
-            "reid": {"embed_interval_frames": 1},
+            # OSNet x0_25: the hard camera is hard for it (the default 0288 separates these people).
+            "reid": {"model": "osnet_x0_25_msmt17", "embed_interval_frames": 1},
+            # The pose check keeps only the clearest of these blurred people out of the estimate's
+            # way; this test is about the separation estimate of every crop the camera gives.
+            "detector": {"person_check": "off"},
             "matcher": {"min_negative_pairs": 40, "min_positive_pairs": 8, "autocal_save_interval_s": 1},
         }
     )
@@ -109,13 +113,15 @@ def test_hard_camera_warns_and_never_says_match(tmp_path: Path, browser: Any, ex
         crop_id = _wait("a good crop in the gallery", lambda: _largest_crop(client), 30)
         assert client.post("/api/query/crops", json={"crop_ids": [crop_id]}).status_code == 200
         both = [("verdict", "match"), ("verdict", "uncertain")]
-        rows = _wait(
-            "a verdict on the query's person",
-            lambda: client.get("/api/matches", params=both).json()["matches"],
-            60,
-        )
+        hard = "people are hard to tell apart here"
+
+        def hard_verdicts() -> list[dict[str, Any]] | None:
+            got = client.get("/api/matches", params=both).json()["matches"]
+            return got if any(hard in r["reason"] for r in got) else None
+
+        # Close calls just below the threshold can come first; wait for a would-be match.
+        rows = _wait("a would-be match turned uncertain", hard_verdicts, 60)
         assert all(r["verdict"] == "uncertain" for r in rows), rows
-        assert any("people are hard to tell apart here" in r["reason"] for r in rows)
         assert client.get("/api/matches").json()["total"] == 0  # no "match" on this camera
 
         page = browser.new_page()

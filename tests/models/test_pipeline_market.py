@@ -104,4 +104,5 @@ def test_parked_bicycles_are_not_people(market_run):
     assert not any(r["matched"] for r in bikes)
     hidden = [r for r in bikes if r["quality_reason"] == "not_person"]
     assert all(r in hidden or not r["quality_ok"] for r in bikes)
-    assert len(hidden) >= len(bikes) - 2
+    # Every bike box the check was not asked about is one too small for ReID, never a good crop.
+    assert hidden and all(r["quality_reason"] == "too_short" for r in bikes if r not in hidden)

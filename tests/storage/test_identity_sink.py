@@ -15,6 +15,7 @@ from reidcam.config import AppConfig
 from reidcam.core.types import Sighting, SightingKey
 from reidcam.identity import IdentitySink, RetentionWorker
 from reidcam.identity.setup import open_memory, retention_worker, settings_from_config
+from reidcam.reid.registry import REGISTRY
 
 
 class SlowMemory:
@@ -86,7 +87,8 @@ def test_config_gives_settings_and_a_sqlite_memory_in_the_data_dir(tmp_path):
     )
     s = settings_from_config(cfg)
     assert s.retention_max_age_s == 2 * 86400 and s.max_embeddings_per_identity == 7 and s.margin == 0.1
-    assert s.threshold == pytest.approx(0.75), "no calibrated curve: the model threshold 0.65 + 0.1"
+    model_threshold = REGISTRY[cfg.reid.model].threshold
+    assert s.threshold == pytest.approx(model_threshold + 0.1), "no calibrated curve: model threshold + 0.1"
     assert s.quorum == 0.5 and s.topology is None
     assert (
         settings_from_config(AppConfig.model_validate({"storage": {"identity_threshold": 0.8}})).threshold

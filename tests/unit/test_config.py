@@ -67,5 +67,5 @@ def test_shipped_example_config_is_valid():
 
     example = Path(__file__).resolve().parents[2] / "examples" / "config.yaml"
     cfg = load_config(example, env={"YARD_CAM_PASSWORD": "x"})
-    assert [c.id for c in cfg.cameras] == ["entrance", "yard", "archive"]
+    assert [c.id for c in cfg.cameras] == ["entrance", "yard", "archive", "snapshots"]
     assert cfg.cameras[2].enabled is False

@@ -9,6 +9,7 @@ import pytest
 from reidcam.config.loader import parse_config
 from reidcam.core.errors import ConfigError
 from reidcam.identity.setup import identity_threshold, settings_from_config
+from reidcam.reid.registry import REGISTRY
 
 TWO_CAMERAS = """\
 cameras:
@@ -50,28 +51,33 @@ def test_a_camera_cannot_be_its_own_neighbour_nor_arrive_before_it_leaves():
 
 def test_the_join_threshold_explicit_else_calibrated_else_the_match_threshold_plus_extra(tmp_path):
     default = identity_threshold(parse_config(""))
-    assert default.value == pytest.approx(0.75) and "no calibrated curve" in default.source
+    model_threshold = REGISTRY[parse_config("").reid.model].threshold
+    assert default.value == pytest.approx(model_threshold + 0.1) and "no calibrated curve" in default.source
     assert identity_threshold(parse_config("identity: {uncalibrated_extra: 0.2}")).value == pytest.approx(
-        0.85
+        model_threshold + 0.2
     )
     assert identity_threshold(parse_config("storage: {identity_threshold: 0.6}")).value == 0.6
     cal = {"model_id": "osnet_x0_25_msmt17", "threshold": 0.7, "num_different": 5000, "curve": _curve(0.85)}
     (tmp_path / "calibration.json").write_text(json.dumps(cal | _filler()))
-    got = identity_threshold(parse_config(f"matcher: {{calibration: {tmp_path}}}"))
+    got = identity_threshold(
+        parse_config(f"reid: {{model: osnet_x0_25_msmt17}}\nmatcher: {{calibration: {tmp_path}}}")
+    )
     assert got.value == pytest.approx(0.85) and "calibration at FMR 0.001" in got.source
     (tmp_path / "calibration.json").write_text(json.dumps(cal | _filler() | {"curve": _curve(0.5)}))
-    low = identity_threshold(parse_config(f"matcher: {{calibration: {tmp_path}}}"))
+    low = identity_threshold(
+        parse_config(f"reid: {{model: osnet_x0_25_msmt17}}\nmatcher: {{calibration: {tmp_path}}}")
+    )
     assert low.value == pytest.approx(0.65), "never below the single-match threshold"
     few = cal | {"num_different": 500}  # 1 false match in 500 pairs cannot resolve 0.1 %
     (tmp_path / "calibration.json").write_text(json.dumps(few | _filler()))
-    assert identity_threshold(parse_config(f"matcher: {{calibration: {tmp_path}}}")).value == pytest.approx(
-        0.75
-    )
+    assert identity_threshold(
+        parse_config(f"reid: {{model: osnet_x0_25_msmt17}}\nmatcher: {{calibration: {tmp_path}}}")
+    ).value == pytest.approx(0.75)
     other = cal | {"model_id": "another-model"}
     (tmp_path / "calibration.json").write_text(json.dumps(other | _filler()))
-    assert identity_threshold(parse_config(f"matcher: {{calibration: {tmp_path}}}")).value == pytest.approx(
-        0.75
-    ), "a calibration of another model is not used"
+    assert identity_threshold(
+        parse_config(f"reid: {{model: osnet_x0_25_msmt17}}\nmatcher: {{calibration: {tmp_path}}}")
+    ).value == pytest.approx(0.75), "a calibration of another model is not used"
     with pytest.raises(ConfigError, match=r"identity\.target_fmr"):
         parse_config("identity: {target_fmr: 0}")
     with pytest.raises(ConfigError, match=r"identity\.bogus"):

@@ -38,7 +38,7 @@ def fake_loading(monkeypatch):
     """The search command loads the fake models instead of weights; counts the loads."""
     loads = []
 
-    def models(cfg, embedder=None, placement=None):
+    def models(cfg, embedder=None, placement=None, data_dir=None):
         loads.append(cfg)
         return fake_models(embedder=embedder)
 

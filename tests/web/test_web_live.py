@@ -58,7 +58,10 @@ def test_one_socket_carries_every_camera_and_the_events(client: TestClient) -> N
         frames, _ = _collect(ws, lambda f, e: set(f) == set(CAMERAS))
         assert client.post("/api/start").json()["running"] is True
         frames, events = _collect(
-            ws, lambda f, e: min(f.values()) >= 5 and any(x["type"] == "card" for x in e)
+            ws,
+            lambda f, e: (
+                len(f) == len(CAMERAS) and min(f.values()) >= 5 and any(x["type"] == "card" for x in e)
+            ),
         )
         assert set(frames) == set(CAMERAS)
         client.put("/api/threshold", json={"threshold": 0.66})
