@@ -122,11 +122,11 @@ class Controller:
         """Crop writes of the live view and the identity memory, and sightings not stored."""
         stores = [self.live.crops.store] + ([self.memory.crops] if self.memory is not None else [])
         errors = [s for s in stores if s.last_error_at is not None]
-        latest = max(errors, key=lambda s: s.last_error_at or 0.0, default=None)
+        failing = [s for s in stores if s.failing]
+        latest = max(failing or errors, key=lambda s: s.last_error_at or 0.0, default=None)
         sink = self._identity_sink
-        last_ok = max((s.last_write_at or 0.0 for s in stores), default=0.0)
-        return StorageOut(  # the stores share the data dir: its latest write tells its state
-            failing=latest is not None and (latest.last_error_at or 0.0) >= last_ok,
+        return StorageOut(  # one folder can fail while the others write (a read-only gallery folder)
+            failing=bool(failing),
             write_errors=sum(s.write_errors for s in stores),
             last_error=None if latest is None else latest.last_error,
             last_error_at=None if latest is None else latest.last_error_at,
