@@ -14,6 +14,7 @@ const state = {
   thresholdSending: false,
   thresholdAgain: false,
   thresholdEditedAt: 0,
+  thresholdPending: null,
   streams: new Map(),
   live: null,
   calibration: null,
@@ -262,6 +263,27 @@ async function sendThreshold() {
     state.thresholdDragging = false;
     state.thresholdEditedAt = Date.now();
   }
+}
+
+// A threshold event that arrives while the slider is the user's is kept, not dropped: it may be
+// another tab's change (two operators stepping within a second of each other), and the latest event
+// is the server's value. It is applied once the slider is free again. Events come in order over one
+// socket, so the last one kept is never older than this tab's own echo.
+function serverThreshold(v) {
+  state.thresholdPending = v;
+  applyPendingThreshold();
+}
+
+function applyPendingThreshold() {
+  clearTimeout(state.timers.thresholdPending);
+  if (state.thresholdPending === null) return;
+  if (userOwnsThreshold()) {
+    const left = state.thresholdEditedAt + THRESHOLD_QUIET_MS - Date.now();
+    state.timers.thresholdPending = setTimeout(applyPendingThreshold, Math.max(50, left + 10));
+    return;
+  }
+  setThreshold(state.thresholdPending);
+  state.thresholdPending = null;
 }
 
 function setThreshold(v) {
@@ -845,9 +867,7 @@ const EVENT_HANDLERS = {
   },
   query: () => refreshQuery(),
   matches_cleared: () => refreshMatches(),
-  threshold: (e) => {
-    if (!userOwnsThreshold()) setThreshold(e.threshold);
-  },
+  threshold: (e) => serverThreshold(e.threshold),
   runner: () => refreshStatus(),
   sighting: () => debounce("people", refreshPeople, 1500),
 };
