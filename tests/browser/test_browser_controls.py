@@ -89,11 +89,14 @@ def test_stepping_the_threshold_with_the_arrow_keys_never_jumps_back(
 # while: the first tab in the race test gets no status answers, so only the event can reach it.
 NO_STATUS_JS = """() => {
   const real = window.fetch;
-  window.fetch = (url, options) => (String(url).includes('/api/status') ? new Promise(() => {}) : real(url, options));
+  const hang = () => new Promise(() => {});
+  window.fetch = (url, options) => (String(url).includes('/api/status') ? hang() : real(url, options));
 }"""
 
 
-def test_another_tabs_threshold_reaches_a_tab_that_just_stepped(app_url: str, browser: Any, expect: Any) -> None:
+def test_another_tabs_threshold_reaches_a_tab_that_just_stepped(
+    app_url: str, browser: Any, expect: Any
+) -> None:
     """Two operators step within a second: the first tab's own-edit quiet time must not drop the
     second tab's value (the first tab kept 0.81 while the server held 0.82)."""
     _api(app_url + "api/threshold", "PUT", {"threshold": 0.80})
