@@ -152,7 +152,7 @@ function renderCameras(cameras) {
   for (const cam of cameras) {
     const panel = box.querySelector(`[data-camera-id="${CSS.escape(cam.camera_id)}"]`);
     updateCameraPanel(panel, cam);
-    if (panel && panel.querySelector(".calib").hidden) showCameraRates(Number($("#threshold").value));
+    if (panel && cam.state !== "failed" && panel.querySelector(".calib").hidden) showCameraRates(Number($("#threshold").value));
     const chip = el("span", { class: "chip", "data-state": cam.state, title: cam.description + (cam.last_error ? "\n" + cam.last_error : "") });
     chip.textContent = `${cam.name}: ${cam.state}${cam.state === "live" ? " " + cam.fps.toFixed(1) + " fps" : ""}`;
     health.push(chip);
@@ -178,6 +178,16 @@ function updateCameraPanel(panel, cam) {
   panel.querySelector(".age").textContent = age === null ? "" : `last frame ${age < 10 ? age.toFixed(1) : Math.round(age)} s ago`;
   panel.querySelector(".age").title = `frames read ${cam.frames_read}, processed ${cam.frames_processed}, reconnects ${cam.reconnects}, errors ${cam.errors}`;
   const seen = panel.querySelector(".seen");
+  if (cam.state === "failed") {
+    // The reason, on the panel itself: a chip's tooltip is not where a first-time user looks.
+    seen.textContent = cam.last_error || "this camera could not be used";
+    seen.dataset.error = "true";
+    seen.setAttribute("role", "alert");
+    panel.querySelector(".calib").hidden = true;
+    return;
+  }
+  delete seen.dataset.error;
+  seen.setAttribute("role", "status");
   const m = cam.last_match;
   panel.dataset.matched = m ? "true" : "false";
   if (m) {
@@ -316,6 +326,10 @@ function showCameraRates(t) {
     const panel = document.querySelector(`#cameras [data-camera-id="${CSS.escape(c.camera_id)}"]`);
     const box = panel && panel.querySelector(".calib");
     if (!box) continue;
+    if (panel.dataset.state === "failed") {
+      box.hidden = true;
+      continue;
+    }
     const text = cameraRatesText(c, t);
     box.hidden = !text && !c.warning;
     box.dataset.warning = c.warning ? "true" : "false";
