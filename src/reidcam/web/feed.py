@@ -13,7 +13,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 from fastapi.concurrency import run_in_threadpool
 
-from reidcam.capture.base import SourceState
 from reidcam.web.controller import Controller
 from reidcam.web.overlay import placeholder_jpeg
 
@@ -31,8 +30,7 @@ PLACEHOLDER_EVERY_S = 1.0
 def placeholder_text(ctrl: Controller, camera_id: str) -> str:
     """What a camera without a frame shows: failed (the panel says why), stopped, or waiting for
     its first frame. A failed camera said "waiting for frames" for good."""
-    cam = next((c for c in ctrl.cameras() if c.camera_id == camera_id), None)
-    if cam is not None and cam.state == SourceState.FAILED.value:
+    if ctrl.camera_failed(camera_id):
         return f"{camera_id}: failed"
     return f"{camera_id}: waiting for frames" if ctrl.running else f"{camera_id}: stopped"
 

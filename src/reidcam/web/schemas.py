@@ -124,6 +124,9 @@ class StorageOut(BaseModel):
 
 class StatusOut(BaseModel):
     running: bool
+    stopping: bool = Field(
+        default=False, description="Stop was asked: the last frames and sightings are being written"
+    )
     error: str | None
     threshold: float
     cameras: list[CameraOut]
@@ -137,6 +140,9 @@ class StatusOut(BaseModel):
 
 class RunnerOut(BaseModel):
     running: bool
+    stopping: bool = Field(
+        default=False, description="Stop was asked: the last frames and sightings are being written"
+    )
     error: str | None
 
 

@@ -213,19 +213,25 @@ async function refreshStatus() {
   try {
     const s = await api("/api/status");
     renderCameras(s.cameras);
-    const rs = $("#run-state");
-    rs.textContent = s.running ? "running" : s.error ? "error" : "stopped";
-    rs.dataset.state = s.running ? "live" : s.error ? "failed" : "stopped";
-    rs.title = s.error || "";
+    showRunState(s);
     $("#device").textContent = s.device;
-    $("#start").disabled = s.running;
-    $("#stop").disabled = !s.running;
     if (!userOwnsThreshold()) setThreshold(s.threshold);
     renderStorage(s.storage);
   } catch (e) {
     $("#run-state").textContent = "offline";
     $("#run-state").dataset.state = "failed";
   }
+}
+
+// Stopping can take seconds on a busy machine (the last detection batch, the sightings still to
+// write): every tab says so and offers neither button until it is done.
+function showRunState(r) {
+  const rs = $("#run-state");
+  rs.textContent = r.stopping ? "stopping…" : r.running ? "running" : r.error ? "error" : "stopped";
+  rs.dataset.state = r.stopping ? "stopping" : r.running ? "live" : r.error ? "failed" : "stopped";
+  rs.title = r.error || "";
+  $("#start").disabled = r.running || r.stopping;
+  $("#stop").disabled = !r.running || r.stopping;
 }
 
 // A full or read-only data directory: crops are not saved (detection goes on), say so in the header.
@@ -426,6 +432,7 @@ async function useCalibrated() {
 }
 
 async function startStop(action) {
+  if (action === "stop") showRunState({ running: true, stopping: true, error: null });
   $("#start").disabled = $("#stop").disabled = true;
   try {
     const r = await api(`/api/${action}`, { method: "POST" });
@@ -882,7 +889,7 @@ const EVENT_HANDLERS = {
   query: () => refreshQuery(),
   matches_cleared: () => refreshMatches(),
   threshold: (e) => serverThreshold(e.threshold),
-  runner: () => refreshStatus(),
+  runner: (e) => (e.stopping ? showRunState(e) : refreshStatus()),
   sighting: () => debounce("people", refreshPeople, 1500),
 };
 
