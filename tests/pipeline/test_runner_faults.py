@@ -24,9 +24,9 @@ from reidcam.pipeline.runner import Runner
 from reidcam.pipeline.sightings import SightingBook
 from reidcam.pipeline.step import Models
 from reidcam.testing import FakeSource, render, two_camera_scene
-from reidcam.testing.mjpeg_server import MjpegServer
 from reidcam.testing.models import fake_models
 from reidcam.track import build_tracker
+from support.mjpeg_server import MjpegServer
 
 pytestmark = pytest.mark.timeout(90)
 

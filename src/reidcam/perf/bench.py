@@ -18,7 +18,6 @@ from reidcam.devices import Placement
 from reidcam.devices.probe import placement_for
 from reidcam.perf.embed_bench import bench_embedders
 from reidcam.perf.gpu import GpuSampler
-from reidcam.perf.index_bench import bench_indexes
 from reidcam.perf.naive import NaiveLoop, reference_boxes
 from reidcam.perf.pipeline_bench import run_pipeline
 from reidcam.perf.sources import camera_videos, media_dir
@@ -252,10 +251,17 @@ def run_bench(opts: BenchOptions) -> dict[str, object]:
             opts.reid_model, weights, opts.embed_runtimes, threads, tuple(opts.embed_batches), place
         )
     if opts.index_sizes:
-        report["index"] = bench_indexes(opts.index_sizes, threads=plan.cpu_count, hnsw_max=opts.hnsw_max)
+        report["index"] = _bench_indexes(opts, plan.cpu_count)
     report["peak_rss_mb"] = peak_rss_mb()
     report["targets"] = _targets(report)
     return report
+
+
+def _bench_indexes(opts: BenchOptions, threads: int) -> dict[str, object]:
+    """Gallery search figures from the checkout's benchmark harness (see :mod:`reidcam.perf.harness`)."""
+    from harness.index_bench import bench_indexes
+
+    return bench_indexes(opts.index_sizes, threads=threads, hnsw_max=opts.hnsw_max)
 
 
 def _runtime_threads(plan: ThreadPlan) -> dict[str, object]:
