@@ -14,12 +14,12 @@ import pytest
 from reidcam.cli import main
 from reidcam.config import AppConfig
 from reidcam.config.schema import ReidConfig
-from reidcam.eval.calibrate import load_calibration
+from reidcam.core.events import FanOutSink
 from reidcam.eval.track_crops import TrackCropSink
 from reidcam.identity import IdentitySink
 from reidcam.identity.setup import open_memory
+from reidcam.match.calibration import load_calibration
 from reidcam.pipeline.build import build_models, build_runner
-from reidcam.pipeline.events import FanOutSink
 from reidcam.reid.backends import build_embedder
 from reidcam.reid.query import read_image
 

@@ -16,10 +16,10 @@ import pytest
 from numpy.typing import NDArray
 
 from reidcam.config import TrackerConfig
+from reidcam.core.events import FanOutSink
 from reidcam.core.types import Detections, Frame, Tracks
 from reidcam.detect.base import finite_rows
 from reidcam.pipeline.camera import CameraUnit
-from reidcam.pipeline.events import FanOutSink
 from reidcam.pipeline.runner import Runner
 from reidcam.pipeline.sightings import SightingBook
 from reidcam.pipeline.step import Models

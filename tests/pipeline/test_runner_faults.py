@@ -17,8 +17,9 @@ import cv2
 import numpy as np
 import pytest
 
-from reidcam.capture import FrameSource, PacedSource, SourceState, SourceStatus, StreamSource, VideoFileSource
+from reidcam.capture import FrameSource, PacedSource, StreamSource, VideoFileSource
 from reidcam.config import TrackerConfig
+from reidcam.core.status import SourceState, SourceStatus
 from reidcam.pipeline.camera import CameraUnit
 from reidcam.pipeline.runner import Runner
 from reidcam.pipeline.sightings import SightingBook

@@ -15,8 +15,9 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from reidcam.capture import SourceState, StreamSource, make_opener
+from reidcam.capture import StreamSource, make_opener
 from reidcam.capture.stream import CaptureLike, Opener
+from reidcam.core.status import SourceState
 from reidcam.core.types import Frame
 from support.mjpeg_server import MjpegServer
 

@@ -13,7 +13,8 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from reidcam.capture import SourceState, StreamSource
+from reidcam.capture import StreamSource
+from reidcam.core.status import SourceState
 from reidcam.core.types import Frame
 from support.rtsp_server import RtspServerProcess, rtsp_unavailable
 

@@ -2,34 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from enum import Enum
 from typing import Protocol, runtime_checkable
 
+from reidcam.core.status import SourceStatus
 from reidcam.core.types import Frame
-
-
-class SourceState(str, Enum):
-    STARTING = "starting"
-    LIVE = "live"
-    STALLED = "stalled"
-    RECONNECTING = "reconnecting"
-    ENDED = "ended"
-    FAILED = "failed"
-    STOPPED = "stopped"
-
-
-@dataclass(frozen=True)
-class SourceStatus:
-    """Health of one source, for the UI and logs. Ages are seconds, None if never."""
-
-    camera_id: str
-    state: SourceState
-    frames_read: int
-    reconnects: int
-    last_frame_age_s: float | None
-    last_error: str | None
-    description: str
 
 
 @runtime_checkable

@@ -24,9 +24,9 @@ from reidcam.perf.sources import camera_videos, media_dir
 from reidcam.perf.system import machine, peak_rss_mb
 from reidcam.pipeline.build import build_models
 from reidcam.pipeline.step import Models
-from reidcam.pipeline.threads import ThreadPlan, apply_thread_settings
 from reidcam.reid.query import enroll, read_image
 from reidcam.reid.weights import resolve_weights
+from reidcam.runtime.threads import ThreadPlan, apply_thread_settings
 
 log = logging.getLogger(__name__)
 

@@ -7,8 +7,9 @@ import time
 from collections import deque
 from dataclasses import dataclass, field, replace
 
-from reidcam.capture.base import FrameSource, SourceState, SourceStatus
+from reidcam.capture.base import FrameSource
 from reidcam.capture.urls import redact_text
+from reidcam.core.status import SourceState, SourceStatus
 from reidcam.core.types import Frame
 from reidcam.pipeline.sightings import SightingBook
 from reidcam.track.base import Tracker

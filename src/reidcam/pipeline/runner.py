@@ -8,14 +8,14 @@ import threading
 import time
 from collections.abc import Sequence
 
-from reidcam.capture.base import SourceStatus
 from reidcam.core.errors import ReidcamError
+from reidcam.core.events import EventSink, NullSink
+from reidcam.core.status import SourceStatus
 from reidcam.core.types import Frame, Sighting
 from reidcam.pipeline.camera import CameraUnit
-from reidcam.pipeline.events import EventSink, NullSink
 from reidcam.pipeline.stats import RunStats
 from reidcam.pipeline.step import Detected, Models, detect_stage, finish_step
-from reidcam.pipeline.worker import BackgroundThread
+from reidcam.runtime.worker import BackgroundThread
 
 log = logging.getLogger(__name__)
 

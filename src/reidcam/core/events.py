@@ -14,7 +14,7 @@ from typing import Protocol
 import numpy as np
 from numpy.typing import NDArray
 
-from reidcam.capture.base import SourceStatus
+from reidcam.core.status import SourceStatus
 from reidcam.core.types import Frame, MatchDecision, Sighting
 
 log = logging.getLogger(__name__)
