@@ -62,7 +62,7 @@ def test_quality_reasons() -> None:
         ],  # touches the bottom border
         np.float32,
     )
-    q = crop_quality(boxes, W, H, ReidConfig())
+    q = crop_quality(boxes, W, H, CropGate.from_config(ReidConfig()))
     assert q.ok.tolist() == [True, False, False, False, False]
     assert q.reasons == ["", "too_short,too_narrow", "aspect", "border", "border"]
     assert q.score.dtype == np.float32 and q.score.shape == (5,)

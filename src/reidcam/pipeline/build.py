@@ -156,11 +156,17 @@ def placement_from_config(cfg: AppConfig) -> Placement:
     return placement_for(cfg.performance.device, cfg.performance.precision)
 
 
+def thread_plan(cfg: AppConfig) -> ThreadPlan:
+    """Apply the config's ``performance`` thread settings (see ``runtime.threads``)."""
+    perf = cfg.performance
+    return apply_thread_settings(perf.threads, pipelined=perf.pipelined, opencv_threads=perf.opencv_threads)
+
+
 def build_embedder_from_config(
     cfg: AppConfig, plan: ThreadPlan | None = None, placement: Placement | None = None
 ) -> Embedder:
     """The ReID model; ``reid.threads`` else the thread plan's inference threads."""
-    plan = plan or apply_thread_settings(cfg.performance)
+    plan = plan or thread_plan(cfg)
     placement = placement or placement_from_config(cfg)
     reid = (
         cfg.reid
@@ -187,7 +193,7 @@ def build_models(
         ConfigError: ``matcher.calibration`` unreadable or made for another model;
         DeviceError: 'cuda' asked for and none usable.
     """
-    plan = apply_thread_settings(cfg.performance)
+    plan = thread_plan(cfg)
     placement = placement or placement_from_config(cfg)
     weights = _weights(cfg, cfg.detector.weights)
     detector = build_detector(cfg.detector, weights, plan.inference_threads, plan.detector_workers, placement)
