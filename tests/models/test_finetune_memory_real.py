@@ -21,7 +21,7 @@ from reidcam.identity.setup import open_memory
 from reidcam.match.calibration import load_calibration
 from reidcam.pipeline.build import build_models, build_runner
 from reidcam.reid.backends import build_embedder
-from reidcam.reid.query import read_image
+from reidcam.reid.enroll import read_image
 
 TRAIN_SEQ = ("MOT17-02-FRCNN", "MOT17-04-FRCNN", "MOT17-05-FRCNN")
 HELDOUT_SEQ = ("MOT17-09-FRCNN", "MOT17-13-FRCNN")

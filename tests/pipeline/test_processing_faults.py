@@ -23,8 +23,8 @@ from reidcam.pipeline.camera import CameraUnit
 from reidcam.pipeline.runner import Runner
 from reidcam.pipeline.sightings import SightingBook
 from reidcam.pipeline.step import Models
-from reidcam.reid.crops import CropGate, crop_quality, extract_crops
-from reidcam.reid.query import enroll
+from reidcam.reid.crop_gate import CropGate, crop_quality, extract_crops
+from reidcam.reid.enroll import enroll
 from reidcam.testing import FakeDetector, FakeEmbedder, FakeSource, crop_of
 from reidcam.testing.fakes import BACKGROUND
 from reidcam.testing.models import fake_models

@@ -25,7 +25,7 @@ from reidcam.outputs.search_folders import SearchOutputSink
 from reidcam.pipeline.camera import CameraUnit
 from reidcam.pipeline.runner import Runner
 from reidcam.pipeline.sightings import SightingBook
-from reidcam.reid.query import enroll
+from reidcam.reid.enroll import enroll
 from reidcam.storage.crop_store import CropStore
 from reidcam.storage.db import StorageError, default_url
 from reidcam.testing import FakeSource, crop_of, render, two_camera_scene

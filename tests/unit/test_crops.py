@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from reidcam.config.schema import ReidConfig
-from reidcam.reid.crops import CropGate, crop_quality, extract_crops, gate_crops, occlusion
+from reidcam.reid.crop_gate import CropGate, crop_quality, extract_crops, gate_crops, occlusion
 
 W, H = 640, 480
 

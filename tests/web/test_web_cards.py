@@ -13,7 +13,7 @@ from reidcam.core.events import FrameResult, Observation
 from reidcam.core.types import Frame, MatchDecision, Verdict
 from reidcam.web import Services, create_app
 from reidcam.web.cards import CardBook
-from reidcam.web.crops import CropIndex
+from reidcam.web.crop_index import CropIndex
 from reidcam.web.matches import MatchBook
 from reidcam.web.state import LiveSettings
 

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from reidcam.core.events import Observation
 from reidcam.core.types import Frame, MatchDecision, Verdict
 from reidcam.web.cards import CardBook
-from reidcam.web.crops import CropIndex
+from reidcam.web.crop_index import CropIndex
 from reidcam.web.matches import MatchBook
 
 IMG = np.full((200, 300, 3), 40, np.uint8)

@@ -156,7 +156,7 @@ def _run_search(args: argparse.Namespace) -> int:
     from reidcam.eval.build_set import default_frame_labels
     from reidcam.eval.search_eval import run_search, score_search
     from reidcam.pipeline.build import build_embedder_from_config
-    from reidcam.reid.query import read_image
+    from reidcam.reid.enroll import read_image
 
     labels = json.loads(args.labels.read_text("utf-8")) if args.labels else default_frame_labels()
     queries = [read_image(p) for p in sorted((args.frames / "query").glob("*.jpg"))]

@@ -27,7 +27,7 @@ from reidcam.pipeline.build import (
 )
 from reidcam.pipeline.runner import Runner
 from reidcam.pipeline.step import Models
-from reidcam.reid.query import enroll, read_image
+from reidcam.reid.enroll import enroll, read_image
 
 log = logging.getLogger(__name__)
 

@@ -35,8 +35,8 @@ from reidcam.perf.sources import LimitedSource
 from reidcam.pipeline.build import build_cameras
 from reidcam.pipeline.runner import Runner
 from reidcam.pipeline.step import Models
-from reidcam.reid.crops import crop_quality, extract_crops
-from reidcam.reid.query import enroll, read_image
+from reidcam.reid.crop_gate import crop_quality, extract_crops
+from reidcam.reid.enroll import enroll, read_image
 
 VIDEOS = ("vtest.avi", "people-detection.264")
 

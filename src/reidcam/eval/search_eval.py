@@ -28,7 +28,7 @@ from reidcam.core.types import Sighting
 from reidcam.pipeline.build import build_cameras, build_models
 from reidcam.pipeline.runner import Runner
 from reidcam.reid.backends.base import Embedder
-from reidcam.reid.query import enroll
+from reidcam.reid.enroll import enroll
 
 log = logging.getLogger(__name__)
 

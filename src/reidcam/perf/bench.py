@@ -24,7 +24,7 @@ from reidcam.perf.sources import camera_videos, media_dir
 from reidcam.perf.system import machine, peak_rss_mb
 from reidcam.pipeline.build import build_models, thread_plan
 from reidcam.pipeline.step import Models
-from reidcam.reid.query import enroll, read_image
+from reidcam.reid.enroll import enroll, read_image
 from reidcam.reid.weights import resolve_weights
 from reidcam.runtime.threads import ThreadPlan, apply_thread_settings
 

@@ -31,7 +31,7 @@ from reidcam.perf.sources import finite_camera
 from reidcam.perf.system import Phase
 from reidcam.pipeline.stats import percentiles
 from reidcam.reid.backends.preprocess import get_preset, preprocess
-from reidcam.reid.crops import extract_crops
+from reidcam.reid.crop_gate import extract_crops
 from reidcam.track import build_tracker
 
 log = logging.getLogger(__name__)

@@ -25,7 +25,7 @@ from reidcam.pipeline.sightings import SightingBook
 from reidcam.pipeline.step import Models, PersonCheck
 from reidcam.reid.backends import build_embedder
 from reidcam.reid.backends.base import Embedder
-from reidcam.reid.crops import CropGate
+from reidcam.reid.crop_gate import CropGate
 from reidcam.reid.registry import REGISTRY
 from reidcam.reid.weights import resolve_weights
 from reidcam.runtime.threads import ThreadPlan, apply_thread_settings

@@ -27,7 +27,7 @@ from reidcam.match.gallery import Gallery
 from reidcam.match.matcher import Matcher
 from reidcam.pipeline.camera import CameraUnit
 from reidcam.reid.backends.base import Embedder
-from reidcam.reid.crops import CropGate, crop_quality, extract_crops
+from reidcam.reid.crop_gate import CropGate, crop_quality, extract_crops
 
 if TYPE_CHECKING:
     from reidcam.match.calibration import Calibration

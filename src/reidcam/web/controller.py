@@ -22,9 +22,9 @@ from reidcam.core.status import SourceState
 from reidcam.identity import Assignment, IdentitySink
 from reidcam.pipeline.camera import CameraUnit
 from reidcam.pipeline.runner import Runner
-from reidcam.reid.query import PersonPick, pick_person, read_image
+from reidcam.reid.enroll import PersonPick, pick_person, read_image
 from reidcam.web.hub import EventHub
-from reidcam.web.queries import QueryBook, QueryRecord, QuerySource
+from reidcam.web.live_queries import QueryBook, QueryRecord, QuerySource
 from reidcam.web.schemas import CameraOut, QueryOut, RunnerOut, StorageOut, crop_out, seen_out
 from reidcam.web.services import Services
 from reidcam.web.state import LiveState

@@ -17,7 +17,7 @@ from reidcam.core.events import FrameResult
 from reidcam.core.status import SourceStatus
 from reidcam.core.types import Sighting
 from reidcam.web.cards import CardBook
-from reidcam.web.crops import CropIndex
+from reidcam.web.crop_index import CropIndex
 from reidcam.web.frames import FrameSignal, SharedEncoder
 from reidcam.web.hub import EventHub
 from reidcam.web.matches import MatchBook

@@ -21,7 +21,7 @@ from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
 from reidcam.core.errors import ImageError
-from reidcam.reid.query import MAX_QUERY_PIXELS, decode_image
+from reidcam.reid.enroll import MAX_QUERY_PIXELS, decode_image
 
 TOO_LARGE = 413  # named HTTP_413_CONTENT_TOO_LARGE or ..._REQUEST_ENTITY_TOO_LARGE depending on the version
 MULTIPART_SLACK = 64 * 1024

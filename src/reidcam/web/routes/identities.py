@@ -17,7 +17,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse
 
 from reidcam.identity import IdentityMemory
-from reidcam.reid.query import pick_person
+from reidcam.reid.enroll import pick_person
 from reidcam.storage.db import StorageError
 from reidcam.web.controller import Controller
 from reidcam.web.identity_schemas import (

@@ -14,7 +14,7 @@ from reidcam.core.errors import ImageError
 from reidcam.detect.base import Detector
 from reidcam.match.gallery import Gallery
 from reidcam.reid.backends.base import Embedder
-from reidcam.reid.crops import extract_crops
+from reidcam.reid.crop_gate import extract_crops
 
 MAX_QUERY_PIXELS = 40_000_000
 #: A person box covering at least this share of the photo means the photo already is a crop.
