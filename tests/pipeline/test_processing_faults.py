@@ -16,15 +16,15 @@ import pytest
 from numpy.typing import NDArray
 
 from reidcam.config import TrackerConfig
+from reidcam.core.events import FanOutSink
 from reidcam.core.types import Detections, Frame, Tracks
 from reidcam.detect.base import finite_rows
 from reidcam.pipeline.camera import CameraUnit
-from reidcam.pipeline.events import FanOutSink
 from reidcam.pipeline.runner import Runner
 from reidcam.pipeline.sightings import SightingBook
 from reidcam.pipeline.step import Models
-from reidcam.reid.crops import CropGate, crop_quality, extract_crops
-from reidcam.reid.query import enroll
+from reidcam.reid.crop_gate import CropGate, crop_quality, extract_crops
+from reidcam.reid.enroll import enroll
 from reidcam.testing import FakeDetector, FakeEmbedder, FakeSource, crop_of
 from reidcam.testing.fakes import BACKGROUND
 from reidcam.testing.models import fake_models

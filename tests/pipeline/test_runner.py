@@ -7,11 +7,11 @@ import pytest
 
 from reidcam.config import TrackerConfig
 from reidcam.core import Verdict
+from reidcam.outputs.search_folders import SearchOutputSink
 from reidcam.pipeline.camera import CameraUnit
 from reidcam.pipeline.runner import Runner
 from reidcam.pipeline.sightings import SightingBook
-from reidcam.reid.query import enroll
-from reidcam.storage.search_output import SearchOutputSink
+from reidcam.reid.enroll import enroll
 from reidcam.testing import FakeDetector, FakeEmbedder, FakeSource, crop_of, render, two_camera_scene
 from reidcam.testing.models import fake_models
 from reidcam.testing.sinks import RecordingSink

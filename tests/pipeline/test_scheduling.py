@@ -15,7 +15,7 @@ from reidcam.pipeline.camera import CameraUnit
 from reidcam.pipeline.runner import Runner
 from reidcam.pipeline.sightings import SightingBook
 from reidcam.pipeline.step import STAGES, Models
-from reidcam.reid.query import enroll
+from reidcam.reid.enroll import enroll
 from reidcam.testing import FakeDetector, FakeEmbedder, FakeSource, crop_of, render, two_camera_scene
 from reidcam.testing.models import fake_models
 from reidcam.testing.sinks import RecordingSink

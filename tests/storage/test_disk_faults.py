@@ -19,15 +19,15 @@ import pytest
 from storage_support import SETTINGS, crop_image, person, sighting, view
 
 from reidcam.config import TrackerConfig
+from reidcam.core.events import FanOutSink
 from reidcam.identity import IdentityMemory, IdentitySettings, IdentitySink
+from reidcam.outputs.search_folders import SearchOutputSink
 from reidcam.pipeline.camera import CameraUnit
-from reidcam.pipeline.events import FanOutSink
 from reidcam.pipeline.runner import Runner
 from reidcam.pipeline.sightings import SightingBook
-from reidcam.reid.query import enroll
+from reidcam.reid.enroll import enroll
 from reidcam.storage.crop_store import CropStore
 from reidcam.storage.db import StorageError, default_url
-from reidcam.storage.search_output import SearchOutputSink
 from reidcam.testing import FakeSource, crop_of, render, two_camera_scene
 from reidcam.testing.disk import DiskUnavailable, TinyDisk
 from reidcam.testing.models import fake_models

@@ -11,8 +11,8 @@ from unittest.mock import MagicMock
 
 import numpy as np
 
+from reidcam.core.events import FrameResult, Observation
 from reidcam.core.types import Frame
-from reidcam.pipeline.events import FrameResult, Observation
 from reidcam.web.frames import FrameSignal, SharedEncoder
 from reidcam.web.hub import EventHub
 from reidcam.web.routes.cameras import _frames

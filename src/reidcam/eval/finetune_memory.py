@@ -26,8 +26,6 @@ import numpy as np
 from numpy.typing import NDArray
 
 from reidcam.config.schema import ReidConfig
-from reidcam.eval.calibrate import Calibration, PairScores, calibrate
-from reidcam.eval.convert import ConversionError, onnx_to_osnet
 from reidcam.eval.dataset import DatasetError, Item, MarketSet
 from reidcam.eval.finetune import FinetuneSettings, export_onnx, save_checkpoint, train
 from reidcam.eval.finetune_run import (
@@ -40,8 +38,10 @@ from reidcam.eval.finetune_run import (
 )
 from reidcam.eval.memory_set import MemorySet
 from reidcam.eval.reid_eval import embed_items
+from reidcam.match.calibration import Calibration, PairScores, calibrate
 from reidcam.reid.backends import build_embedder
 from reidcam.reid.backends.base import Embedder
+from reidcam.reid.backends.onnx_to_torch import ConversionError, onnx_to_osnet
 
 log = logging.getLogger(__name__)
 

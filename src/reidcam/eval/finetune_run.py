@@ -15,13 +15,13 @@ import numpy as np
 from numpy.typing import NDArray
 
 from reidcam.config.schema import ReidConfig
-from reidcam.eval.calibrate import PairScores, calibrate, pair_similarities
-from reidcam.eval.convert import ConversionError, onnx_to_osnet
 from reidcam.eval.dataset import DatasetError, Item, MarketSet, labels
 from reidcam.eval.finetune import FinetuneSettings, export_onnx, save_checkpoint, train
 from reidcam.eval.reid_eval import embed_items, score_vectors
+from reidcam.match.calibration import PairScores, calibrate, pair_similarities
 from reidcam.reid.backends import build_embedder
 from reidcam.reid.backends.base import Embedder
+from reidcam.reid.backends.onnx_to_torch import ConversionError, onnx_to_osnet
 from reidcam.reid.backends.preprocess import BatchEmbedder, get_preset
 
 log = logging.getLogger(__name__)

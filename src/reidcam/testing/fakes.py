@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from reidcam.capture.base import SourceState, SourceStatus
+from reidcam.core.status import SourceState, SourceStatus
 from reidcam.core.types import Detections, Embeddings, Frame, l2_normalize
 
 BACKGROUND = 40

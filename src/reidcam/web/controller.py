@@ -14,21 +14,20 @@ from fastapi import HTTPException, status
 from numpy.typing import NDArray
 
 from reidcam.capture import FailedSource
-from reidcam.capture.base import SourceState
 from reidcam.capture.urls import describe_source, redact_text
 from reidcam.config import AppConfig, CameraConfig
 from reidcam.core.errors import ImageError
+from reidcam.core.events import EventSink, FanOutSink
+from reidcam.core.status import SourceState
 from reidcam.identity import Assignment, IdentitySink
 from reidcam.pipeline.camera import CameraUnit
-from reidcam.pipeline.events import EventSink, FanOutSink
 from reidcam.pipeline.runner import Runner
-from reidcam.reid.query import read_image
+from reidcam.reid.enroll import PersonPick, pick_person, read_image
 from reidcam.web.hub import EventHub
-from reidcam.web.queries import QueryBook, QueryRecord, QuerySource
+from reidcam.web.live_queries import QueryBook, QueryRecord, QuerySource
 from reidcam.web.schemas import CameraOut, QueryOut, RunnerOut, StorageOut, crop_out, seen_out
 from reidcam.web.services import Services
 from reidcam.web.state import LiveState
-from reidcam.web.uploads import PersonPick, pick_person
 
 log = logging.getLogger(__name__)
 

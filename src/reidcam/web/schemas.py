@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from reidcam.web.cards import Card
-from reidcam.web.crops import CropRecord
+from reidcam.web.crop_index import CropRecord
 from reidcam.web.matches import CameraSeen, MatchEntry
 
 
