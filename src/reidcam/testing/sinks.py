@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from reidcam.capture.base import SourceStatus
+from reidcam.core.events import FrameResult
+from reidcam.core.status import SourceStatus
 from reidcam.core.types import Sighting
-from reidcam.pipeline.events import FrameResult
 
 
 class RecordingSink:
