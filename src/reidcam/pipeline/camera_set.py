@@ -62,8 +62,6 @@ class CameraSet:
         self._removed: list[Removal] = []  # out of the set, not yet handed to the loop
         self._retiring: dict[int, Removal] = {}  # handed over or not, sightings not closed yet
         self.live = False
-        self.added = 0
-        self.removed = 0
 
     @property
     def units(self) -> tuple[CameraUnit, ...]:
@@ -99,7 +97,6 @@ class CameraSet:
             if opened and not self.live:
                 return False
             self._units = (*self._units, unit)
-            self.added += 1
             return True
 
     def release_reservation(self, camera_id: str) -> None:
@@ -118,7 +115,6 @@ class CameraSet:
             if unit is None:
                 raise UnknownCamera(f"no camera {camera_id!r}")
             self._units = tuple(u for u in self._units if u is not unit)
-            self.removed += 1
             removal = Removal(unit, by_loop=self.live)
             if not removal.by_loop:
                 return removal
