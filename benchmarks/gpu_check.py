@@ -43,7 +43,7 @@ from reidcam.devices.probe import doctor_lines, placement_for, runtime_report
 from reidcam.perf.sources import media_dir
 from reidcam.reid.backends import build_embedder
 from reidcam.reid.backends.preprocess import preprocess
-from reidcam.reid.query import read_image
+from reidcam.reid.enroll import read_image
 from reidcam.reid.weights import resolve_weights
 
 log = logging.getLogger("gpu_check")

@@ -31,12 +31,12 @@ from pathlib import Path
 import numpy as np
 
 from reidcam.config import AppConfig
+from reidcam.core.events import NullSink
 from reidcam.core.types import Sighting
 from reidcam.identity import IdentityMemory
 from reidcam.identity.audit import audit
 from reidcam.identity.setup import match_threshold, settings_from_config
 from reidcam.pipeline.build import build_models
-from reidcam.pipeline.events import NullSink
 from reidcam.pipeline.runner import Runner
 from reidcam.web.replay import replay_cameras
 

@@ -20,8 +20,8 @@ import sys
 import time
 from pathlib import Path
 
-from reidcam.perf.load import LoadOptions, run_load, summary_lines
-from reidcam.perf.served import ServerProcess, add_server_args, server_options
+from harness.load import LoadOptions, run_load, summary_lines
+from harness.served import ServerProcess, add_server_args, server_options
 from reidcam.perf.system import load_average, run_async, write_report
 
 

@@ -17,8 +17,8 @@ import sys
 import time
 from pathlib import Path
 
-from reidcam.perf.served import ServerProcess, add_server_args, server_options
-from reidcam.perf.soak import Criteria, SoakOptions, run_soak, summary_lines
+from harness.served import ServerProcess, add_server_args, server_options
+from harness.soak import Criteria, SoakOptions, run_soak, summary_lines
 from reidcam.perf.system import load_average, run_async, write_report
 
 

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from reidcam.testing.mjpeg_server import MjpegServer
+from support.mjpeg_server import MjpegServer
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ from reidcam.testing.live import (
     serving,
     synthetic_config,
 )
-from reidcam.testing.mjpeg_server import MjpegServer
+from support.mjpeg_server import MjpegServer
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(90)]
 

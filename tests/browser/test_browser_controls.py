@@ -85,6 +85,37 @@ def test_stepping_the_threshold_with_the_arrow_keys_never_jumps_back(
     assert not back, f"the slider jumped back: {back[:5]}"
 
 
+# The page polls the status every second, which would hide a dropped threshold event after a
+# while: the first tab in the race test gets no status answers, so only the event can reach it.
+NO_STATUS_JS = """() => {
+  const real = window.fetch;
+  const hang = () => new Promise(() => {});
+  window.fetch = (url, options) => (String(url).includes('/api/status') ? hang() : real(url, options));
+}"""
+
+
+def test_another_tabs_threshold_reaches_a_tab_that_just_stepped(
+    app_url: str, browser: Any, expect: Any
+) -> None:
+    """Two operators step within a second: the first tab's own-edit quiet time must not drop the
+    second tab's value (the first tab kept 0.81 while the server held 0.82)."""
+    _api(app_url + "api/threshold", "PUT", {"threshold": 0.80})
+    first, second = browser.new_page(), browser.new_page()
+    for page in (first, second):
+        page.goto(app_url)
+        expect(page.locator("#threshold-value")).to_have_text("0.80")
+    first.evaluate(NO_STATUS_JS)
+    first.focus("#threshold")
+    first.keyboard.press("ArrowRight")
+    expect(second.locator("#threshold-value")).to_have_text("0.81")
+    first.evaluate("() => { state.thresholdEditedAt = Date.now(); }")  # the first operator is still at it
+    second.focus("#threshold")
+    second.keyboard.press("ArrowRight")
+    expect(first.locator("#threshold-value")).to_have_text("0.82", timeout=3000)
+    assert first.input_value("#threshold") == "0.82"
+    assert _api(app_url + "api/threshold")["threshold"] == pytest.approx(0.82)
+
+
 def test_no_calibration_no_empty_box_beside_the_threshold(app_url: str, browser: Any, expect: Any) -> None:
     page = browser.new_page()
     page.goto(app_url)

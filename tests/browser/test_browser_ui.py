@@ -96,7 +96,7 @@ def _config_with_calibration(folder: Path) -> Path:
     import numpy as np
 
     from reidcam.config import AppConfig
-    from reidcam.eval.calibrate import PairScores, calibrate, save_calibration
+    from reidcam.match.calibration import PairScores, calibrate, save_calibration
     from reidcam.pipeline.build import default_threshold
 
     cfg = AppConfig()

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from reidcam.config.schema import ReidConfig
-from reidcam.eval.convert import onnx_to_osnet
 from reidcam.eval.finetune_run import NetEmbedder
 from reidcam.reid.backends import build_embedder
-from reidcam.reid.query import read_image
+from reidcam.reid.backends.onnx_to_torch import onnx_to_osnet
+from reidcam.reid.enroll import read_image
 
 pytest.importorskip("onnx", reason="the conversion reads ONNX files with the onnx package")
 

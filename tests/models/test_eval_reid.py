@@ -7,8 +7,8 @@ import json
 import pytest
 
 from reidcam.cli import main
-from reidcam.eval.calibrate import load_calibration
 from reidcam.eval.dataset import load_market
+from reidcam.match.calibration import load_calibration
 
 
 @pytest.fixture(scope="module")

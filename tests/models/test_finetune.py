@@ -14,7 +14,7 @@ import pytest
 from reidcam.cli import main
 from reidcam.config.schema import ReidConfig
 from reidcam.reid.backends import build_embedder
-from reidcam.reid.query import read_image
+from reidcam.reid.enroll import read_image
 
 
 def test_finetune_one_epoch(media_dir, weights_dir, tmp_path, capsys):

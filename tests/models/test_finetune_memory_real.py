@@ -14,14 +14,14 @@ import pytest
 from reidcam.cli import main
 from reidcam.config import AppConfig
 from reidcam.config.schema import ReidConfig
-from reidcam.eval.calibrate import load_calibration
+from reidcam.core.events import FanOutSink
 from reidcam.eval.track_crops import TrackCropSink
 from reidcam.identity import IdentitySink
 from reidcam.identity.setup import open_memory
+from reidcam.match.calibration import load_calibration
 from reidcam.pipeline.build import build_models, build_runner
-from reidcam.pipeline.events import FanOutSink
 from reidcam.reid.backends import build_embedder
-from reidcam.reid.query import read_image
+from reidcam.reid.enroll import read_image
 
 TRAIN_SEQ = ("MOT17-02-FRCNN", "MOT17-04-FRCNN", "MOT17-05-FRCNN")
 HELDOUT_SEQ = ("MOT17-09-FRCNN", "MOT17-13-FRCNN")

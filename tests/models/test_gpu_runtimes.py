@@ -15,7 +15,7 @@ from reidcam.core.geometry import iou_matrix
 from reidcam.detect import build_detector
 from reidcam.reid.backends import build_embedder
 from reidcam.reid.backends.torch_backend import TorchEmbedder
-from reidcam.reid.query import read_image
+from reidcam.reid.enroll import read_image
 
 
 @pytest.fixture(autouse=True)

@@ -22,7 +22,7 @@ from reidcam.core.geometry import iou_matrix
 from reidcam.identity import IdentityMemory, IdentitySettings, IdentitySink
 from reidcam.pipeline.build import build_cameras, build_models, default_threshold
 from reidcam.pipeline.runner import Runner
-from reidcam.reid.query import read_image
+from reidcam.reid.enroll import read_image
 from reidcam.track.stills import StillsTracker
 
 

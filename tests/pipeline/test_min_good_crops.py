@@ -7,30 +7,17 @@ from reidcam.core import Verdict
 from reidcam.pipeline.camera import CameraUnit
 from reidcam.pipeline.runner import Runner
 from reidcam.pipeline.sightings import SightingBook
-from reidcam.reid.query import enroll
+from reidcam.reid.enroll import enroll
 from reidcam.testing import FakeSource, crop_of, render, two_camera_scene
 from reidcam.testing.models import fake_models
+from reidcam.testing.sinks import RecordingSink
 from reidcam.track import build_tracker
 
 ALICE = (30, 30, 220)
 N_FRAMES = 30
 
 
-class Recorder:
-    def __init__(self):
-        self.frames, self.closed = [], []
-
-    def on_frame(self, r):
-        self.frames.append(r)
-
-    def on_sighting_closed(self, s):
-        self.closed.append(s)
-
-    def on_status(self, s):
-        pass
-
-
-def _run(min_good_crops: int) -> Recorder:
+def _run(min_good_crops: int) -> RecordingSink:
     models = replace(fake_models(), min_good_crops=min_good_crops)
     enroll(models.gallery, models.embedder, "alice", [crop_of(ALICE)])
     walkers = two_camera_scene()
@@ -43,12 +30,12 @@ def _run(min_good_crops: int) -> Recorder:
         )
         for cam in ("cam0", "cam1")
     ]
-    rec = Recorder()
+    rec = RecordingSink()
     Runner(units, models, rec).run()
     return rec
 
 
-def _alice_verdicts(rec: Recorder) -> dict[tuple[str, int], list[tuple[Verdict, str]]]:
+def _alice_verdicts(rec: RecordingSink) -> dict[tuple[str, int], list[tuple[Verdict, str]]]:
     """Per (camera, track): the verdicts of alice's observations with a sighting decision, in order."""
     out: dict[tuple[str, int], list[tuple[Verdict, str]]] = {}
     for r in rec.frames:

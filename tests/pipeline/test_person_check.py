@@ -10,9 +10,10 @@ from reidcam.pipeline.build import build_person_check
 from reidcam.pipeline.camera import CameraUnit
 from reidcam.pipeline.runner import Runner
 from reidcam.pipeline.sightings import SightingBook
-from reidcam.reid.query import enroll
+from reidcam.reid.enroll import enroll
 from reidcam.testing import FakeSource, crop_of, render, two_camera_scene
 from reidcam.testing.models import fake_models
+from reidcam.testing.sinks import RecordingSink
 from reidcam.track import build_tracker
 
 ALICE = (30, 30, 220)
@@ -35,20 +36,6 @@ class ColourCheck:
         return np.array(out, bool)
 
 
-class Recorder:
-    def __init__(self):
-        self.frames, self.closed = [], []
-
-    def on_frame(self, r):
-        self.frames.append(r)
-
-    def on_sighting_closed(self, s):
-        self.closed.append(s)
-
-    def on_status(self, s):
-        pass
-
-
 def _run(check, n_frames=30):
     models = replace(fake_models(), person_check=check)
     enroll(models.gallery, models.embedder, "alice", [crop_of(ALICE)])
@@ -62,7 +49,7 @@ def _run(check, n_frames=30):
         )
         for cam in ("cam0", "cam1")
     ]
-    rec = Recorder()
+    rec = RecordingSink()
     Runner(units, models, rec).run()
     return rec
 

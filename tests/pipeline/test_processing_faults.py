@@ -16,19 +16,20 @@ import pytest
 from numpy.typing import NDArray
 
 from reidcam.config import TrackerConfig
+from reidcam.core.events import FanOutSink
 from reidcam.core.types import Detections, Frame, Tracks
 from reidcam.detect.base import finite_rows
 from reidcam.pipeline.camera import CameraUnit
-from reidcam.pipeline.events import FanOutSink
 from reidcam.pipeline.runner import Runner
 from reidcam.pipeline.sightings import SightingBook
 from reidcam.pipeline.step import Models
-from reidcam.reid.crops import CropGate, crop_quality, extract_crops
-from reidcam.reid.query import enroll
+from reidcam.reid.crop_gate import CropGate, crop_quality, extract_crops
+from reidcam.reid.enroll import enroll
 from reidcam.testing import FakeDetector, FakeEmbedder, FakeSource, crop_of
 from reidcam.testing.fakes import BACKGROUND
 from reidcam.testing.models import fake_models
 from reidcam.testing.scene import Walker, render
+from reidcam.testing.sinks import RecordingSink
 from reidcam.track import build_tracker
 
 N = 24
@@ -54,24 +55,6 @@ def _is_bad(image: NDArray[np.uint8]) -> bool:
     return image.shape[:2] == A_SIZE and _index(image) in BAD
 
 
-class Recorder:
-    def __init__(self) -> None:
-        self.frames: list = []
-        self.closed: list = []
-
-    def on_frame(self, result) -> None:
-        self.frames.append(result)
-
-    def on_sighting_closed(self, sighting) -> None:
-        self.closed.append(sighting)
-
-    def on_status(self, status) -> None:
-        return None
-
-    def indices(self, cam: str) -> list[int]:
-        return [r.frame.index for r in self.frames if r.frame.camera_id == cam]
-
-
 def _units(tracker_a=None) -> list[CameraUnit]:
     units = []
     for cam, colour, size in (("camA", RED, A_SIZE), ("camB", GREEN, B_SIZE)):
@@ -90,7 +73,7 @@ def _models(detector=None, embedder=None) -> Models:
 
 
 def _run(models: Models, units: list[CameraUnit], sink=None, pipelined: bool = True) -> Runner:
-    runner = Runner(units, models, sink if sink is not None else Recorder(), pipelined=pipelined)
+    runner = Runner(units, models, sink if sink is not None else RecordingSink(), pipelined=pipelined)
     runner.start()
     assert runner.wait(60), "the run must end by itself once both sources are exhausted"
     assert runner.error is None, f"the runner stopped with {runner.error!r}"
@@ -101,7 +84,7 @@ def _camera_lines(caplog: pytest.LogCaptureFixture, cam: str) -> list[str]:
     return [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING and cam in r.getMessage()]
 
 
-def _assert_isolated(caplog, runner: Runner, rec: Recorder, words: str, a_published: int) -> None:
+def _assert_isolated(caplog, runner: Runner, rec: RecordingSink, words: str, a_published: int) -> None:
     a, b = runner.cameras
     lines = _camera_lines(caplog, "camera camA")
     assert any(words in line for line in lines), f"no log line naming camA about {words!r}: {lines}"
@@ -113,7 +96,7 @@ def _assert_isolated(caplog, runner: Runner, rec: Recorder, words: str, a_publis
     assert rec.indices("camA")[-3:] == [N - 3, N - 2, N - 1], "camA goes on after its faulty frames"
 
 
-def _carol_matched(rec: Recorder) -> bool:
+def _carol_matched(rec: RecordingSink) -> bool:
     return any(o.matched for r in rec.frames if r.frame.camera_id == "camB" for o in r.observations)
 
 
@@ -127,7 +110,7 @@ class RaisingDetector(FakeDetector):
 
 @pytest.mark.parametrize("pipelined", [True, False])
 def test_detector_exception_on_one_camera_skips_only_its_frames(caplog, pipelined):
-    rec = Recorder()
+    rec = RecordingSink()
     runner = _run(_models(detector=RaisingDetector()), _units(), rec, pipelined)
     _assert_isolated(caplog, runner, rec, "detection failed", N - len(BAD))
     assert runner.cameras[0].errors == len(BAD)
@@ -148,7 +131,7 @@ class PickyEmbedder(FakeEmbedder):
 
 
 def test_embedder_exception_costs_only_that_cameras_embeddings(caplog):
-    rec = Recorder()
+    rec = RecordingSink()
     runner = _run(_models(embedder=PickyEmbedder()), _units(), rec)
     _assert_isolated(caplog, runner, rec, "ReID embedding failed", N)
     a_obs = [o for r in rec.frames if r.frame.camera_id == "camA" for o in r.observations]
@@ -170,7 +153,7 @@ class FlakyEmbedder(FakeEmbedder):
 
 def test_transient_embedder_failure_is_retried_per_camera(caplog):
     caplog.set_level(logging.INFO, logger="reidcam.pipeline.step")
-    rec = Recorder()
+    rec = RecordingSink()
     embedder = FlakyEmbedder()
     runner = _run(_models(embedder=embedder), _units(), rec)
     assert [u.errors for u in runner.cameras] == [0, 0]
@@ -195,7 +178,7 @@ class NanDetector(FakeDetector):
 
 
 def test_nan_rows_are_dropped_by_the_adapter_and_the_frame_is_kept(caplog):
-    rec = Recorder()
+    rec = RecordingSink()
     runner = _run(_models(detector=NanDetector()), _units(), rec)
     assert [u.errors for u in runner.cameras] == [0, 0]
     assert sum("NaN or infinite" in r.getMessage() for r in caplog.records) == len(BAD)
@@ -254,7 +237,7 @@ class NanRaisingDetector(FakeDetector):
 
 
 def test_nan_box_that_reaches_detections_skips_that_cameras_frame(caplog):
-    rec = Recorder()
+    rec = RecordingSink()
     runner = _run(_models(detector=NanRaisingDetector()), _units(), rec)
     _assert_isolated(caplog, runner, rec, "detection failed", N - len(BAD))
     errors = [r.exc_info[1] for r in caplog.records if r.exc_info and "camA" in r.getMessage()]
@@ -282,7 +265,7 @@ class DegenerateDetector(FakeDetector):
 
 
 def test_degenerate_boxes_are_dropped_with_a_log_line_and_the_frame_goes_on(caplog):
-    rec = Recorder()
+    rec = RecordingSink()
     runner = _run(_models(detector=DegenerateDetector()), _units(), rec)
     _assert_isolated(caplog, runner, rec, "no pixels inside the 320x260 frame", N)
     assert runner.cameras[0].errors == len(BAD)
@@ -318,7 +301,7 @@ class RaisingTracker:
 
 
 def test_tracker_exception_skips_only_that_cameras_frame(caplog):
-    rec = Recorder()
+    rec = RecordingSink()
     runner = _run(_models(), _units(tracker_a=RaisingTracker), rec)
     _assert_isolated(caplog, runner, rec, "tracking failed", N - len(BAD))
     assert runner.cameras[0].errors == len(BAD)
@@ -326,7 +309,7 @@ def test_tracker_exception_skips_only_that_cameras_frame(caplog):
 
 
 # -- (6) an event sink raises ---------------------------------------------------------------------
-class BrokenSink(Recorder):
+class BrokenSink(RecordingSink):
     """A storage/web consumer that breaks on camA's events (a full disk, a bug)."""
 
     def on_frame(self, result) -> None:
@@ -350,7 +333,7 @@ def test_sink_exception_is_logged_per_camera_and_the_run_goes_on(caplog):
 
 
 def test_fan_out_sink_feeds_the_healthy_sink_and_reports_the_broken_one(caplog):
-    broken, healthy = BrokenSink(), Recorder()
+    broken, healthy = BrokenSink(), RecordingSink()
     runner = _run(_models(), _units(), FanOutSink([broken, healthy]))
     _assert_isolated(caplog, runner, healthy, "BrokenSink", N)
     assert len(broken.indices("camA")) == N - len(BAD)
@@ -366,7 +349,7 @@ def test_a_failing_camera_status_does_not_stop_the_run(caplog):
     units = _units()
     a = units[0]
     a.source = _BadStatusSource("camA", _frames("camA", RED, A_SIZE))
-    rec = Recorder()
+    rec = RecordingSink()
     runner = _run(_models(), units, rec)
     assert any("camera camA: reading its status failed" in line for line in _camera_lines(caplog, "camA"))
     assert rec.indices("camA") == list(range(N)) and rec.indices("camB") == list(range(N))

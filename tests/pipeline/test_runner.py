@@ -7,31 +7,18 @@ import pytest
 
 from reidcam.config import TrackerConfig
 from reidcam.core import Verdict
+from reidcam.outputs.search_folders import SearchOutputSink
 from reidcam.pipeline.camera import CameraUnit
 from reidcam.pipeline.runner import Runner
 from reidcam.pipeline.sightings import SightingBook
-from reidcam.reid.query import enroll
-from reidcam.storage.search_output import SearchOutputSink
+from reidcam.reid.enroll import enroll
 from reidcam.testing import FakeDetector, FakeEmbedder, FakeSource, crop_of, render, two_camera_scene
 from reidcam.testing.models import fake_models
+from reidcam.testing.sinks import RecordingSink
 from reidcam.track import build_tracker
 
 ALICE = (30, 30, 220)
 N_FRAMES = 50
-
-
-class Recorder:
-    def __init__(self):
-        self.frames, self.closed, self.status = [], [], []
-
-    def on_frame(self, r):
-        self.frames.append(r)
-
-    def on_sighting_closed(self, s):
-        self.closed.append(s)
-
-    def on_status(self, s):
-        self.status.append(s)
 
 
 def _models(detector=None, embedder=None):
@@ -54,7 +41,7 @@ def _colour_at(result, obs):
 
 
 def _run(models, units, sink=None):
-    rec = sink or Recorder()
+    rec = sink or RecordingSink()
     Runner(units, models, rec).run()
     return rec
 
@@ -155,7 +142,7 @@ class _Unopenable(FakeSource):
 def test_a_camera_that_cannot_open_fails_alone_and_the_others_run():
     units = _units()
     units[0].source = _Unopenable("cam0", [])
-    rec = Recorder()
+    rec = RecordingSink()
     runner = Runner(units, _models(), rec, status_interval_s=0.0)
     runner.run()
     assert units[1].frames_processed == N_FRAMES and units[0].frames_processed == 0

@@ -17,16 +17,17 @@ import cv2
 import numpy as np
 import pytest
 
-from reidcam.capture import FrameSource, PacedSource, SourceState, SourceStatus, StreamSource, VideoFileSource
+from reidcam.capture import FrameSource, PacedSource, StreamSource, VideoFileSource
 from reidcam.config import TrackerConfig
+from reidcam.core.status import SourceState, SourceStatus
 from reidcam.pipeline.camera import CameraUnit
 from reidcam.pipeline.runner import Runner
 from reidcam.pipeline.sightings import SightingBook
 from reidcam.pipeline.step import Models
 from reidcam.testing import FakeSource, render, two_camera_scene
-from reidcam.testing.mjpeg_server import MjpegServer
 from reidcam.testing.models import fake_models
 from reidcam.track import build_tracker
+from support.mjpeg_server import MjpegServer
 
 pytestmark = pytest.mark.timeout(90)
 

@@ -15,28 +15,14 @@ from reidcam.pipeline.camera import CameraUnit
 from reidcam.pipeline.runner import Runner
 from reidcam.pipeline.sightings import SightingBook
 from reidcam.pipeline.step import STAGES, Models
-from reidcam.reid.query import enroll
+from reidcam.reid.enroll import enroll
 from reidcam.testing import FakeDetector, FakeEmbedder, FakeSource, crop_of, render, two_camera_scene
 from reidcam.testing.models import fake_models
+from reidcam.testing.sinks import RecordingSink
 from reidcam.track import build_tracker
 
 ALICE = (30, 30, 220)
 N_FRAMES = 50
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self.frames: list = []
-        self.closed: list = []
-
-    def on_frame(self, r) -> None:  # type: ignore[no-untyped-def]
-        self.frames.append(r)
-
-    def on_sighting_closed(self, s) -> None:  # type: ignore[no-untyped-def]
-        self.closed.append(s)
-
-    def on_status(self, s) -> None:  # type: ignore[no-untyped-def]
-        return None
 
 
 class SlowDetector(FakeDetector):
@@ -75,7 +61,7 @@ def _units(interval: int = 1, live_fps: float | None = None) -> list[CameraUnit]
     return units
 
 
-def _summary(rec: Recorder) -> list[tuple]:
+def _summary(rec: RecordingSink) -> list[tuple]:
     return [
         (r.frame.camera_id, r.frame.index, o.track_id or 0, o.matched, tuple(np.round(o.xyxy).astype(int)))
         for r in rec.frames
@@ -83,8 +69,8 @@ def _summary(rec: Recorder) -> list[tuple]:
     ]
 
 
-def _run(models: Models, units: list[CameraUnit], pipelined: bool = True) -> tuple[Recorder, Runner]:
-    rec = Recorder()
+def _run(models: Models, units: list[CameraUnit], pipelined: bool = True) -> tuple[RecordingSink, Runner]:
+    rec = RecordingSink()
     runner = Runner(units, models, rec, pipelined=pipelined)
     runner.run()
     return rec, runner
@@ -157,7 +143,7 @@ def test_stop_ends_a_pipelined_live_run_quickly() -> None:
     for u in units:
         u.source._max_frames = None  # type: ignore[attr-defined]
         u.source._loop = True  # type: ignore[attr-defined]
-    runner = Runner(units, _models(), Recorder(), pipelined=True)
+    runner = Runner(units, _models(), RecordingSink(), pipelined=True)
     runner.start()
     time.sleep(0.3)
     t0 = time.monotonic()
@@ -172,4 +158,4 @@ def test_a_detector_crash_in_the_pipelined_thread_is_raised_by_run() -> None:
             raise KeyboardInterrupt  # not an Exception: the per-frame isolation does not catch it
 
     with pytest.raises(KeyboardInterrupt):
-        Runner(_units(), _models(detector=Broken()), Recorder(), pipelined=True).run()
+        Runner(_units(), _models(detector=Broken()), RecordingSink(), pipelined=True).run()

@@ -10,8 +10,9 @@ import pytest
 from storage_support import MODEL, person, sighting, view
 
 from reidcam.cli import main
-from reidcam.eval.feedback_pairs import feedback_pairs, load_feedback
+from reidcam.eval.feedback_pairs import feedback_pairs
 from reidcam.identity import IdentityMemory
+from reidcam.identity.feedback_set import load_feedback
 
 
 def _people_confirmed(memory: IdentityMemory) -> dict[str, str]:

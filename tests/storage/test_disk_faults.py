@@ -19,18 +19,19 @@ import pytest
 from storage_support import SETTINGS, crop_image, person, sighting, view
 
 from reidcam.config import TrackerConfig
+from reidcam.core.events import FanOutSink
 from reidcam.identity import IdentityMemory, IdentitySettings, IdentitySink
+from reidcam.outputs.search_folders import SearchOutputSink
 from reidcam.pipeline.camera import CameraUnit
-from reidcam.pipeline.events import FanOutSink
 from reidcam.pipeline.runner import Runner
 from reidcam.pipeline.sightings import SightingBook
-from reidcam.reid.query import enroll
+from reidcam.reid.enroll import enroll
 from reidcam.storage.crop_store import CropStore
 from reidcam.storage.db import StorageError, default_url
-from reidcam.storage.search_output import SearchOutputSink
 from reidcam.testing import FakeSource, crop_of, render, two_camera_scene
 from reidcam.testing.disk import DiskUnavailable, TinyDisk
 from reidcam.testing.models import fake_models
+from reidcam.testing.sinks import RecordingSink
 from reidcam.track import build_tracker
 
 ALICE = (30, 30, 220)
@@ -61,23 +62,6 @@ def fault(
     if request.param == "full":
         return "full", disk.fill, disk.free
     return "read_only", disk.read_only, disk.writable
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self.frames: list = []
-
-    def on_frame(self, result) -> None:
-        self.frames.append(result)
-
-    def on_sighting_closed(self, sighting) -> None:
-        return None
-
-    def on_status(self, status) -> None:
-        return None
-
-    def matched_cameras(self) -> set[str]:
-        return {r.frame.camera_id for r in self.frames for o in r.observations if o.matched}
 
 
 def _run_scene(sink) -> Runner:
@@ -133,7 +117,7 @@ def test_detection_and_matching_go_on_and_rows_never_name_missing_files(fault, d
     )
     try:
         break_disk()
-        rec, sink = Recorder(), IdentitySink(memory)
+        rec, sink = RecordingSink(), IdentitySink(memory)
         _run_scene(FanOutSink([rec, sink]))
         assert sink.close() and sink.failed == 0
         assert len(rec.frames) == 2 * N_FRAMES and rec.matched_cameras() == {"cam0", "cam1"}
@@ -144,7 +128,7 @@ def test_detection_and_matching_go_on_and_rows_never_name_missing_files(fault, d
 
         repair()
         sink = IdentitySink(memory)
-        _run_scene(FanOutSink([Recorder(), sink]))
+        _run_scene(FanOutSink([RecordingSink(), sink]))
         assert sink.close() and sink.failed == 0
         after = _assert_rows_point_at_files(memory)
         assert sum(p is not None for p in after) >= 4, "crop writes resume once the disk has room"
@@ -190,7 +174,7 @@ def test_search_output_on_a_full_disk_logs_clearly_and_the_run_goes_on(disk, cap
     out = disk.path / "out"
     sink = SearchOutputSink(out)
     disk.fill()
-    rec = Recorder()
+    rec = RecordingSink()
     runner = _run_scene(FanOutSink([sink, rec]))
     assert len(rec.frames) == 2 * N_FRAMES and rec.matched_cameras() == {"cam0", "cam1"}
     assert [u.errors for u in runner.cameras] == [0, 0], "a full disk is not a camera fault"

@@ -185,7 +185,7 @@ def test_retention_purges_old_unconfirmed_sightings_and_keeps_confirmed_ones(mem
     old_regular = memory.record_sighting(sighting("c1", 3, regular, 1000.0))
     recent_regular = memory.record_sighting(sighting("c2", 3, view(regular, 1), now - 10))
 
-    worker = RetentionWorker(memory, max_age_s=3600, clock=lambda: now)
+    worker = RetentionWorker(memory.purge, max_age_s=3600, clock=lambda: now)
     report = worker.run_once()
     assert (report.sightings, report.identities, report.files) == (2, 1, 2)
     assert memory.get_identity(old_stranger.identity_id) is None

@@ -108,7 +108,7 @@ def test_config_gives_settings_and_a_sqlite_memory_in_the_data_dir(tmp_path):
 
 def test_the_retention_thread_purges_periodically_and_stops(memory):
     memory.record_sighting(sighting("c1", 1, person(1), 1000.0))
-    worker = RetentionWorker(memory, interval_s=0.05, max_age_s=60, clock=lambda: 10_000.0)
+    worker = RetentionWorker(memory.purge, interval_s=0.05, max_age_s=60, clock=lambda: 10_000.0)
     worker.start()
     deadline = time.monotonic() + 10
     while worker.passes < 2 and time.monotonic() < deadline:

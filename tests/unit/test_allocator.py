@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from reidcam.pipeline.allocator import AllocatorSettings, trim, tune_malloc
+from reidcam.runtime.allocator import AllocatorSettings, trim, tune_malloc
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc malloc only")
 

@@ -15,10 +15,11 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from reidcam.capture import SourceState, StreamSource, make_opener
+from reidcam.capture import StreamSource, make_opener
 from reidcam.capture.stream import CaptureLike, Opener
+from reidcam.core.status import SourceState
 from reidcam.core.types import Frame
-from reidcam.testing.mjpeg_server import MjpegServer
+from support.mjpeg_server import MjpegServer
 
 BACKOFF_S, BACKOFF_MAX_S, READ_TIMEOUT_S = 0.05, 0.2, 1.0
 

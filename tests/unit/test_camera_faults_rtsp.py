@@ -1,7 +1,7 @@
 """An RTSP camera that dies and comes back: a real GStreamer RTSP server on 127.0.0.1, killed
 and restarted, read through OpenCV's FFmpeg by :class:`StreamSource` with the default opener.
 
-Needs Debian packages (see :mod:`reidcam.testing.rtsp_server`); without them the test
+Needs Debian packages (see :mod:`support.rtsp_server`); without them the test
 skips and says which to install.
 """
 
@@ -13,9 +13,10 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from reidcam.capture import SourceState, StreamSource
+from reidcam.capture import StreamSource
+from reidcam.core.status import SourceState
 from reidcam.core.types import Frame
-from reidcam.testing.rtsp_server import RtspServerProcess, rtsp_unavailable
+from support.rtsp_server import RtspServerProcess, rtsp_unavailable
 
 pytestmark = pytest.mark.timeout(60)
 

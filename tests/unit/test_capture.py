@@ -12,7 +12,6 @@ import pytest
 from reidcam.capture import (
     FrameSource,
     ImageFolderSource,
-    SourceState,
     StreamSource,
     VideoFileSource,
     describe_source,
@@ -24,6 +23,7 @@ from reidcam.capture import (
 )
 from reidcam.config.schema import CameraConfig
 from reidcam.core.errors import ConfigError, SourceError
+from reidcam.core.status import SourceState
 
 
 def _write_image(path: Path, value: int, size: tuple[int, int] = (24, 32)) -> None:

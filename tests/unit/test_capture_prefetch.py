@@ -9,7 +9,8 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
-from reidcam.capture import LatestFrameGrabber, PacedSource, PrefetchReader, SourceState, SourceStatus
+from reidcam.capture import LatestFrameGrabber, PacedSource, PrefetchReader
+from reidcam.core.status import SourceState, SourceStatus
 from reidcam.core.types import Frame
 
 

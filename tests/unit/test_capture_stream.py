@@ -10,13 +10,8 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
-from reidcam.capture import (
-    LatestFrameGrabber,
-    SourceState,
-    SourceStatus,
-    StreamSource,
-    next_backoff_s,
-)
+from reidcam.capture import LatestFrameGrabber, StreamSource, next_backoff_s
+from reidcam.core.status import SourceState, SourceStatus
 from reidcam.core.types import Frame
 
 FAST = {"reconnect_backoff_s": 0.001, "reconnect_backoff_max_s": 0.004}

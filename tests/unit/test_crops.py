@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from reidcam.config.schema import ReidConfig
-from reidcam.reid.crops import CropGate, crop_quality, extract_crops, gate_crops, occlusion
+from reidcam.reid.crop_gate import CropGate, crop_quality, extract_crops, gate_crops, occlusion
 
 W, H = 640, 480
 
@@ -62,7 +62,7 @@ def test_quality_reasons() -> None:
         ],  # touches the bottom border
         np.float32,
     )
-    q = crop_quality(boxes, W, H, ReidConfig())
+    q = crop_quality(boxes, W, H, CropGate.from_config(ReidConfig()))
     assert q.ok.tolist() == [True, False, False, False, False]
     assert q.reasons == ["", "too_short,too_narrow", "aspect", "border", "border"]
     assert q.score.dtype == np.float32 and q.score.shape == (5,)

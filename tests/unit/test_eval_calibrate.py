@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from reidcam.core.types import l2_normalize
-from reidcam.eval.calibrate import (
+from reidcam.match.calibration import (
     Calibration,
     PairScores,
     calibrate,

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from reidcam.cli import main
-from reidcam.eval.calibrate import load_calibration
+from reidcam.match.calibration import load_calibration
 from reidcam.testing.fakes import FakeEmbedder
 
 COLOURS = {1: (200, 30, 30), 2: (30, 200, 30), 3: (30, 30, 200), 4: (200, 200, 30), 5: (30, 200, 200)}

@@ -7,8 +7,8 @@ import hashlib
 import numpy as np
 import pytest
 
-from reidcam.eval.convert import _shared_call, module_path
 from reidcam.eval.finetune import pk_batches
+from reidcam.reid.backends.onnx_to_torch import _shared_call, module_path
 
 
 @pytest.mark.parametrize(

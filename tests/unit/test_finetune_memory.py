@@ -10,13 +10,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from reidcam.core.events import FrameResult, Observation
 from reidcam.core.types import BestCrop, Frame, Sighting, SightingKey, l2_normalize
 from reidcam.eval.dataset import DatasetError
 from reidcam.eval.finetune import cooccur_batches
 from reidcam.eval.memory_set import MemorySetSettings, build_memory_set
 from reidcam.eval.track_crops import TRACK_FOLDER, TrackCropSink
 from reidcam.identity import IdentityMemory
-from reidcam.pipeline.events import FrameResult, Observation
 
 T0 = 1_700_000_000.0
 MODEL = "synthetic-v1"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from reidcam.match.index import ExactIndex, HnswIndex, IvfIndex, build_index
-from reidcam.perf.index_bench import SyntheticGallery
+from harness.index import ExactIndex, HnswIndex, IvfIndex, build_index
+from harness.index_bench import SyntheticGallery
 
 
 def _unit(x: np.ndarray) -> np.ndarray:

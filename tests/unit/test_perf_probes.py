@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from reidcam.perf.load import cycle_ratios, fps_ratio, judge, overall_ratio
-from reidcam.perf.procprobe import count_fds, cpu_seconds, descendants, probe, read_status, rss_mb
-from reidcam.perf.served import ServeOptions, free_port, serve_command
-from reidcam.perf.soak import (
+from harness.load import cycle_ratios, fps_ratio, judge, overall_ratio
+from harness.procprobe import count_fds, cpu_seconds, descendants, probe, read_status, rss_mb
+from harness.served import ServeOptions, free_port, serve_command
+from harness.soak import (
     Criteria,
     MinuteRow,
     camera_fps,

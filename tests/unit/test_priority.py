@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from reidcam.pipeline.priority import ThreadLauncher, lower_this_thread, thread_nice
+from reidcam.runtime.priority import ThreadLauncher, lower_this_thread, thread_nice
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice is Linux's")
 

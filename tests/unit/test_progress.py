@@ -5,8 +5,8 @@ import io
 import numpy as np
 
 from reidcam.commands.progress import Progress
+from reidcam.core.events import FrameResult
 from reidcam.core.types import Frame
-from reidcam.pipeline.events import FrameResult
 
 
 class _Clock:

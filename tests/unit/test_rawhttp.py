@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 
-from reidcam.perf.rawhttp import Connection, HttpError, MarkerCounter, stream
+from harness.rawhttp import Connection, HttpError, MarkerCounter, stream
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 

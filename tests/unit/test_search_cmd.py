@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from reidcam.cli import main
+from reidcam.core.events import FrameResult, Observation
 from reidcam.core.types import Frame, MatchDecision, Verdict
-from reidcam.pipeline.events import FrameResult, Observation
-from reidcam.storage.search_output import SearchOutputSink
+from reidcam.outputs.search_folders import SearchOutputSink
 from reidcam.testing import FakeEmbedder, crop_of, render, two_camera_scene
 from reidcam.testing.models import fake_models
 

@@ -14,6 +14,7 @@ from reidcam.pipeline.build import build_cameras
 from reidcam.pipeline.runner import Runner
 from reidcam.testing import render, two_camera_scene
 from reidcam.testing.models import fake_models
+from reidcam.testing.sinks import RecordingSink
 from reidcam.track.stills import StillsTracker
 
 
@@ -62,27 +63,13 @@ def test_the_stills_tracker_gives_every_detection_a_new_id():
     assert second.detection_index.tolist() == [0, 1]
 
 
-class _Recorder:
-    def __init__(self):
-        self.frames, self.closed = [], []
-
-    def on_frame(self, r):
-        self.frames.append(r)
-
-    def on_sighting_closed(self, s):
-        self.closed.append(s)
-
-    def on_status(self, s):
-        return None
-
-
 def _run_folder(tmp_path, names, stills):
     folder = tmp_path / "cam0"
     folder.mkdir()
     for name, img in zip(names, render(two_camera_scene(), "cam0", len(names)), strict=True):
         cv2.imwrite(str(folder / name), img)
     cfg = AppConfig.model_validate({"cameras": [{"id": "cam0", "source": str(folder), "stills": stills}]})
-    rec = _Recorder()
+    rec = RecordingSink()
     Runner(build_cameras(cfg), fake_models(), rec).run()
     return rec
 

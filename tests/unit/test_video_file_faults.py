@@ -16,8 +16,9 @@ import cv2
 import numpy as np
 import pytest
 
-from reidcam.capture import SourceState, VideoFileSource
+from reidcam.capture import VideoFileSource
 from reidcam.core.errors import SourceError
+from reidcam.core.status import SourceState
 from reidcam.core.types import Frame
 
 N_FRAMES = 40

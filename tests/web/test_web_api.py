@@ -40,7 +40,7 @@ def test_cameras_are_listed_before_start(client: TestClient) -> None:
 
 def test_start_crops_query_matches_stop(client: TestClient, services: Services) -> None:
     data = services.data_dir
-    assert client.post("/api/start").json() == {"running": True, "error": None}
+    assert client.post("/api/start").json() == {"running": True, "stopping": False, "error": None}
 
     # Crops appear in the gallery, grouped by track: far fewer cards than detections.
     alice = wait_for(lambda: _alice_crop(client, "cam0"), what="a crop of Alice on cam0")

@@ -19,6 +19,7 @@ from reidcam.config import AppConfig
 from reidcam.core.errors import ConfigError
 from reidcam.testing import render, two_camera_scene
 from reidcam.web import Services, create_app
+from reidcam.web.feed import placeholder_text
 from reidcam.web.replay import replay_cameras
 
 pytestmark = pytest.mark.timeout(60)
@@ -56,6 +57,23 @@ def _cams(client: TestClient) -> dict[str, dict[str, Any]]:
 def _failed_with_reason(cam: dict[str, Any]) -> None:
     assert cam["state"] == "failed", cam
     assert "missing.mp4" in cam["last_error"] and "does not exist" in cam["last_error"]
+
+
+def test_the_picture_of_a_failed_camera_says_failed_not_waiting(
+    tmp_path: Path, make_services: Callable[..., Services]
+) -> None:
+    cfg = _config(tmp_path)
+    services = make_services(
+        build_cameras=partial(replay_cameras, cfg, 50.0, True), source_problems=source_problems(cfg.cameras)
+    )
+    app = create_app(cfg, services)
+    with TestClient(app) as client:
+        ctrl = app.state.controller
+        assert placeholder_text(ctrl, "a") == "a: failed" and placeholder_text(ctrl, "b") == "b: stopped"
+        assert client.post("/api/start").json()["running"] is True
+        assert placeholder_text(ctrl, "a") == "a: failed"
+        assert placeholder_text(ctrl, "b") == "b: waiting for frames"
+        client.post("/api/stop")
 
 
 def test_an_unusable_source_is_failed_from_the_start_and_the_other_camera_runs(

@@ -13,7 +13,7 @@ from web_support import fake_config
 
 from reidcam.config import AppConfig
 from reidcam.core.errors import ConfigError
-from reidcam.eval.calibrate import Calibration, PairScores, calibrate, save_calibration
+from reidcam.match.calibration import Calibration, PairScores, calibrate, save_calibration
 from reidcam.pipeline.build import configured_calibration, matcher_settings
 from reidcam.testing.models import fake_models
 from reidcam.web import Services, create_app

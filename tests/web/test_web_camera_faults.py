@@ -17,9 +17,9 @@ from reidcam.capture import StreamSource
 from reidcam.config import AppConfig, TrackerConfig
 from reidcam.pipeline.camera import CameraUnit
 from reidcam.pipeline.sightings import SightingBook
-from reidcam.testing.mjpeg_server import MjpegServer
 from reidcam.track import build_tracker
 from reidcam.web import Services, create_app
+from support.mjpeg_server import MjpegServer
 
 pytestmark = pytest.mark.timeout(60)
 

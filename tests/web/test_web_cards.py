@@ -9,11 +9,11 @@ import numpy as np
 from fastapi.testclient import TestClient
 from web_support import fake_config
 
+from reidcam.core.events import FrameResult, Observation
 from reidcam.core.types import Frame, MatchDecision, Verdict
-from reidcam.pipeline.events import FrameResult, Observation
 from reidcam.web import Services, create_app
 from reidcam.web.cards import CardBook
-from reidcam.web.crops import CropIndex
+from reidcam.web.crop_index import CropIndex
 from reidcam.web.matches import MatchBook
 from reidcam.web.state import LiveSettings
 
@@ -120,7 +120,7 @@ def test_crop_ids_never_become_paths(tmp_path: Path) -> None:
 
 
 def test_a_fault_in_the_web_view_never_reaches_the_runner(tmp_path: Path) -> None:
-    from reidcam.pipeline.events import FrameResult
+    from reidcam.core.events import FrameResult
     from reidcam.web.hub import EventHub
     from reidcam.web.state import LiveState
 

@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 from fastapi.testclient import TestClient
 
+from reidcam.core.events import Observation
 from reidcam.core.types import Frame, MatchDecision, Verdict
-from reidcam.pipeline.events import Observation
 from reidcam.web.cards import CardBook
-from reidcam.web.crops import CropIndex
+from reidcam.web.crop_index import CropIndex
 from reidcam.web.matches import MatchBook
 
 IMG = np.full((200, 300, 3), 40, np.uint8)

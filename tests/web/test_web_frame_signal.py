@@ -11,8 +11,8 @@ from unittest.mock import MagicMock
 
 import numpy as np
 
+from reidcam.core.events import FrameResult, Observation
 from reidcam.core.types import Frame
-from reidcam.pipeline.events import FrameResult, Observation
 from reidcam.web.frames import FrameSignal, SharedEncoder
 from reidcam.web.hub import EventHub
 from reidcam.web.routes.cameras import _frames
@@ -32,7 +32,9 @@ class _Request:
 
 
 def _ctrl(live: LiveState) -> SimpleNamespace:
-    return SimpleNamespace(live=live, running=True, has_camera=lambda camera_id: True)
+    return SimpleNamespace(
+        live=live, running=True, camera_failed=lambda camera_id: False, has_camera=lambda camera_id: True
+    )
 
 
 def test_nobody_watching_costs_the_runner_no_wake_up() -> None:

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
+from reidcam.core.events import FrameResult, Observation
 from reidcam.core.types import Frame
-from reidcam.pipeline.events import FrameResult, Observation
 from reidcam.web.controller import Controller
 from reidcam.web.listcache import ListCache
 

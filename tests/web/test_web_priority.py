@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 from web_support import fake_config
 
-from reidcam.pipeline.priority import ThreadLauncher, thread_nice
+from reidcam.runtime.priority import ThreadLauncher, thread_nice
 from reidcam.web import Services, create_app
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice is Linux's")

@@ -10,8 +10,8 @@ import cv2
 import numpy as np
 
 from reidcam.capture import PacedSource
-from reidcam.capture.base import SourceState
 from reidcam.config import AppConfig
+from reidcam.core.status import SourceState
 from reidcam.testing import FakeSource
 from reidcam.web.replay import replay_cameras
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from reidcam.core.events import FrameResult, Observation
 from reidcam.core.types import Frame
-from reidcam.pipeline.events import FrameResult, Observation
 from reidcam.web import hub as hub_module
 from reidcam.web import state
 from reidcam.web.hub import EventHub, Message

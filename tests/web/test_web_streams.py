@@ -14,7 +14,7 @@ import uvicorn
 from fastapi import FastAPI
 from web_support import fake_config, wait_for
 
-from reidcam.perf.webclient import Browser, ClientStats
+from harness.webclient import Browser, ClientStats
 from reidcam.web import Services, begin_shutdown, create_app
 
 

@@ -18,7 +18,7 @@ import pytest
 from fastapi.testclient import TestClient
 from web_support import ALICE, fake_config
 
-from reidcam.reid import query as reid_query
+from reidcam.reid import enroll as reid_enroll
 from reidcam.testing import crop_of
 from reidcam.web import Services, create_app
 from reidcam.web.uploads import jpeg_is_complete
@@ -45,7 +45,7 @@ def decoded(monkeypatch: pytest.MonkeyPatch) -> list[int]:
         seen.append(int(buf.size))
         return real(buf, flags)
 
-    monkeypatch.setattr(reid_query.cv2, "imdecode", spy)
+    monkeypatch.setattr(reid_enroll.cv2, "imdecode", spy)
     return seen
 
 

@@ -5,7 +5,7 @@ from a camera's config and :class:`LatestFrameGrabber` keeps live cameras from
 falling behind.
 """
 
-from reidcam.capture.base import FrameSource, SourceState, SourceStatus
+from reidcam.capture.base import FrameReader, FrameSource
 from reidcam.capture.factory import open_source, parse_source_arg
 from reidcam.capture.failed import FailedSource, source_problem, source_problems
 from reidcam.capture.grabber import LatestFrameGrabber
@@ -20,14 +20,13 @@ __all__ = [
     "IMAGE_SUFFIXES",
     "CaptureLike",
     "FailedSource",
+    "FrameReader",
     "FrameSource",
     "ImageFolderSource",
     "LatestFrameGrabber",
     "Opener",
     "PacedSource",
     "PrefetchReader",
-    "SourceState",
-    "SourceStatus",
     "StreamSource",
     "VideoFileSource",
     "describe_source",

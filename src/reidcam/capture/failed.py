@@ -8,11 +8,11 @@ reason, so every view of the camera (terminal, API, page) tells the same story.
 
 from __future__ import annotations
 
-from reidcam.capture.base import SourceState, SourceStatus
 from reidcam.capture.factory import open_source
 from reidcam.capture.urls import redact_text
 from reidcam.config.schema import CameraConfig
 from reidcam.core.errors import SourceError
+from reidcam.core.status import SourceState, SourceStatus
 from reidcam.core.types import Frame
 
 

@@ -63,6 +63,10 @@ class ReaderThread:
         with self._cond:
             return self._ended and not self._pending()
 
+    def take_errors(self) -> int:
+        """Read failures since the last call; none unless a subclass counts them (``PrefetchReader``)."""
+        return 0
+
     def get(self, timeout_s: float | None = None) -> Frame | None:
         """The next frame to process, waiting up to ``timeout_s`` for one.
 

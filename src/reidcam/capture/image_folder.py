@@ -13,8 +13,8 @@ import cv2
 import numpy as np
 
 from reidcam.capture._image import age_s, to_bgr
-from reidcam.capture.base import SourceState, SourceStatus
 from reidcam.core.errors import SourceError
+from reidcam.core.status import SourceState, SourceStatus
 from reidcam.core.types import Frame
 
 logger = logging.getLogger(__name__)

@@ -15,7 +15,8 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 
-from reidcam.capture.base import FrameSource, SourceState, SourceStatus
+from reidcam.capture.base import FrameSource
+from reidcam.core.status import SourceState, SourceStatus
 from reidcam.core.types import Frame
 
 log = logging.getLogger(__name__)

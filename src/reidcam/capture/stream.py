@@ -19,8 +19,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from reidcam.capture._image import age_s, to_bgr
-from reidcam.capture.base import SourceState, SourceStatus
 from reidcam.capture.urls import describe_source, redact_text
+from reidcam.core.status import SourceState, SourceStatus
 from reidcam.core.types import Frame
 
 logger = logging.getLogger(__name__)

@@ -7,7 +7,7 @@ import json
 import math
 from pathlib import Path
 
-from reidcam.commands.eval_cmd import add_weights_args, app_config, write_json
+from reidcam.commands.options import add_weights_args, app_config, write_json
 
 
 def register_eval(esub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

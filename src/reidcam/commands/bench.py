@@ -84,6 +84,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 def run(args: argparse.Namespace) -> int:
     from reidcam.config.schema import ReidConfig
     from reidcam.perf.bench import BenchOptions, run_bench
+    from reidcam.perf.harness import require_harness
 
     reid_default = ReidConfig().model
 
@@ -115,6 +116,8 @@ def run(args: argparse.Namespace) -> int:
     )
     if not opts.cameras:
         raise ConfigError("--cameras needs at least one camera count")
+    if opts.index_sizes:
+        require_harness()  # before any model loads: a wheel has no benchmarks/harness
     report = run_bench(opts)
     text = json.dumps(report, indent=2)
     if args.out:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from reidcam.commands.eval_cmd import PIPELINE_MODEL, add_model_arg, add_weights_args
+from reidcam.commands.options import PIPELINE_MODEL, add_model_arg, add_weights_args
 from reidcam.core.errors import ConfigError
 
 
@@ -74,9 +74,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def _pairs(embedder, data_dir: Path, splits: list[str], args: argparse.Namespace):  # type: ignore[no-untyped-def]
-    from reidcam.eval.calibrate import MAX_IMAGES, pair_similarities
     from reidcam.eval.dataset import labels, load_market
     from reidcam.eval.reid_eval import embed_items
+    from reidcam.match.calibration import MAX_IMAGES, pair_similarities
 
     items = [i for s in load_market(data_dir, splits).splits.values() for i in s]
     if len(items) > MAX_IMAGES:
@@ -93,8 +93,9 @@ def _pairs(embedder, data_dir: Path, splits: list[str], args: argparse.Namespace
 
 def _from_memory(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     """Pairs from the users' confirmations and rejections; the model is the one they were made with."""
-    from reidcam.eval.calibrate import calibrate
-    from reidcam.eval.feedback_pairs import feedback_pairs, load_feedback
+    from reidcam.eval.feedback_pairs import feedback_pairs
+    from reidcam.identity.feedback_set import load_feedback
+    from reidcam.match.calibration import calibrate
     from reidcam.storage.db import default_url, make_engine
 
     if not args.db_url and not (args.memory / "reidcam.db").is_file():
@@ -114,8 +115,8 @@ def _from_memory(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 
 
 def _from_dataset(args: argparse.Namespace):  # type: ignore[no-untyped-def]
-    from reidcam.eval.calibrate import calibrate, with_holdout
     from reidcam.eval.embedders import load_embedder
+    from reidcam.match.calibration import calibrate, with_holdout
 
     embedder = load_embedder(args.model or PIPELINE_MODEL, args.weights_dir, args.allow_download)
     scores, n_images, n_ids = _pairs(embedder, args.data, args.splits, args)
@@ -128,8 +129,8 @@ def _from_dataset(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 
 
 def run(args: argparse.Namespace) -> int:
-    from reidcam.eval.calibrate import save_calibration
     from reidcam.eval.plots import plot_roc, plot_similarity_hist
+    from reidcam.match.calibration import save_calibration
 
     if not 0.0 < args.target_fmr < 1.0:
         raise ConfigError("--target-fmr must be within (0, 1)")

@@ -11,56 +11,11 @@ from typing import Any
 
 from tqdm import tqdm
 
-from reidcam.config import AppConfig, ReidConfig, load_config
+from reidcam.commands.options import PIPELINE_MODEL, add_model_arg, add_weights_args, app_config, write_json
+from reidcam.config import AppConfig
 from reidcam.core.errors import ConfigError
 
 log = logging.getLogger(__name__)
-
-DEFAULT_MODEL = "osnet_x0_25_msmt17"  # the base of `reidcam finetune` (an OSNet)
-PIPELINE_MODEL = ReidConfig().model  # what eval and calibrate measure unless told: the pipeline's
-
-
-def add_weights_args(p: argparse.ArgumentParser) -> None:
-    """--weights-dir, --allow-download, --no-progress: shared by the accuracy commands."""
-    p.add_argument(
-        "--weights-dir", type=Path, help="folder with model weights (else $REIDCAM_WEIGHTS_DIR, cache)"
-    )
-    p.add_argument("--allow-download", action="store_true", help="download missing weights (needs internet)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
-
-
-def add_model_arg(p: argparse.ArgumentParser, many: bool = False) -> None:
-    p.add_argument(
-        "--model",
-        action="append" if many else "store",
-        metavar="NAME[=WEIGHTS]",
-        help=f"ReID model: a registry name, or NAME=PATH for other weights (.onnx/.pth/.xml); "
-        f"{'repeatable; ' if many else ''}default {PIPELINE_MODEL}",
-    )
-
-
-def app_config(args: argparse.Namespace, **overrides: Any) -> AppConfig:
-    """The config file (or defaults), --weights-dir/--allow-download and ``overrides`` (section -> dict)."""
-    data = load_config(getattr(args, "config", None)).model_dump()
-    if args.weights_dir:
-        data["weights"]["dir"] = Path(args.weights_dir)
-    if args.allow_download:
-        data["weights"]["allow_download"] = True
-    for section, values in overrides.items():
-        data[section] = {**data[section], **values} if isinstance(values, dict) else values
-    try:
-        return AppConfig.model_validate(data)
-    except ValueError as exc:
-        raise ConfigError(f"invalid option: {exc}") from exc
-
-
-def write_json(out: Path | None, name: str, data: Any) -> Path | None:
-    if out is None:
-        return None
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / name
-    path.write_text(json.dumps(data, indent=2), encoding="utf-8")
-    return path
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -201,7 +156,7 @@ def _run_search(args: argparse.Namespace) -> int:
     from reidcam.eval.build_set import default_frame_labels
     from reidcam.eval.search_eval import run_search, score_search
     from reidcam.pipeline.build import build_embedder_from_config
-    from reidcam.reid.query import read_image
+    from reidcam.reid.enroll import read_image
 
     labels = json.loads(args.labels.read_text("utf-8")) if args.labels else default_frame_labels()
     queries = [read_image(p) for p in sorted((args.frames / "query").glob("*.jpg"))]

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from reidcam.commands.eval_cmd import DEFAULT_MODEL, add_weights_args
+from reidcam.commands.options import DEFAULT_MODEL, add_weights_args
 from reidcam.core.errors import ConfigError
 
 
@@ -170,10 +170,10 @@ def run(args: argparse.Namespace) -> int:
 
 def run_memory(args: argparse.Namespace) -> int:
     """``--from-memory``: train on the deployment's clean tracks, write weights and calibration."""
-    from reidcam.eval.calibrate import save_calibration
     from reidcam.eval.dataset import load_market
     from reidcam.eval.finetune_memory import run_finetune_memory
     from reidcam.eval.memory_set import MemorySetSettings, build_memory_set
+    from reidcam.match.calibration import save_calibration
 
     base, onnx_path = _base(args)
     mset = build_memory_set(

@@ -14,9 +14,9 @@ from typing import TextIO
 
 from tqdm import tqdm
 
-from reidcam.capture.base import SourceStatus
+from reidcam.core.events import FrameResult
+from reidcam.core.status import SourceStatus
 from reidcam.core.types import Sighting
-from reidcam.pipeline.events import FrameResult
 
 #: Seconds between two progress lines when stderr is not a terminal.
 LINE_INTERVAL_S = 5.0

@@ -17,17 +17,17 @@ from reidcam.commands.options import add_run_args, config_from_args
 from reidcam.commands.progress import Progress
 from reidcam.config import AppConfig
 from reidcam.core.errors import ConfigError, SourceError
+from reidcam.core.events import FanOutSink
+from reidcam.outputs.search_folders import SearchOutputSink, summarize, write_summary
 from reidcam.pipeline.build import (
     build_cameras,
     build_embedder_from_config,
     build_models,
     placement_from_config,
 )
-from reidcam.pipeline.events import FanOutSink
 from reidcam.pipeline.runner import Runner
 from reidcam.pipeline.step import Models
-from reidcam.reid.query import enroll, read_image
-from reidcam.storage.search_output import SearchOutputSink, summarize, write_summary
+from reidcam.reid.enroll import enroll, read_image
 
 log = logging.getLogger(__name__)
 

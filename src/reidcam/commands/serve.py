@@ -123,7 +123,7 @@ def report_source_problems(cfg: AppConfig) -> dict[str, str]:
 def run(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from reidcam.pipeline.allocator import tune_malloc
+    from reidcam.runtime.allocator import tune_malloc
     from reidcam.web import begin_shutdown, build_services, create_app
     from reidcam.web.security import is_loopback, loopback_hosts
 

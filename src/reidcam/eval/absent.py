@@ -24,19 +24,19 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from reidcam.capture.base import SourceStatus
 from reidcam.capture.video_file import VideoFileSource
 from reidcam.config import AppConfig
+from reidcam.core.events import FrameResult
+from reidcam.core.status import SourceStatus
 from reidcam.core.types import Sighting, Verdict
 from reidcam.eval.build_set import mot_crops
 from reidcam.eval.mot_io import find_sequences
 from reidcam.perf.sources import LimitedSource
 from reidcam.pipeline.build import build_cameras
-from reidcam.pipeline.events import FrameResult
 from reidcam.pipeline.runner import Runner
 from reidcam.pipeline.step import Models
-from reidcam.reid.crops import crop_quality, extract_crops
-from reidcam.reid.query import enroll, read_image
+from reidcam.reid.crop_gate import crop_quality, extract_crops
+from reidcam.reid.enroll import enroll, read_image
 
 VIDEOS = ("vtest.avi", "people-detection.264")
 

@@ -22,9 +22,9 @@ from numpy.typing import NDArray
 
 from reidcam.core.geometry import iou_matrix
 from reidcam.core.types import Sighting
-from reidcam.eval.calibrate import PairScores, threshold_for_fmr
 from reidcam.eval.mot_io import MotSequence, pedestrian_boxes, read_gt
 from reidcam.match.autocal import SIGHTING_HALVES, SeparationEstimator
+from reidcam.match.calibration import PairScores, threshold_for_fmr
 from reidcam.pipeline.autocal_run import TrackLog
 
 MIN_IOU = 0.5

@@ -38,7 +38,7 @@ from reidcam.core.geometry import iou_matrix
 from reidcam.detect.base import Detector
 from reidcam.eval.dataset import DatasetError, market_name, parse_market_name, write_image
 from reidcam.eval.mot_io import MotSequence, keep_frames, pedestrian_boxes, read_gt
-from reidcam.reid.crops import extract_crops
+from reidcam.reid.crop_gate import extract_crops
 
 log = logging.getLogger(__name__)
 

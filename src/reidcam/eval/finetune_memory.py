@@ -26,15 +26,22 @@ import numpy as np
 from numpy.typing import NDArray
 
 from reidcam.config.schema import ReidConfig
-from reidcam.eval.calibrate import Calibration, PairScores, calibrate
-from reidcam.eval.convert import ConversionError, onnx_to_osnet
 from reidcam.eval.dataset import DatasetError, Item, MarketSet
 from reidcam.eval.finetune import FinetuneSettings, export_onnx, save_checkpoint, train
-from reidcam.eval.finetune_run import CHECK_IMAGES, MIN_AGREEMENT, NetEmbedder, agreement, heldout_scores
+from reidcam.eval.finetune_run import (
+    CHECK_IMAGES,
+    MIN_AGREEMENT,
+    NetEmbedder,
+    agreement,
+    heldout_scores,
+    outcome_fields,
+)
 from reidcam.eval.memory_set import MemorySet
 from reidcam.eval.reid_eval import embed_items
+from reidcam.match.calibration import Calibration, PairScores, calibrate
 from reidcam.reid.backends import build_embedder
 from reidcam.reid.backends.base import Embedder
+from reidcam.reid.backends.onnx_to_torch import ConversionError, onnx_to_osnet
 
 log = logging.getLogger(__name__)
 
@@ -228,13 +235,6 @@ def run_finetune_memory(
             "negative_pairs": len(split.calib_negatives),
         },
         "heldout": None if heldout is None else str(heldout.root),
-        "settings": {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(settings).items()},
-        "training": train_log.as_dict(),
-        "before": before,
-        "after": after,
-        "weights": str(weights),
-        "sha256": digest,
-        "onnx": None if onnx_file is None else str(onnx_file),
-        "load_with": {"reid": {"model": name, "weights": str(weights), "backend": "torch"}},
+        **outcome_fields(name, settings, train_log.as_dict(), before, after, weights, digest, onnx_file),
     }
     return MemoryFinetuneResult(weights, digest, onnx_file, cal, report)

@@ -15,13 +15,13 @@ import numpy as np
 from numpy.typing import NDArray
 
 from reidcam.config.schema import ReidConfig
-from reidcam.eval.calibrate import PairScores, calibrate, pair_similarities
-from reidcam.eval.convert import ConversionError, onnx_to_osnet
 from reidcam.eval.dataset import DatasetError, Item, MarketSet, labels
 from reidcam.eval.finetune import FinetuneSettings, export_onnx, save_checkpoint, train
 from reidcam.eval.reid_eval import embed_items, score_vectors
+from reidcam.match.calibration import PairScores, calibrate, pair_similarities
 from reidcam.reid.backends import build_embedder
 from reidcam.reid.backends.base import Embedder
+from reidcam.reid.backends.onnx_to_torch import ConversionError, onnx_to_osnet
 from reidcam.reid.backends.preprocess import BatchEmbedder, get_preset
 
 log = logging.getLogger(__name__)
@@ -93,6 +93,30 @@ class FinetuneResult:
     pairs_after: PairScores
 
 
+def outcome_fields(
+    name: str,
+    settings: FinetuneSettings,
+    training: dict[str, Any],
+    before: dict[str, Any],
+    after: dict[str, Any],
+    weights: Path,
+    digest: str,
+    onnx_file: Path | None,
+) -> dict[str, Any]:
+    """The part of a finetune report both finetunes share: how it was trained, the scores before
+    and after, and the config lines that load the result."""
+    return {
+        "settings": {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(settings).items()},
+        "training": training,
+        "before": before,
+        "after": after,
+        "weights": str(weights),
+        "sha256": digest,
+        "onnx": None if onnx_file is None else str(onnx_file),
+        "load_with": {"reid": {"model": name, "weights": str(weights), "backend": "torch"}},
+    }
+
+
 def _check_split(data: MarketSet) -> None:
     if not data.train:
         raise DatasetError(f"{data.root}/bounding_box_train is empty: nothing to train on")
@@ -151,13 +175,6 @@ def run_finetune(
             "gallery": len(data.gallery),
             "identities": len({i.pid for i in data.query + data.gallery}),
         },
-        "settings": {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(settings).items()},
-        "training": train_log.as_dict(),
-        "before": before,
-        "after": after,
-        "weights": str(weights),
-        "sha256": digest,
-        "onnx": None if onnx_file is None else str(onnx_file),
-        "load_with": {"reid": {"model": name, "weights": str(weights), "backend": "torch"}},
+        **outcome_fields(name, settings, train_log.as_dict(), before, after, weights, digest, onnx_file),
     }
     return FinetuneResult(weights, digest, onnx_file, report, pairs_before, pairs_after)

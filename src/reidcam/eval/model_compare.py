@@ -25,11 +25,11 @@ import numpy as np
 from numpy.typing import NDArray
 
 from reidcam.eval.build_set import LabelledCrop, mot_crops
-from reidcam.eval.calibrate import PairScores, pair_similarities, rates, threshold_for_fmr
 from reidcam.eval.dataset import MarketSet, labels
 from reidcam.eval.mot_io import MotSequence, find_sequences
 from reidcam.eval.reid_eval import cosine_distmat, embed_items, score_vectors
 from reidcam.eval.reid_metrics import evaluate_rank
+from reidcam.match.calibration import PairScores, pair_similarities, rates, threshold_for_fmr
 from reidcam.match.rerank import k_reciprocal_rerank, query_expansion
 from reidcam.reid.backends.base import Embedder
 

@@ -24,7 +24,7 @@ from numpy.typing import NDArray
 from reidcam.core.geometry import iou_matrix
 from reidcam.core.types import Detections
 from reidcam.eval.mot_io import MotSequence, find_sequences, keep_frames, read_gt
-from reidcam.reid.crops import CropGate, crop_quality
+from reidcam.reid.crop_gate import CropGate, crop_quality
 
 MIN_IOU = 0.5
 PERSON_LIKE = (2, 7, 8, 12)  # MOT17 classes that are people but not evaluated pedestrians

@@ -14,7 +14,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from reidcam.core.errors import DependencyError
-from reidcam.eval.calibrate import Calibration, PairScores, roc_curve
+from reidcam.match.calibration import Calibration, PairScores, roc_curve
 
 
 def _figure(width: float = 6.0, height: float = 4.0) -> tuple[Any, Any]:

@@ -20,15 +20,15 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from reidcam.capture.base import SourceStatus
 from reidcam.config import AppConfig
+from reidcam.core.events import FrameResult
 from reidcam.core.geometry import iou_matrix
+from reidcam.core.status import SourceStatus
 from reidcam.core.types import Sighting
 from reidcam.pipeline.build import build_cameras, build_models
-from reidcam.pipeline.events import FrameResult
 from reidcam.pipeline.runner import Runner
 from reidcam.reid.backends.base import Embedder
-from reidcam.reid.query import enroll
+from reidcam.reid.enroll import enroll
 
 log = logging.getLogger(__name__)
 

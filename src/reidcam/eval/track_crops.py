@@ -19,9 +19,9 @@ import shutil
 from collections import defaultdict
 from pathlib import Path
 
-from reidcam.capture.base import SourceStatus
+from reidcam.core.events import FrameResult
+from reidcam.core.status import SourceStatus
 from reidcam.core.types import Sighting
-from reidcam.pipeline.events import FrameResult
 from reidcam.storage.crop_store import CropStore
 
 log = logging.getLogger(__name__)

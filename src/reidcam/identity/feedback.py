@@ -15,6 +15,7 @@ from reidcam.identity import records as r
 from reidcam.identity.join import overlapping_pair
 from reidcam.identity.models import Assignment, IdentitySettings
 from reidcam.identity.policy import VERDICT_MANUAL, Choice
+from reidcam.identity.rows import SightingRow
 from reidcam.storage import tables as t
 from reidcam.storage.db import StorageError
 
@@ -26,7 +27,7 @@ class OverlapError(StorageError):
     """A user's move would put two people seen at the same time on one camera in one identity."""
 
 
-def _refuse_overlap(conn: Connection, row: r.SightingRow, identity_id: str) -> None:
+def _refuse_overlap(conn: Connection, row: SightingRow, identity_id: str) -> None:
     if identity_id in r.cannot_link(conn, row):
         raise OverlapError(
             f"sighting {row.id} cannot join identity {identity_id}: that identity was seen on camera "
@@ -34,7 +35,7 @@ def _refuse_overlap(conn: Connection, row: r.SightingRow, identity_id: str) -> N
         )
 
 
-def _load(conn: Connection, sighting_id: str) -> tuple[r.SightingRow, str | None]:
+def _load(conn: Connection, sighting_id: str) -> tuple[SightingRow, str | None]:
     found = r.load_sighting(conn, sighting_id)
     if found is None:
         raise LookupError(f"no sighting {sighting_id}")
@@ -46,7 +47,7 @@ def _require_identity(conn: Connection, identity_id: str) -> None:
         raise LookupError(f"no identity {identity_id}")
 
 
-def _similarity_to(conn: Connection, row: r.SightingRow, identity_id: str) -> float | None:
+def _similarity_to(conn: Connection, row: SightingRow, identity_id: str) -> float | None:
     e = t.identity_embeddings
     vecs = conn.execute(
         sa.select(e.c.vector).where(
@@ -56,7 +57,7 @@ def _similarity_to(conn: Connection, row: r.SightingRow, identity_id: str) -> fl
     return float(np.max(np.stack([v[0] for v in vecs]) @ row.prototype)) if vecs else None
 
 
-def _manual(row: r.SightingRow, identity_id: str, similarity: float | None, reason: str) -> Assignment:
+def _manual(row: SightingRow, identity_id: str, similarity: float | None, reason: str) -> Assignment:
     return Assignment(
         row.id,
         identity_id,
@@ -74,7 +75,7 @@ def _manual(row: r.SightingRow, identity_id: str, similarity: float | None, reas
 
 
 def _link(
-    conn: Connection, row: r.SightingRow, identity_id: str, reason: str, s: IdentitySettings, now: float
+    conn: Connection, row: SightingRow, identity_id: str, reason: str, s: IdentitySettings, now: float
 ) -> float | None:
     """Attach the sighting to ``identity_id`` by a user's decision; returns its similarity there."""
     sim = _similarity_to(conn, row, identity_id)
@@ -85,7 +86,7 @@ def _link(
     return sim
 
 
-def _pin(conn: Connection, row: r.SightingRow, identity_id: str, s: IdentitySettings, now: float) -> None:
+def _pin(conn: Connection, row: SightingRow, identity_id: str, s: IdentitySettings, now: float) -> None:
     """Make the sighting's embedding a kept ('confirmed') one of the identity."""
     e = t.identity_embeddings
     res = conn.execute(
@@ -98,7 +99,7 @@ def _pin(conn: Connection, row: r.SightingRow, identity_id: str, s: IdentitySett
     r.confirm_identity(conn, identity_id, now)
 
 
-def _leave(conn: Connection, row: r.SightingRow, old: str | None, now: float) -> None:
+def _leave(conn: Connection, row: SightingRow, old: str | None, now: float) -> None:
     """The sighting is not ``old``: remember it, remove its evidence there."""
     if old is None:
         return

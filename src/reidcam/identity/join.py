@@ -9,7 +9,6 @@ in ``records``) and moves the camera topology forbids (here).
 from __future__ import annotations
 
 from collections.abc import Collection
-from typing import TYPE_CHECKING
 
 import numpy as np
 import sqlalchemy as sa
@@ -17,12 +16,10 @@ from sqlalchemy.engine import Connection
 
 from reidcam.identity.models import IdentitySettings
 from reidcam.identity.policy import Support, rank_supports, support
+from reidcam.identity.rows import SightingRow
 from reidcam.identity.topology import Topology, sighting_gap_s
 from reidcam.storage import tables as t
 from reidcam.storage.vector_ops import identity_scores
-
-if TYPE_CHECKING:
-    from reidcam.identity.records import SightingRow
 
 MAX_CANDIDATES = 16
 

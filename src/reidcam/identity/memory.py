@@ -23,7 +23,7 @@ from numpy.typing import NDArray
 from sqlalchemy.engine import Connection, Engine
 
 from reidcam.core.types import Embeddings, Sighting, l2_normalize
-from reidcam.identity import feedback, queries
+from reidcam.identity import feedback, reads
 from reidcam.identity import records as r
 from reidcam.identity.models import (
     Assignment,
@@ -205,7 +205,7 @@ class IdentityMemory:
                 now = time.time()
                 if identity_id is None:
                     r.insert_identity(conn, now, name=name, notes=notes, confirmed=True, identity_id=ident)
-                elif queries.get_identity(conn, ident) is None:
+                elif reads.get_identity(conn, ident) is None:
                     raise LookupError(f"no identity {ident}")
                 for vec, path in zip(embeddings.vectors, paths, strict=True):
                     r.insert_enrolled(conn, ident, vec, embeddings.model_id, path, now)
@@ -222,11 +222,11 @@ class IdentityMemory:
         self, limit: int = 100, offset: int = 0, named_only: bool = False
     ) -> list[IdentityInfo]:
         with self._read() as conn:
-            return queries.list_identities(conn, limit, offset, named_only)
+            return reads.list_identities(conn, limit, offset, named_only)
 
     def get_identity(self, identity_id: str) -> IdentityInfo | None:
         with self._read() as conn:
-            return queries.get_identity(conn, identity_id)
+            return reads.get_identity(conn, identity_id)
 
     def update_identity(
         self, identity_id: str, name: object = _UNSET, notes: str | None = None
@@ -249,7 +249,7 @@ class IdentityMemory:
                 raise LookupError(f"no identity {identity_id}")
             if values.get("name"):
                 r.confirm_identity(conn, identity_id, float(values["updated_at"]))  # type: ignore[arg-type]
-            info = queries.get_identity(conn, identity_id)
+            info = reads.get_identity(conn, identity_id)
         assert info is not None
         return info
 
@@ -269,17 +269,17 @@ class IdentityMemory:
     # -- sightings and feedback ---------------------------------------------
     def get_sighting(self, sighting_id: str) -> SightingInfo | None:
         with self._read() as conn:
-            return queries.get_sighting(conn, sighting_id)
+            return reads.get_sighting(conn, sighting_id)
 
     def decisions(self, sighting_id: str) -> list[DecisionInfo]:
         with self._read() as conn:
-            return queries.decisions(conn, sighting_id)
+            return reads.decisions(conn, sighting_id)
 
     def confirm(self, sighting_id: str) -> SightingInfo:
         """A user says the sighting is rightly in its identity: pin its embedding there."""
         with self._write() as conn:
             feedback.confirm(conn, sighting_id, self.settings, time.time())
-            info = queries.get_sighting(conn, sighting_id)
+            info = reads.get_sighting(conn, sighting_id)
         assert info is not None
         return info
 
@@ -302,7 +302,7 @@ class IdentityMemory:
         """Two identities are one person: ``other_id`` is folded into ``keep_id``."""
         with self._write() as conn:
             feedback.merge(conn, keep_id, other_id, self.settings, time.time())
-            info = queries.get_identity(conn, keep_id)
+            info = reads.get_identity(conn, keep_id)
         assert info is not None
         return info
 
@@ -327,7 +327,7 @@ class IdentityMemory:
     ) -> list[SightingInfo]:
         """Where and when the person was seen, oldest first (thumbnail: ``crop_path``)."""
         with self._read() as conn:
-            return queries.timeline(conn, identity_id, since, until, limit, camera_ids)
+            return reads.timeline(conn, identity_id, since, until, limit, camera_ids)
 
     def search(
         self,
@@ -344,7 +344,7 @@ class IdentityMemory:
         probe = _as_probe(vector)
         flt = SightingFilter(model_id, camera_ids, since, until)
         with self._read() as conn:
-            return queries.search_hits(conn, nearest_sightings(conn, probe, flt, k))
+            return reads.search_hits(conn, nearest_sightings(conn, probe, flt, k))
 
     def search_photo(
         self, image: NDArray[np.uint8], embedder: Embedder, k: int = 20, **filters: object
@@ -360,13 +360,13 @@ class IdentityMemory:
         probe = _as_probe(vector)
         with self._read() as conn:
             scores = identity_scores(conn, probe, model_id)[:k]
-            infos = {i.id: i for i in queries.list_identities(conn, limit=k, ids=[s[0] for s in scores])}
+            infos = {i.id: i for i in reads.list_identities(conn, limit=k, ids=[s[0] for s in scores])}
         return [(infos[i], sim) for i, sim in scores if i in infos]
 
     def export_to_gallery(self, gallery: Gallery, model_id: str, named_only: bool = True) -> int:
         """Load identities into the live query gallery (after a restart); returns how many."""
         with self._read() as conn:
-            grouped = queries.gallery_vectors(conn, model_id, named_only)
+            grouped = reads.gallery_vectors(conn, model_id, named_only)
         for ident, (name, vecs) in grouped.items():
             gallery.remove(ident)
             gallery.add(ident, Embeddings(l2_normalize(np.stack(vecs)), model_id), label=name or ident)
@@ -383,7 +383,7 @@ class IdentityMemory:
     def sweep_files(self, min_age_s: float = 60.0) -> SweepReport:
         """Remove crop files no row refers to and temp files of interrupted writes."""
         with self._read() as conn:
-            referenced = queries.referenced_crop_paths(conn)
+            referenced = reads.referenced_crop_paths(conn)
         return sweep(self.data_dir, CROP_FOLDER, referenced, min_age_s)
 
     def crop_file(self, relpath: str) -> Path | None:
@@ -394,7 +394,7 @@ class IdentityMemory:
     def counts(self) -> dict[str, int]:
         """Rows per table (for health pages and tests)."""
         with self._read() as conn:
-            return queries.counts(conn)
+            return reads.counts(conn)
 
 
 __all__ = ["IdentityMemory", "StorageError"]

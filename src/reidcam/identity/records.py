@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Collection
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import numpy as np
 import sqlalchemy as sa
@@ -15,23 +15,10 @@ from reidcam.core.types import Sighting
 from reidcam.identity.join import candidate_supports
 from reidcam.identity.models import Assignment, IdentitySettings
 from reidcam.identity.policy import VERDICT_NEW, Choice, choose, evictions, is_redundant
+from reidcam.identity.rows import SightingRow
 from reidcam.storage import tables as t
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class SightingRow:
-    """The parts of a stored sighting that placing it needs."""
-
-    id: str
-    camera_id: str
-    track_id: int
-    first_seen_at: float
-    last_seen_at: float
-    model_id: str
-    prototype: NDArray[np.float32]
-    crop_path: str | None
 
 
 def ensure_camera(conn: Connection, camera_id: str, now: float, name: str | None = None) -> None:

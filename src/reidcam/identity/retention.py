@@ -15,18 +15,22 @@ import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from reidcam.identity.models import PurgeReport
-from reidcam.pipeline.worker import BackgroundThread
+from reidcam.runtime.worker import BackgroundThread
 from reidcam.storage import tables as t
 from reidcam.storage.files import remove_files
 
-if TYPE_CHECKING:
-    from reidcam.identity.memory import IdentityMemory
+
+class Purge(Protocol):
+    """What the worker calls each pass: ``IdentityMemory.purge``, given so retention never imports memory."""
+
+    def __call__(self, *, now: float, max_age_s: float | None) -> PurgeReport: ...
+
 
 log = logging.getLogger(__name__)
 
@@ -73,10 +77,10 @@ def purge_expired(
 
 
 class RetentionWorker:
-    """Calls ``memory.purge`` every ``interval_s`` on a daemon thread (the web app starts it).
+    """Calls ``purge`` every ``interval_s`` on a daemon thread (the web app starts it).
 
     Args:
-        memory: the identity memory to purge.
+        purge: the purge pass, ``IdentityMemory.purge`` (keyword args ``now``, ``max_age_s``).
         interval_s: pause between passes.
         max_age_s: override of the memory's ``retention_max_age_s``.
         clock: epoch-seconds clock (a test can move time forward).
@@ -84,12 +88,12 @@ class RetentionWorker:
 
     def __init__(
         self,
-        memory: IdentityMemory,
+        purge: Purge,
         interval_s: float = 3600.0,
         max_age_s: float | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.memory = memory
+        self._purge = purge
         self.interval_s = interval_s
         self.max_age_s = max_age_s
         self.clock = clock
@@ -105,7 +109,7 @@ class RetentionWorker:
         self._background.stop(timeout_s)
 
     def run_once(self) -> PurgeReport:
-        report = self.memory.purge(now=self.clock(), max_age_s=self.max_age_s)
+        report = self._purge(now=self.clock(), max_age_s=self.max_age_s)
         self.last_report = report
         self.passes += 1
         if report.sightings or report.identities:

@@ -44,7 +44,7 @@ def _calibrated(cfg: AppConfig, floor: float) -> JoinThreshold | None:
     """
     if cfg.matcher.calibration is None:
         return None
-    from reidcam.eval.calibrate import load_calibration
+    from reidcam.match.calibration import load_calibration
 
     cal = load_calibration(cfg.matcher.calibration)
     target = cfg.identity.target_fmr
@@ -106,4 +106,4 @@ def open_memory(cfg: AppConfig, data_dir: Path) -> IdentityMemory:
 
 def retention_worker(cfg: AppConfig, memory: IdentityMemory) -> RetentionWorker:
     """The background purge, not started (the web app's lifespan starts and stops it)."""
-    return RetentionWorker(memory, interval_s=cfg.storage.purge_interval_s)
+    return RetentionWorker(memory.purge, interval_s=cfg.storage.purge_interval_s)

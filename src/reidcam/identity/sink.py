@@ -15,11 +15,11 @@ from collections.abc import Callable
 
 from sqlalchemy.exc import OperationalError
 
-from reidcam.capture.base import SourceStatus
+from reidcam.core.events import FrameResult
+from reidcam.core.status import SourceStatus
 from reidcam.core.types import Sighting
 from reidcam.identity.memory import IdentityMemory
 from reidcam.identity.models import Assignment
-from reidcam.pipeline.events import FrameResult
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ for free. Negatives: two sightings seen at the same time on one camera with thei
 are two people. Positives: the earlier and the later half of one long track are one person.
 From their prototype similarities (the level matching decisions are made at), the
 false-match rate (FMR) and true-match rate (TMR) at every threshold follow, with the shared
-curve code of ``reidcam.eval.calibrate``.
+curve code of ``reidcam.match.calibration``.
 
 The pipeline's ``SightingBook`` puts both facts in a closed sighting's ``extra``:
 ``SIGHTING_HALVES`` (two (D,) half prototypes, in time order) and ``SIGHTING_APART`` (the
@@ -25,7 +25,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from reidcam.core.types import Sighting
-from reidcam.eval.calibrate import Calibration, PairScores, calibrate, rates, threshold_for_fmr
+from reidcam.match.calibration import Calibration, PairScores, calibrate, rates, threshold_for_fmr
 
 SIGHTING_HALVES = "halves"
 SIGHTING_APART = "apart"

@@ -13,21 +13,20 @@ from pathlib import Path
 
 import numpy as np
 
-from reidcam.config import AppConfig, PerformanceConfig, ReidConfig
+from reidcam.config import AppConfig, ReidConfig
 from reidcam.devices import Placement
 from reidcam.devices.probe import placement_for
 from reidcam.perf.embed_bench import bench_embedders
 from reidcam.perf.gpu import GpuSampler
-from reidcam.perf.index_bench import bench_indexes
 from reidcam.perf.naive import NaiveLoop, reference_boxes
 from reidcam.perf.pipeline_bench import run_pipeline
 from reidcam.perf.sources import camera_videos, media_dir
 from reidcam.perf.system import machine, peak_rss_mb
-from reidcam.pipeline.build import build_models
+from reidcam.pipeline.build import build_models, thread_plan
 from reidcam.pipeline.step import Models
-from reidcam.pipeline.threads import ThreadPlan, apply_thread_settings
-from reidcam.reid.query import enroll, read_image
+from reidcam.reid.enroll import enroll, read_image
 from reidcam.reid.weights import resolve_weights
+from reidcam.runtime.threads import ThreadPlan, apply_thread_settings
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +117,7 @@ def _ours_vs_naive(
         reference = reference_boxes(models.detector, videos, opts.naive_frames, sizes)
         loop = NaiveLoop(_weights_dir(cfg), plan.cpu_count)  # PyTorch's default: every core
         naive = loop.run(videos, opts.naive_frames, reference)
-        apply_thread_settings(cfg.performance)
+        thread_plan(cfg)
     runs += [run_pipeline(cfg, models, videos, opts.frames) for _ in range(max(0, opts.repeat - 1))]
     fps = [r["fps_per_camera_min"] for r in runs]
     out: dict[str, object] = {"ours_runs": runs, "ours_fps_per_camera_min": fps}
@@ -237,7 +236,7 @@ def run_bench(opts: BenchOptions) -> dict[str, object]:
     """Everything, in the order: pipeline (+ naive), embedding, index. Returns the JSON document."""
     folder = media_dir(str(opts.media_dir) if opts.media_dir else None)
     place = placement_for(opts.device, opts.precision)  # a missing GPU fails before any run
-    plan = apply_thread_settings(PerformanceConfig(threads=opts.threads, pipelined=opts.pipelined))
+    plan = apply_thread_settings(opts.threads, pipelined=opts.pipelined)
     report: dict[str, object] = {
         "machine": machine(),
         "device": place.label,
@@ -252,10 +251,17 @@ def run_bench(opts: BenchOptions) -> dict[str, object]:
             opts.reid_model, weights, opts.embed_runtimes, threads, tuple(opts.embed_batches), place
         )
     if opts.index_sizes:
-        report["index"] = bench_indexes(opts.index_sizes, threads=plan.cpu_count, hnsw_max=opts.hnsw_max)
+        report["index"] = _bench_indexes(opts, plan.cpu_count)
     report["peak_rss_mb"] = peak_rss_mb()
     report["targets"] = _targets(report)
     return report
+
+
+def _bench_indexes(opts: BenchOptions, threads: int) -> dict[str, object]:
+    """Gallery search figures from the checkout's benchmark harness (see :mod:`reidcam.perf.harness`)."""
+    from harness.index_bench import bench_indexes
+
+    return bench_indexes(opts.index_sizes, threads=threads, hnsw_max=opts.hnsw_max)
 
 
 def _runtime_threads(plan: ThreadPlan) -> dict[str, object]:

@@ -7,7 +7,7 @@ time and match each crop. What it uses, honestly:
 - detector: ``yolo11n-pose.pt`` (the only real Ultralytics ``.pt`` in the verified weights;
   YOLOv8n's ``.pt`` is not there). Its boxes are persons; it costs about what YOLOv8n does.
 - ReID: OSNet x0_25 eager (``reid.backends.torch_models``), with the MSMT17 weights converted
-  from the ONNX export when ``reidcam.eval.convert`` can, else randomly initialised (timing
+  from the ONNX export when ``reidcam.reid.backends.onnx_to_torch`` can, else randomly initialised (timing
   is the same; then its matches mean nothing, and the output says so).
 - ReID workload: yolo11n-pose finds few of the small people in the PETS view (0.4 per frame
   where YOLOv8n and YOLOX find 6-7), which would make the naive loop look cheap for the
@@ -31,7 +31,7 @@ from reidcam.perf.sources import finite_camera
 from reidcam.perf.system import Phase
 from reidcam.pipeline.stats import percentiles
 from reidcam.reid.backends.preprocess import get_preset, preprocess
-from reidcam.reid.crops import extract_crops
+from reidcam.reid.crop_gate import extract_crops
 from reidcam.track import build_tracker
 
 log = logging.getLogger(__name__)
@@ -45,7 +45,7 @@ def eager_osnet(weights_dir: Path) -> tuple[Any, str]:
     """OSNet x0_25 in eager PyTorch: (model in eval mode, where its weights came from)."""
     onnx_path = weights_dir / OSNET_ONNX
     try:
-        from reidcam.eval.convert import onnx_to_osnet
+        from reidcam.reid.backends.onnx_to_torch import onnx_to_osnet
 
         return onnx_to_osnet(onnx_path, "osnet_x0_25"), f"MSMT17 weights converted from {OSNET_ONNX}"
     except Exception as exc:  # converter or onnx missing: timing does not depend on the values

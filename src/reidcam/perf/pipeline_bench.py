@@ -19,13 +19,13 @@ from pathlib import Path
 import numpy as np
 
 from reidcam.config import AppConfig
+from reidcam.core.events import FrameResult
 from reidcam.core.types import Sighting
 from reidcam.detect import SizedDetector
 from reidcam.perf.sources import finite_camera, live_camera
 from reidcam.perf.system import Phase
 from reidcam.pipeline.build import build_cameras
 from reidcam.pipeline.camera import CameraUnit
-from reidcam.pipeline.events import FrameResult
 from reidcam.pipeline.runner import Runner
 from reidcam.pipeline.step import Models
 

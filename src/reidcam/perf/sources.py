@@ -6,8 +6,9 @@ import os
 from pathlib import Path
 
 from reidcam.capture import PacedSource, VideoFileSource
-from reidcam.capture.base import FrameSource, SourceStatus
+from reidcam.capture.base import FrameSource
 from reidcam.core.errors import ConfigError
+from reidcam.core.status import SourceStatus
 from reidcam.core.types import Frame
 
 MEDIA_ENV = "REIDCAM_MEDIA_DIR"

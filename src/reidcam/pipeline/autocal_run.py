@@ -11,12 +11,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from reidcam.capture.base import SourceStatus
 from reidcam.config import AppConfig
+from reidcam.core.events import FrameResult
+from reidcam.core.status import SourceStatus
 from reidcam.core.types import Sighting
 from reidcam.match.autocal import SeparationEstimator
 from reidcam.pipeline.build import build_cameras, build_models
-from reidcam.pipeline.events import FrameResult
 from reidcam.pipeline.runner import Runner
 from reidcam.reid.backends.base import Embedder
 

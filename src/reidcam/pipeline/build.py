@@ -12,6 +12,7 @@ from reidcam.capture.stills import looks_like_stills
 from reidcam.capture.urls import describe_source
 from reidcam.config import AppConfig, CameraConfig
 from reidcam.core.errors import ConfigError, SourceError, WeightsError
+from reidcam.core.events import EventSink
 from reidcam.detect import build_detector
 from reidcam.devices import Placement
 from reidcam.match import Gallery, Matcher, MatcherSettings
@@ -19,21 +20,20 @@ from reidcam.match.autocal import AutocalSettings, SeparationEstimator
 from reidcam.match.autocal_store import autocal_path, load_estimator
 from reidcam.pipeline.calibration import CalibrationFeed
 from reidcam.pipeline.camera import CameraUnit
-from reidcam.pipeline.events import EventSink
 from reidcam.pipeline.runner import Runner
 from reidcam.pipeline.sightings import SightingBook
 from reidcam.pipeline.step import Models, PersonCheck
-from reidcam.pipeline.threads import ThreadPlan, apply_thread_settings
 from reidcam.reid.backends import build_embedder
 from reidcam.reid.backends.base import Embedder
-from reidcam.reid.crops import CropGate
+from reidcam.reid.crop_gate import CropGate
 from reidcam.reid.registry import REGISTRY
 from reidcam.reid.weights import resolve_weights
+from reidcam.runtime.threads import ThreadPlan, apply_thread_settings
 from reidcam.track import build_tracker
 from reidcam.track.stills import StillsTracker
 
 if TYPE_CHECKING:
-    from reidcam.eval.calibrate import Calibration
+    from reidcam.match.calibration import Calibration
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +94,7 @@ def configured_calibration(cfg: AppConfig, model_id: str) -> Calibration | None:
     """
     if cfg.matcher.calibration is None:
         return None
-    from reidcam.eval.calibrate import load_calibration
+    from reidcam.match.calibration import load_calibration
 
     cal = load_calibration(cfg.matcher.calibration)
     if cal is None:
@@ -156,11 +156,17 @@ def placement_from_config(cfg: AppConfig) -> Placement:
     return placement_for(cfg.performance.device, cfg.performance.precision)
 
 
+def thread_plan(cfg: AppConfig) -> ThreadPlan:
+    """Apply the config's ``performance`` thread settings (see ``runtime.threads``)."""
+    perf = cfg.performance
+    return apply_thread_settings(perf.threads, pipelined=perf.pipelined, opencv_threads=perf.opencv_threads)
+
+
 def build_embedder_from_config(
     cfg: AppConfig, plan: ThreadPlan | None = None, placement: Placement | None = None
 ) -> Embedder:
     """The ReID model; ``reid.threads`` else the thread plan's inference threads."""
-    plan = plan or apply_thread_settings(cfg.performance)
+    plan = plan or thread_plan(cfg)
     placement = placement or placement_from_config(cfg)
     reid = (
         cfg.reid
@@ -187,7 +193,7 @@ def build_models(
         ConfigError: ``matcher.calibration`` unreadable or made for another model;
         DeviceError: 'cuda' asked for and none usable.
     """
-    plan = apply_thread_settings(cfg.performance)
+    plan = thread_plan(cfg)
     placement = placement or placement_from_config(cfg)
     weights = _weights(cfg, cfg.detector.weights)
     detector = build_detector(cfg.detector, weights, plan.inference_threads, plan.detector_workers, placement)

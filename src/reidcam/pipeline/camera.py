@@ -7,8 +7,9 @@ import time
 from collections import deque
 from dataclasses import dataclass, field, replace
 
-from reidcam.capture.base import FrameSource, SourceState, SourceStatus
+from reidcam.capture.base import FrameReader, FrameSource
 from reidcam.capture.urls import redact_text
+from reidcam.core.status import SourceState, SourceStatus
 from reidcam.core.types import Frame
 from reidcam.pipeline.sightings import SightingBook
 from reidcam.track.base import Tracker
@@ -33,7 +34,7 @@ class CameraUnit:
     source: FrameSource
     tracker: Tracker
     book: SightingBook
-    grabber: object | None = None
+    grabber: FrameReader | None = None
     detector_imgsz: int | None = None
     ended: bool = False
     frames_processed: int = 0
@@ -54,26 +55,24 @@ class CameraUnit:
             self.ended = True
         return frame
 
-    def _from_reader(self, reader: object, timeout_s: float) -> Frame | None:
-        frame: Frame | None = reader.get(timeout_s)  # type: ignore[attr-defined]
-        take_errors = getattr(reader, "take_errors", None)
-        if take_errors is not None:
-            self.errors += int(take_errors())
+    def _from_reader(self, reader: FrameReader, timeout_s: float) -> Frame | None:
+        frame = reader.get(timeout_s)
+        self.errors += reader.take_errors()
         if frame is not None:
-            self.last_decode_ms = float(getattr(reader, "last_decode_ms", 0.0))
-        elif getattr(reader, "exhausted", getattr(reader, "ended", False)):
+            self.last_decode_ms = reader.last_decode_ms
+        elif reader.exhausted:
             self.ended = True
         return frame
 
     @property
     def dropped(self) -> int:
         """Frames a live camera delivered that were replaced by a newer one before processing."""
-        return int(getattr(self.grabber, "dropped", 0))
+        return self.grabber.dropped if self.grabber is not None else 0
 
     @property
     def grabbed(self) -> int:
         """Frames read from the source (by the reader thread, or directly)."""
-        return int(getattr(self.grabber, "grabbed", self.frames_processed))
+        return self.grabber.grabbed if self.grabber is not None else self.frames_processed
 
     def mark_processed(self) -> None:
         now = time.monotonic()

@@ -6,18 +6,19 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
 
-from reidcam.capture.base import SourceStatus
 from reidcam.capture.urls import redact_text
 from reidcam.core.errors import ReidcamError
+from reidcam.core.events import EventSink, NullSink
+from reidcam.core.status import SourceStatus
 from reidcam.core.types import Frame, Sighting
 from reidcam.pipeline.camera import CameraUnit
 from reidcam.pipeline.camera_set import CameraSet
-from reidcam.pipeline.events import EventSink, NullSink
 from reidcam.pipeline.stats import RunStats
 from reidcam.pipeline.step import Detected, Models, detect_stage, finish_step
-from reidcam.pipeline.worker import BackgroundThread
+from reidcam.runtime.worker import BackgroundThread
 
 log = logging.getLogger(__name__)
 
@@ -218,7 +219,7 @@ class Runner:
             t0 = time.perf_counter()
             units = {u.camera_id: u for u, _ in batch}
             for result in results:
-                self._emit(units[result.frame.camera_id], "on_frame", result)
+                self._emit(units[result.frame.camera_id], "on_frame", partial(self.sink.on_frame, result))
                 self.stats.add_frame(result, time.time())
             for unit, frame in batch:
                 unit.mark_processed()
@@ -228,11 +229,12 @@ class Runner:
                 self.stats.add_step(report, (time.perf_counter() - t0) * 1000.0)
         self._close(ended)
 
-    def _emit(self, unit: CameraUnit, method: str, event: object) -> None:
-        """Hand one event to the sink. A failing consumer (a full disk, the web view) is
-        logged with the camera id and counted in ``unit.errors``; detection goes on."""
+    def _emit(self, unit: CameraUnit, method: str, deliver: Callable[[], None]) -> None:
+        """Hand one event to the sink (``deliver``: its ``method`` bound to the event). A failing
+        consumer (a full disk, the web view) is logged with the camera id and counted in
+        ``unit.errors``; detection goes on."""
         try:
-            getattr(self.sink, method)(event)
+            deliver()
         except Exception as exc:
             unit.fault(f"event sink failed in {method}: {exc}")
 
@@ -310,7 +312,7 @@ class Runner:
         return batch, ended
 
     def _start_grabber(self, unit: CameraUnit) -> None:
-        if unit.grabber is not None and not getattr(unit.grabber, "ended", False):
+        if unit.grabber is not None and not unit.grabber.ended:
             return
         from reidcam.capture import LatestFrameGrabber, PrefetchReader
 
@@ -341,7 +343,7 @@ class Runner:
                 feed.on_sighting(sighting)
             except Exception as exc:
                 unit.fault(f"self-calibration failed on a sighting: {exc}")
-        self._emit(unit, "on_sighting_closed", sighting)
+        self._emit(unit, "on_sighting_closed", partial(self.sink.on_sighting_closed, sighting))
 
     def _maybe_publish_status(self, force: bool = False) -> None:
         now = time.monotonic()
@@ -354,7 +356,7 @@ class Runner:
             except Exception:
                 unit.fault("reading its status failed")
                 continue
-            self._emit(unit, "on_status", status)
+            self._emit(unit, "on_status", partial(self.sink.on_status, status))
 
     def status(self) -> list[SourceStatus]:
         return [u.status() for u in self.cameras]
@@ -363,7 +365,7 @@ class Runner:
     def _release(unit: CameraUnit) -> None:
         """Stop the camera's reader thread and close its source (file, capture, connection)."""
         if unit.grabber is not None:
-            unit.grabber.stop()  # type: ignore[attr-defined]  # kept: its counters stay readable
+            unit.grabber.stop()  # kept: its counters stay readable
         try:
             unit.source.close()
         except Exception:

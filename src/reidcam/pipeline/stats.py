@@ -13,7 +13,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from reidcam.pipeline.events import FrameResult
+from reidcam.core.events import FrameResult
 from reidcam.pipeline.step import StepReport
 
 

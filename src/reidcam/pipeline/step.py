@@ -20,17 +20,17 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 from numpy.typing import NDArray
 
+from reidcam.core.events import FrameResult, Observation
 from reidcam.core.types import BestCrop, Detections, Frame, MatchDecision, Tracks, Verdict
 from reidcam.detect.base import Detector, SizedDetector
 from reidcam.match.gallery import Gallery
 from reidcam.match.matcher import Matcher
 from reidcam.pipeline.camera import CameraUnit
-from reidcam.pipeline.events import FrameResult, Observation
 from reidcam.reid.backends.base import Embedder
-from reidcam.reid.crops import CropGate, crop_quality, extract_crops
+from reidcam.reid.crop_gate import CropGate, crop_quality, extract_crops
 
 if TYPE_CHECKING:
-    from reidcam.eval.calibrate import Calibration
+    from reidcam.match.calibration import Calibration
     from reidcam.pipeline.calibration import CalibrationFeed
 
 log = logging.getLogger(__name__)

@@ -7,6 +7,7 @@ crop's colour to a vector so that the same colour means the same person.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Sequence
 
@@ -14,7 +15,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from reidcam.capture.base import SourceState, SourceStatus
+from reidcam.core.status import SourceState, SourceStatus
 from reidcam.core.types import Detections, Embeddings, Frame, l2_normalize
 
 BACKGROUND = 40
@@ -42,6 +43,21 @@ class FakeDetector:
             return Detections.empty()
         xyxy = np.asarray(boxes, np.float32)
         return Detections(xyxy, np.full(len(boxes), 0.9, np.float32))
+
+
+class BusyDetector(FakeDetector):
+    """Takes ``delay_s`` per batch once ``busy`` is set: the batch a Stop on a loaded machine
+    waits for."""
+
+    def __init__(self, delay_s: float) -> None:
+        super().__init__()
+        self.delay_s = delay_s
+        self.busy = threading.Event()
+
+    def detect(self, images: Sequence[NDArray[np.uint8]]) -> list[Detections]:
+        if self.busy.is_set():
+            time.sleep(self.delay_s)
+        return super().detect(images)
 
 
 class FakeEmbedder:

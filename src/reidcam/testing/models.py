@@ -6,7 +6,7 @@ from reidcam.detect.base import Detector
 from reidcam.match import Gallery, Matcher, MatcherSettings
 from reidcam.pipeline.step import Models
 from reidcam.reid.backends.base import Embedder
-from reidcam.reid.crops import CropGate
+from reidcam.reid.crop_gate import CropGate
 from reidcam.testing.fakes import FakeDetector, FakeEmbedder
 
 

@@ -28,8 +28,8 @@ from reidcam.capture.urls import redact_text
 from reidcam.config import AppConfig
 from reidcam.core.errors import ReidcamError
 from reidcam.identity.setup import retention_worker
-from reidcam.pipeline.allocator import trim
-from reidcam.pipeline.priority import lower_this_thread
+from reidcam.runtime.allocator import trim
+from reidcam.runtime.priority import lower_this_thread
 from reidcam.web.controller import Controller
 from reidcam.web.docs import add_docs
 from reidcam.web.hub import EventHub
@@ -90,7 +90,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 async def _trim_memory_every(interval_s: float) -> None:
     """Hand freed heap memory back to the system now and then: a server that decodes video
-    for weeks must not creep (see ``reidcam.pipeline.allocator``)."""
+    for weeks must not creep (see ``reidcam.runtime.allocator``)."""
     while True:
         await asyncio.sleep(interval_s)
         await run_in_threadpool(trim)

@@ -24,10 +24,10 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
+from reidcam.core.events import Observation
 from reidcam.core.geometry import iou_matrix
 from reidcam.core.types import Frame, Verdict
-from reidcam.pipeline.events import Observation
-from reidcam.web.crops import (
+from reidcam.web.crop_index import (
     ALL_CROPS_DIR,
     MATCHED_DIR,
     UNCERTAIN_DIR,

@@ -14,22 +14,21 @@ from fastapi import HTTPException, status
 from numpy.typing import NDArray
 
 from reidcam.capture import FailedSource
-from reidcam.capture.base import SourceState
 from reidcam.capture.urls import describe_source, redact_text
 from reidcam.config import AppConfig, CameraConfig
 from reidcam.core.errors import ImageError
+from reidcam.core.events import EventSink, FanOutSink
+from reidcam.core.status import SourceState
 from reidcam.identity import Assignment, IdentitySink
 from reidcam.pipeline.camera import CameraUnit
 from reidcam.pipeline.camera_set import CameraSetError, DuplicateCamera, UnknownCamera
-from reidcam.pipeline.events import EventSink, FanOutSink
 from reidcam.pipeline.runner import Runner
-from reidcam.reid.query import read_image
+from reidcam.reid.enroll import PersonPick, pick_person, read_image
 from reidcam.web.hub import Beacon, EventHub
-from reidcam.web.queries import QueryBook, QueryRecord, QuerySource
+from reidcam.web.live_queries import QueryBook, QueryRecord, QuerySource
 from reidcam.web.schemas import CameraOut, QueryOut, RunnerOut, StorageOut, crop_out, seen_out
 from reidcam.web.services import Services
 from reidcam.web.state import LiveState
-from reidcam.web.uploads import PersonPick, pick_person
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +44,7 @@ class Controller:
         self.queries = QueryBook(self.models.gallery, self.models.embedder, live.crops)
         self.memory = services.memory
         self._lock = threading.Lock()
+        self._stopping = False  # Stop asked, the runner still writing its last sightings
         self._runner: Runner | None = None
         self._identity_sink: IdentitySink | None = None
         self._sightings_failed = 0  # of the runs before the current one
@@ -100,11 +100,23 @@ class Controller:
         self._runner.start()
 
     def stop(self) -> RunnerOut:
+        """Stop and wait until the last frames and sightings are written.
+
+        That can take seconds on a busy machine (a detection batch in flight, the identity
+        memory's queue): every page is told at once that it is stopping, not left guessing.
+        """
         with self._lock:
-            if self._runner is not None and self.running:
-                self._runner.stop()
-                log.info("detection stopped")
-            self._close_identity_sink()
+            runner = self._runner if self.running else None
+            if runner is not None:
+                self._stopping = True
+                self._publish_runner()
+            try:
+                if runner is not None:
+                    runner.stop()
+                    log.info("detection stopped")
+                self._close_identity_sink()
+            finally:
+                self._stopping = False
         return self._publish_runner()
 
     # -- identity memory ------------------------------------------------------
@@ -164,7 +176,7 @@ class Controller:
     def runner_state(self) -> RunnerOut:
         r = self._runner
         error = None if r is None or r.error is None else redact_text(str(r.error))
-        return RunnerOut(running=self.running, error=error)
+        return RunnerOut(running=self.running, stopping=self._stopping, error=error)
 
     def _publish_runner(self) -> RunnerOut:
         state = self.runner_state()
@@ -174,6 +186,17 @@ class Controller:
     # -- cameras --------------------------------------------------------------
     def camera_ids(self) -> list[str]:
         return [c.id for c in self._camera_configs]
+
+    def camera_failed(self, camera_id: str) -> bool:
+        """The camera could not be used: unusable at start-up, or given up by its reader."""
+        if camera_id in self.services.source_problems:
+            return True
+        runner = self._runner
+        unit = next((u for u in runner.cameras if u.camera_id == camera_id), None) if runner else None
+        try:
+            return unit is not None and unit.status().state == SourceState.FAILED
+        except Exception:  # a status must never break the page
+            return False
 
     def cameras(self) -> list[CameraOut]:
         runner = self._runner

@@ -28,7 +28,10 @@ PLACEHOLDER_EVERY_S = 1.0
 
 
 def placeholder_text(ctrl: Controller, camera_id: str) -> str:
-    """What a camera without a frame shows: stopped, or waiting for its first frame."""
+    """What a camera without a frame shows: failed (the panel says why), stopped, or waiting for
+    its first frame. A failed camera said "waiting for frames" for good."""
+    if ctrl.camera_failed(camera_id):
+        return f"{camera_id}: failed"
     return f"{camera_id}: waiting for frames" if ctrl.running else f"{camera_id}: stopped"
 
 

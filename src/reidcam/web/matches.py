@@ -14,10 +14,10 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass, replace
 
+from reidcam.core.events import Observation
 from reidcam.core.types import Frame, MatchDecision, Verdict
-from reidcam.pipeline.events import Observation
 from reidcam.web.cards import Card
-from reidcam.web.crops import MATCHED_DIR, CropIndex, CropRecord
+from reidcam.web.crop_index import MATCHED_DIR, CropIndex, CropRecord
 
 PUBLISH_EVERY_S = 1.0
 

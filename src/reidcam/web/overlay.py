@@ -14,8 +14,8 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
+from reidcam.core.events import Observation
 from reidcam.core.types import Verdict
-from reidcam.pipeline.events import Observation
 from reidcam.storage.crop_store import encode_jpeg
 
 RED, AMBER, GREEN = (40, 40, 230), (0, 190, 255), (90, 200, 90)

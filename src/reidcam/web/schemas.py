@@ -9,7 +9,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSche
 from reidcam.capture.urls import STREAM_SCHEMES, redact_url, url_scheme
 from reidcam.config import CameraConfig
 from reidcam.web.cards import Card
-from reidcam.web.crops import CropRecord
+from reidcam.web.crop_index import CropRecord
 from reidcam.web.matches import CameraSeen, MatchEntry
 
 
@@ -184,6 +184,9 @@ class StorageOut(BaseModel):
 
 class StatusOut(BaseModel):
     running: bool
+    stopping: bool = Field(
+        default=False, description="Stop was asked: the last frames and sightings are being written"
+    )
     error: str | None
     threshold: float
     cameras: list[CameraOut]
@@ -197,6 +200,9 @@ class StatusOut(BaseModel):
 
 class RunnerOut(BaseModel):
     running: bool
+    stopping: bool = Field(
+        default=False, description="Stop was asked: the last frames and sightings are being written"
+    )
     error: str | None
 
 

@@ -18,8 +18,8 @@ from reidcam.identity import IdentityMemory
 from reidcam.identity.setup import open_memory
 from reidcam.pipeline.build import build_models
 from reidcam.pipeline.camera import CameraUnit
-from reidcam.pipeline.priority import ThreadLauncher
 from reidcam.pipeline.step import Models
+from reidcam.runtime.priority import ThreadLauncher
 from reidcam.track import build_tracker
 from reidcam.web.replay import replay_camera, replay_cameras
 from reidcam.web.state import LiveSettings
@@ -50,7 +50,7 @@ class Services:
         source_problems: ``camera id -> why`` for cameras whose source could not be used when the
             server started; shown as ``failed`` before the first Start (the runner reports them after).
         launcher, web_nice: detection's threads are started on ``launcher`` (normal priority)
-            and the server's own threads run ``web_nice`` nicer (``reidcam.pipeline.priority``);
+            and the server's own threads run ``web_nice`` nicer (``reidcam.runtime.priority``);
             no launcher: everything at the caller's priority.
     """
 

@@ -13,11 +13,11 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from reidcam.capture.base import SourceStatus
+from reidcam.core.events import FrameResult
+from reidcam.core.status import SourceStatus
 from reidcam.core.types import Sighting
-from reidcam.pipeline.events import FrameResult
 from reidcam.web.cards import CardBook
-from reidcam.web.crops import CropIndex
+from reidcam.web.crop_index import CropIndex
 from reidcam.web.frames import FrameSignal, SharedEncoder
 from reidcam.web.hub import EventHub
 from reidcam.web.matches import MatchBook

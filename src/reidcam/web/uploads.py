@@ -21,14 +21,10 @@ from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
 from reidcam.core.errors import ImageError
-from reidcam.detect.base import Detector
-from reidcam.reid.crops import extract_crops
-from reidcam.reid.query import MAX_QUERY_PIXELS, decode_image
+from reidcam.reid.enroll import MAX_QUERY_PIXELS, decode_image
 
 TOO_LARGE = 413  # named HTTP_413_CONTENT_TOO_LARGE or ..._REQUEST_ENTITY_TOO_LARGE depending on the version
 MULTIPART_SLACK = 64 * 1024
-#: A person box covering at least this share of the photo means the photo already is a crop.
-CROP_AREA_SHARE = 0.5
 
 
 @dataclass(frozen=True)
@@ -235,35 +231,3 @@ def decode_upload(data: bytes) -> NDArray[np.uint8]:
         return decode_image(data, what="the uploaded file")
     except ImageError as exc:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, str(exc)) from exc
-
-
-@dataclass(frozen=True)
-class PersonPick:
-    image: NDArray[np.uint8]
-    used: str
-    box: list[float] | None
-    message: str
-
-
-def pick_person(image: NDArray[np.uint8], detector: Detector) -> PersonPick:
-    """The person to search for in a photo: the largest detected person, or the whole photo.
-
-    A photo that is already a crop (the largest person fills most of it), or one
-    with no person found, is used whole.
-    """
-    dets = detector.detect([image])[0]
-    h, w = image.shape[:2]
-    if len(dets) == 0:
-        return PersonPick(image, "whole_image", None, "no person detected; the whole photo is the query")
-    areas = (dets.xyxy[:, 2] - dets.xyxy[:, 0]) * (dets.xyxy[:, 3] - dets.xyxy[:, 1])
-    best = int(np.argmax(areas))
-    box = [round(float(v), 1) for v in dets.xyxy[best]]
-    if areas[best] >= CROP_AREA_SHARE * w * h:
-        return PersonPick(image, "whole_image", box, "the photo shows one person; used as it is")
-    crop = extract_crops(image, dets.xyxy[best : best + 1])[0]
-    if crop is None:
-        return PersonPick(
-            image, "whole_image", None, "the person box was empty; the whole photo is the query"
-        )
-    msg = f"{len(dets)} person(s) detected; the largest (box {box}) is the query"
-    return PersonPick(crop, "largest_person_box", box, msg)

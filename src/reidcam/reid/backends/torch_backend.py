@@ -1,7 +1,7 @@
 """ReID embedder on PyTorch for torchreid-format checkpoints (OSNet, ResNet50 ``.pth``).
 
 An ONNX OSNet export (the shipped ``osnet_x0_25_msmt17.onnx``) is rebuilt in PyTorch by
-``eval.convert.onnx_to_osnet``: that is how the ONNX model reaches a GPU when ONNX Runtime is
+``reid.backends.onnx_to_torch.onnx_to_osnet``: that is how the ONNX model reaches a GPU when ONNX Runtime is
 the CPU wheel. ``fp16`` runs weights and activations in half precision (GPU only).
 
 The checkpoint may be a bare state_dict or ``{"state_dict": ...}`` (torchreid's
@@ -125,7 +125,7 @@ class TorchEmbedder(BatchEmbedder):
         )
 
     def _from_onnx(self, arch: str | None) -> tuple[Any, str]:
-        from reidcam.eval.convert import onnx_to_osnet
+        from reidcam.reid.backends.onnx_to_torch import onnx_to_osnet
         from reidcam.reid.backends.torch_models import OSNET_CHANNELS
 
         known = [a for a in OSNET_CHANNELS if self.model_id.startswith(a)]

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
-from reidcam.eval.calibrate import Calibration
+from reidcam.match.calibration import Calibration
 from reidcam.match.threshold_rule import hard_to_separate
 from reidcam.web.controller import Controller
 from reidcam.web.routes.deps import controller

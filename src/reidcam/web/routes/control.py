@@ -26,6 +26,7 @@ def status_out(ctrl: Controller) -> StatusOut:
     live = ctrl.live
     return StatusOut(
         running=runner.running,
+        stopping=runner.stopping,
         error=runner.error,
         threshold=ctrl.threshold,
         cameras=ctrl.cameras(),

@@ -17,6 +17,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse
 
 from reidcam.identity import IdentityMemory
+from reidcam.reid.enroll import pick_person
 from reidcam.storage.db import StorageError
 from reidcam.web.controller import Controller
 from reidcam.web.identity_schemas import (
@@ -39,7 +40,7 @@ from reidcam.web.identity_schemas import (
 )
 from reidcam.web.routes.deps import EpochS, Offset, controller
 from reidcam.web.schemas import Error
-from reidcam.web.uploads import decode_upload, pick_person, read_upload, upload_openapi
+from reidcam.web.uploads import decode_upload, read_upload, upload_openapi
 
 router = APIRouter(tags=["identities"])
 Ctrl = Annotated[Controller, Depends(controller)]

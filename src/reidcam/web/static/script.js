@@ -14,6 +14,7 @@ const state = {
   thresholdSending: false,
   thresholdAgain: false,
   thresholdEditedAt: 0,
+  thresholdPending: null,
   streams: new Map(),
   live: null,
   calibration: null,
@@ -152,7 +153,7 @@ function renderCameras(cameras) {
   for (const cam of cameras) {
     const panel = box.querySelector(`[data-camera-id="${CSS.escape(cam.camera_id)}"]`);
     updateCameraPanel(panel, cam);
-    if (panel && panel.querySelector(".calib").hidden) showCameraRates(Number($("#threshold").value));
+    if (panel && cam.state !== "failed" && panel.querySelector(".calib").hidden) showCameraRates(Number($("#threshold").value));
     const chip = el("span", { class: "chip", "data-state": cam.state, title: cam.description + (cam.last_error ? "\n" + cam.last_error : "") });
     chip.textContent = `${cam.name}: ${cam.state}${cam.state === "live" ? " " + cam.fps.toFixed(1) + " fps" : ""}`;
     health.push(chip);
@@ -178,6 +179,16 @@ function updateCameraPanel(panel, cam) {
   panel.querySelector(".age").textContent = age === null ? "" : `last frame ${age < 10 ? age.toFixed(1) : Math.round(age)} s ago`;
   panel.querySelector(".age").title = `frames read ${cam.frames_read}, processed ${cam.frames_processed}, reconnects ${cam.reconnects}, errors ${cam.errors}`;
   const seen = panel.querySelector(".seen");
+  if (cam.state === "failed") {
+    // The reason, on the panel itself: a chip's tooltip is not where a first-time user looks.
+    seen.textContent = cam.last_error || "this camera could not be used";
+    seen.dataset.error = "true";
+    seen.setAttribute("role", "alert");
+    panel.querySelector(".calib").hidden = true;
+    return;
+  }
+  delete seen.dataset.error;
+  seen.setAttribute("role", "status");
   const m = cam.last_match;
   panel.dataset.matched = m ? "true" : "false";
   if (m) {
@@ -235,19 +246,25 @@ async function refreshStatus() {
   try {
     const s = await api("/api/status");
     renderCameras(s.cameras);
-    const rs = $("#run-state");
-    rs.textContent = s.running ? "running" : s.error ? "error" : "stopped";
-    rs.dataset.state = s.running ? "live" : s.error ? "failed" : "stopped";
-    rs.title = s.error || "";
+    showRunState(s);
     $("#device").textContent = s.device;
-    $("#start").disabled = s.running;
-    $("#stop").disabled = !s.running;
     if (!userOwnsThreshold()) setThreshold(s.threshold);
     renderStorage(s.storage);
   } catch (e) {
     $("#run-state").textContent = "offline";
     $("#run-state").dataset.state = "failed";
   }
+}
+
+// Stopping can take seconds on a busy machine (the last detection batch, the sightings still to
+// write): every tab says so and offers neither button until it is done.
+function showRunState(r) {
+  const rs = $("#run-state");
+  rs.textContent = r.stopping ? "stopping…" : r.running ? "running" : r.error ? "error" : "stopped";
+  rs.dataset.state = r.stopping ? "stopping" : r.running ? "live" : r.error ? "failed" : "stopped";
+  rs.title = r.error || "";
+  $("#start").disabled = r.running || r.stopping;
+  $("#stop").disabled = !r.running || r.stopping;
 }
 
 // A full or read-only data directory: crops are not saved (detection goes on), say so in the header.
@@ -297,6 +314,27 @@ async function sendThreshold() {
   }
 }
 
+// A threshold event that arrives while the slider is the user's is kept, not dropped: it may be
+// another tab's change (two operators stepping within a second of each other), and the latest event
+// is the server's value. It is applied once the slider is free again. Events come in order over one
+// socket, so the last one kept is never older than this tab's own echo.
+function serverThreshold(v) {
+  state.thresholdPending = v;
+  applyPendingThreshold();
+}
+
+function applyPendingThreshold() {
+  clearTimeout(state.timers.thresholdPending);
+  if (state.thresholdPending === null) return;
+  if (userOwnsThreshold()) {
+    const left = state.thresholdEditedAt + THRESHOLD_QUIET_MS - Date.now();
+    state.timers.thresholdPending = setTimeout(applyPendingThreshold, Math.max(50, left + 10));
+    return;
+  }
+  setThreshold(state.thresholdPending);
+  state.thresholdPending = null;
+}
+
 function setThreshold(v) {
   $("#threshold").value = v;
   $("#threshold-value").textContent = Number(v).toFixed(2);
@@ -327,6 +365,10 @@ function showCameraRates(t) {
     const panel = document.querySelector(`#cameras [data-camera-id="${CSS.escape(c.camera_id)}"]`);
     const box = panel && panel.querySelector(".calib");
     if (!box) continue;
+    if (panel.dataset.state === "failed") {
+      box.hidden = true;
+      continue;
+    }
     const text = cameraRatesText(c, t);
     box.hidden = !text && !c.warning;
     box.dataset.warning = c.warning ? "true" : "false";
@@ -423,6 +465,7 @@ async function useCalibrated() {
 }
 
 async function startStop(action) {
+  if (action === "stop") showRunState({ running: true, stopping: true, error: null });
   $("#start").disabled = $("#stop").disabled = true;
   try {
     const r = await api(`/api/${action}`, { method: "POST" });
@@ -878,10 +921,8 @@ const EVENT_HANDLERS = {
   },
   query: () => refreshQuery(),
   matches_cleared: () => refreshMatches(),
-  threshold: (e) => {
-    if (!userOwnsThreshold()) setThreshold(e.threshold);
-  },
-  runner: () => refreshStatus(),
+  threshold: (e) => serverThreshold(e.threshold),
+  runner: (e) => (e.stopping ? showRunState(e) : refreshStatus()),
   cameras: () => refreshStatus(),
   sighting: () => debounce("people", refreshPeople, 1500),
 };

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from reidcam.perf.procprobe import ProcessSample, probe
+from harness.procprobe import ProcessSample, probe
 from reidcam.perf.system import load_average
 
 
@@ -213,7 +213,7 @@ async def run_soak(
     base_url: str, pid: int, cameras: list[str], opts: SoakOptions, emit: Callable[[str], None]
 ) -> dict[str, Any]:
     """Browse ``base_url`` for ``opts.minutes`` while probing ``pid``; ``emit`` gets each minute's line."""
-    from reidcam.perf.webclient import Browser, ClientStats, fetch_status
+    from harness.webclient import Browser, ClientStats, fetch_status
 
     stats, stop = ClientStats(), asyncio.Event()
     browser = Browser(base_url, stats, cameras, opts.poll_s, opts.stream_fps, pick_query=True)

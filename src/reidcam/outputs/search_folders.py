@@ -20,9 +20,9 @@ from typing import IO, Any
 import numpy as np
 from numpy.typing import NDArray
 
-from reidcam.capture.base import SourceStatus
+from reidcam.core.events import FrameResult, Observation
+from reidcam.core.status import SourceStatus
 from reidcam.core.types import Sighting, Verdict
-from reidcam.pipeline.events import FrameResult, Observation
 from reidcam.storage.crop_store import CropStore
 from reidcam.storage.db import StorageError
 

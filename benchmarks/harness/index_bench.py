@@ -16,7 +16,7 @@ import time
 import numpy as np
 from numpy.typing import NDArray
 
-from reidcam.match.index import ExactIndex, HnswIndex, IvfIndex, VectorIndex, set_search_threads
+from harness.index import ExactIndex, HnswIndex, IvfIndex, VectorIndex, set_search_threads
 from reidcam.perf.system import Phase
 from reidcam.pipeline.stats import percentiles
 

@@ -16,8 +16,6 @@ import os
 import sys
 from dataclasses import asdict, dataclass
 
-from reidcam.config.schema import PerformanceConfig
-
 log = logging.getLogger(__name__)
 
 
@@ -44,20 +42,25 @@ def cpu_count() -> int:
         return os.cpu_count() or 1
 
 
-def apply_thread_settings(cfg: PerformanceConfig | None = None) -> ThreadPlan:
-    """Set OpenCV's and (if loaded) PyTorch's pools; return the plan for the model backends."""
-    cfg = cfg or PerformanceConfig()
+def apply_thread_settings(
+    threads: int | None = None, *, pipelined: bool = True, opencv_threads: int = 1
+) -> ThreadPlan:
+    """Set OpenCV's and (if loaded) PyTorch's pools; return the plan for the model backends.
+
+    Args mirror ``performance`` in the config (``threads``, ``pipelined``, ``opencv_threads``);
+    ``threads`` None: half the usable cores when pipelined, all of them when not.
+    """
     cores = cpu_count()
-    threads = cfg.threads or (max(1, cores // 2) if cfg.pipelined else cores)
+    threads = threads or (max(1, cores // 2) if pipelined else cores)
     import cv2
 
-    cv2.setNumThreads(cfg.opencv_threads)
+    cv2.setNumThreads(opencv_threads)
     torch_threads = None
     torch = sys.modules.get("torch")
     if torch is not None:
         torch.set_num_threads(threads)
         torch_threads = threads
     workers = max(1, cores // threads)
-    plan = ThreadPlan(cores, cfg.pipelined, threads, workers, cfg.opencv_threads, torch_threads)
+    plan = ThreadPlan(cores, pipelined, threads, workers, opencv_threads, torch_threads)
     log.info("thread plan: %s", plan)
     return plan

@@ -6,7 +6,7 @@ the page's one WebSocket (``/api/live``: every watched camera's frames and the e
 reading and discarding, and, when asked, picks a gallery crop as the query once crops exist.
 ``transport="mjpeg"`` instead holds what the page held before issue #13 (the event stream and
 one MJPEG stream per camera), for comparison. Every request and stream fault is counted: the
-benchmarks report them, a healthy server has none. The HTTP is ``reidcam.perf.rawhttp``'s: on
+benchmarks report them, a healthy server has none. The HTTP is ``harness.rawhttp``'s: on
 the server's own cores, the client must cost as little as a browser's native networking would;
 the WebSocket is the ``websockets`` package's (a dependency of the server).
 """
@@ -21,7 +21,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from reidcam.perf.rawhttp import Connection, HttpError, MarkerCounter, stream
+from harness.rawhttp import Connection, HttpError, MarkerCounter, stream
 
 LISTS = ("/api/cameras", "/api/gallery?limit=60", "/api/matches?limit=50")
 STREAM_TIMEOUT_S = 30.0  # the event stream sends a keepalive every 10 s

@@ -21,10 +21,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from reidcam.perf.procprobe import probe
-from reidcam.perf.soak import camera_fps, percentile
+from harness.procprobe import probe
+from harness.soak import camera_fps, percentile
+from harness.webclient import Transport
 from reidcam.perf.system import load_average, steal_seconds
-from reidcam.perf.webclient import Transport
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ class LoadOptions:
 
 async def measure_window(base_url: str, pid: int, seconds: float) -> dict[str, Any]:
     """Each camera's processed FPS, the server's CPU use and the load average over ``seconds``."""
-    from reidcam.perf.webclient import fetch_status
+    from harness.webclient import fetch_status
 
     before, cpu0, t0 = await fetch_status(base_url), probe(pid).cpu_s, time.monotonic()
     load0, steal0 = load_average(), steal_seconds()
@@ -100,7 +100,7 @@ def judge(ratio: float | None, failures: int, max_drop: float = 0.20) -> list[st
 async def _loaded_window(
     base_url: str, pid: int, cameras: list[str], opts: LoadOptions, stats: Any
 ) -> dict[str, Any]:
-    from reidcam.perf.webclient import Browser
+    from harness.webclient import Browser
 
     stop = asyncio.Event()
     browsers = [  # each shows every camera, as the page does
@@ -134,7 +134,7 @@ async def run_load(
     base_url: str, pid: int, cameras: list[str], opts: LoadOptions, emit: Callable[[str], None]
 ) -> dict[str, Any]:
     """Interleaved baseline and loaded windows on a running server; ``emit`` gets progress lines."""
-    from reidcam.perf.webclient import ClientStats
+    from harness.webclient import ClientStats
 
     emit(f"warm-up {opts.warmup_s:g} s")
     await asyncio.sleep(opts.warmup_s)

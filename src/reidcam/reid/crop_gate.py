@@ -118,19 +118,18 @@ def _reason_codes(checks: Sequence[tuple[str, NDArray[np.bool_]]], n: int) -> li
 
 
 def crop_quality(
-    xyxy: NDArray[np.float32], frame_width: int, frame_height: int, cfg: ReidConfig | CropGate
+    xyxy: NDArray[np.float32], frame_width: int, frame_height: int, gate: CropGate
 ) -> CropQuality:
     """Judge each box as a ReID crop.
 
     Args:
         xyxy: (N, 4) float32 boxes in frame pixels.
         frame_width, frame_height: frame size in pixels.
-        cfg: a CropGate, or a ReidConfig (its min_crop_* and min_aspect, default overlap/margin).
+        gate: the thresholds (``CropGate.from_config`` makes one from a ReidConfig).
 
     The score is a size term (height up to twice the minimum counts, then saturates) times
     (1 - overlap), halved for a border cut or a bad aspect ratio.
     """
-    gate = cfg if isinstance(cfg, CropGate) else CropGate.from_config(cfg)
     b = np.asarray(xyxy, np.float32).reshape(-1, 4)
     h, w = box_heights(b), box_widths(b)
     overlap = occlusion(b)

@@ -14,8 +14,8 @@ from numpy.typing import NDArray
 from reidcam.identity import IdentityMemory
 from reidcam.match.gallery import Gallery
 from reidcam.reid.backends.base import Embedder
-from reidcam.reid.query import enroll
-from reidcam.web.crops import QUERY_DIR, CropIndex
+from reidcam.reid.enroll import enroll
+from reidcam.web.crop_index import QUERY_DIR, CropIndex
 
 QuerySource = Literal["crops", "upload", "memory"]
 #: Query ids of identities restored from the identity memory start with this.

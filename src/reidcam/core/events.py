@@ -7,14 +7,14 @@ writer are sinks, so the pipeline never imports them.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
 from numpy.typing import NDArray
 
-from reidcam.capture.base import SourceStatus
+from reidcam.core.status import SourceStatus
 from reidcam.core.types import Frame, MatchDecision, Sighting
 
 log = logging.getLogger(__name__)
@@ -87,11 +87,11 @@ class FanOutSink:
     def __init__(self, sinks: Sequence[EventSink]) -> None:
         self.sinks = list(sinks)
 
-    def _each(self, method: str, arg: object) -> None:
+    def _each(self, deliver: Callable[[EventSink], None]) -> None:
         failed: list[tuple[str, Exception]] = []
         for sink in self.sinks:
             try:
-                getattr(sink, method)(arg)
+                deliver(sink)
             except Exception as exc:
                 failed.append((type(sink).__name__, exc))
         if failed:
@@ -100,10 +100,10 @@ class FanOutSink:
             raise SinkError(msg) from failed[0][1]
 
     def on_frame(self, result: FrameResult) -> None:
-        self._each("on_frame", result)
+        self._each(lambda sink: sink.on_frame(result))
 
     def on_sighting_closed(self, sighting: Sighting) -> None:
-        self._each("on_sighting_closed", sighting)
+        self._each(lambda sink: sink.on_sighting_closed(sighting))
 
     def on_status(self, status: SourceStatus) -> None:
-        self._each("on_status", status)
+        self._each(lambda sink: sink.on_status(status))
