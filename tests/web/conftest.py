@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from web_support import IDENTITY_SETTINGS, fake_cameras, fake_config
+from web_support import IDENTITY_SETTINGS, fake_camera, fake_cameras, fake_check_source, fake_config
 
 from reidcam.identity import IdentityMemory
 from reidcam.testing.models import fake_models
@@ -36,6 +36,8 @@ def make_services(tmp_path: Path, make_memory: Callable[..., IdentityMemory]) ->
         fields: dict[str, object] = {
             "models": fake_models(),
             "build_cameras": fake_cameras,
+            "build_camera": fake_camera,
+            "check_source": fake_check_source,
             "data_dir": tmp_path / "data",
         }
         fields.update(kwargs)

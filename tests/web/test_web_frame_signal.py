@@ -32,7 +32,9 @@ class _Request:
 
 
 def _ctrl(live: LiveState) -> SimpleNamespace:
-    return SimpleNamespace(live=live, running=True, camera_failed=lambda camera_id: False)
+    return SimpleNamespace(
+        live=live, running=True, camera_failed=lambda camera_id: False, has_camera=lambda camera_id: True
+    )
 
 
 def test_nobody_watching_costs_the_runner_no_wake_up() -> None:

@@ -8,8 +8,9 @@ from collections.abc import Callable
 import cv2
 import numpy as np
 
-from reidcam.capture import PacedSource
-from reidcam.config import AppConfig, TrackerConfig
+from reidcam.capture import FailedSource, PacedSource, open_source, source_problem
+from reidcam.config import AppConfig, CameraConfig, TrackerConfig
+from reidcam.core.errors import SourceError
 from reidcam.identity import IdentitySettings
 from reidcam.pipeline.camera import CameraUnit
 from reidcam.pipeline.sightings import SightingBook
@@ -36,6 +37,27 @@ def fake_cameras(fps: float = 200.0, loop: bool = True) -> list[CameraUnit]:
         tracker = build_tracker(TrackerConfig(frame_rate=10, track_buffer=10))
         units.append(CameraUnit(cam, source, tracker, SightingBook(cam, max_missing_frames=10)))
     return units
+
+
+def fake_camera(cam: CameraConfig, fps: float = 200.0) -> CameraUnit:
+    """A camera added through the API: ``synthetic-cam0`` / ``synthetic-cam1`` replay that camera
+    of the scene; any other source is built as ``reidcam serve`` builds it (a missing file fails)."""
+    tracker = build_tracker(TrackerConfig(frame_rate=10, track_buffer=10))
+    scene = str(cam.source).removeprefix("synthetic-")
+    if scene in CAMERAS:
+        frames = scene_frames(scene)
+        source: object = PacedSource(cam.id, lambda: FakeSource(cam.id, frames), fps, True)
+    else:
+        try:
+            source = open_source(cam)
+        except SourceError as exc:
+            source = FailedSource(cam.id, str(exc))
+    return CameraUnit(cam.id, source, tracker, SightingBook(cam.id, max_missing_frames=10))  # type: ignore[arg-type]
+
+
+def fake_check_source(cam: CameraConfig) -> str | None:
+    """``source_problem``, but the synthetic scene's cameras are fine."""
+    return None if str(cam.source).startswith("synthetic-") else source_problem(cam)
 
 
 def fake_config() -> AppConfig:

@@ -245,32 +245,32 @@ def is_stills(cam: CameraConfig, source: FrameSource) -> bool:
     return stills
 
 
-def build_cameras(cfg: AppConfig) -> list[CameraUnit]:
-    """One unit per enabled camera, each with its own tracker and sighting book.
+def build_camera(cfg: AppConfig, cam: CameraConfig) -> CameraUnit:
+    """One camera's unit with its own tracker and sighting book (not opened yet).
 
     A camera whose source cannot be built gets a :class:`FailedSource`: the runner marks it
     failed with the reason, and the other cameras run. An image folder of stills gets a
     :class:`StillsTracker` and a book that closes each sighting after its frame.
     """
-    units = []
-    for cam in cfg.cameras:
-        if not cam.enabled:
-            continue
-        source = _source(cam)
-        stills = is_stills(cam, source)
-        book = SightingBook(
-            cam.id,
-            max_embeddings=cfg.reid.max_embeddings_per_sighting,
-            embed_interval_frames=cfg.reid.embed_interval_frames,
-            max_missing_frames=0 if stills else cfg.tracker.track_buffer,  # stills: closed at the next frame
-            switch_similarity=cfg.reid.switch_similarity,
-            reembed_height_change=cfg.performance.reembed_height_change,
-        )
-        tracker = StillsTracker() if stills else build_tracker(cfg.tracker)
-        unit = CameraUnit(cam.id, source, tracker, book)
-        unit.detector_imgsz = cam.detector_imgsz
-        units.append(unit)
-    return units
+    source = _source(cam)
+    stills = is_stills(cam, source)
+    book = SightingBook(
+        cam.id,
+        max_embeddings=cfg.reid.max_embeddings_per_sighting,
+        embed_interval_frames=cfg.reid.embed_interval_frames,
+        max_missing_frames=0 if stills else cfg.tracker.track_buffer,  # stills: closed at the next frame
+        switch_similarity=cfg.reid.switch_similarity,
+        reembed_height_change=cfg.performance.reembed_height_change,
+    )
+    tracker = StillsTracker() if stills else build_tracker(cfg.tracker)
+    unit = CameraUnit(cam.id, source, tracker, book)
+    unit.detector_imgsz = cam.detector_imgsz
+    return unit
+
+
+def build_cameras(cfg: AppConfig) -> list[CameraUnit]:
+    """One unit per enabled camera (:func:`build_camera`)."""
+    return [build_camera(cfg, cam) for cam in cfg.cameras if cam.enabled]
 
 
 def build_runner(cfg: AppConfig, models: Models, sink: EventSink | None = None) -> Runner:

@@ -9,11 +9,13 @@ import time
 from collections.abc import Callable, Sequence
 from functools import partial
 
+from reidcam.capture.urls import redact_text
 from reidcam.core.errors import ReidcamError
 from reidcam.core.events import EventSink, NullSink
 from reidcam.core.status import SourceStatus
 from reidcam.core.types import Frame, Sighting
 from reidcam.pipeline.camera import CameraUnit
+from reidcam.pipeline.camera_set import CameraSet
 from reidcam.pipeline.stats import RunStats
 from reidcam.pipeline.step import Detected, Models, detect_stage, finish_step
 from reidcam.runtime.worker import BackgroundThread
@@ -40,6 +42,11 @@ class Runner:
     turns on both cores: no thread barrier waits on a core that a neighbour is using.
     ``step()`` always runs both stages in the caller's thread. ``stats`` holds the stage
     timings, latency and ReID counts of the run.
+
+    The camera set may change while the loop runs (``add_camera``, ``remove_camera``, from
+    any thread): the other cameras are neither paused nor restarted. The run ends once every
+    camera has ended; ``wait_for_cameras`` (the web server) keeps it running with no camera
+    left, until ``stop()`` or a camera is added.
     """
 
     def __init__(
@@ -51,11 +58,10 @@ class Runner:
         idle_wait_s: float = 0.05,
         prefetch_frames: int = 2,
         pipelined: bool = True,
+        wait_for_cameras: bool = False,
     ) -> None:
-        ids = [c.camera_id for c in cameras]
-        if len(set(ids)) != len(ids):
-            raise ReidcamError(f"camera ids must be unique, got {ids}")
-        self.cameras = list(cameras)
+        self._cameras = CameraSet(cameras)
+        self.wait_for_cameras = wait_for_cameras
         self.models = models
         self.sink: EventSink = sink or NullSink()
         self.status_interval_s = status_interval_s
@@ -69,6 +75,11 @@ class Runner:
         self._background = BackgroundThread("reidcam-runner", self._run_guarded, self._stop)
         self._last_status = 0.0
         self.error: BaseException | None = None
+
+    @property
+    def cameras(self) -> list[CameraUnit]:
+        """The cameras now in the run (a copy: the set may change while the loop runs)."""
+        return list(self._cameras.units)
 
     # -- lifecycle -------------------------------------------------------
     def start(self) -> None:
@@ -100,29 +111,87 @@ class Runner:
         A camera that cannot be opened (a missing or unreadable file) is marked failed and
         the others run; only when none opens does the error end the run.
         """
-        self._open_all()
+        self._cameras.set_live(True)
         try:
+            self._open_all()
             if self.pipelined:
                 self._run_pipelined()
             else:
-                while not self._stop.is_set() and any(not u.ended for u in self.cameras):
+                while not self._stop.is_set() and not self._done():
                     self.step()
         finally:
             self._shutdown()
 
+    def _done(self) -> bool:
+        """Every camera ended (none left counts only without ``wait_for_cameras``)."""
+        units = self._cameras.units
+        if not units:
+            return not self.wait_for_cameras
+        return all(u.ended for u in units)
+
     def _open_all(self) -> None:
-        errors: list[BaseException] = []
-        for unit in self.cameras:
-            try:
-                unit.source.open()
-            except Exception as exc:
-                log.error("camera %s: cannot open its source, skipped: %s", unit.camera_id, exc)
-                unit.fail(exc)
-                errors.append(exc)
-                continue
-            self._start_grabber(unit)
-        if errors and len(errors) == len(self.cameras):
+        units = self._cameras.units
+        errors = [exc for unit in units if (exc := self._open(unit)) is not None]
+        if errors and len(errors) == len(units):
             raise errors[0]
+
+    def _open(self, unit: CameraUnit) -> Exception | None:
+        """Open the camera and start its reader; a camera that cannot open is marked failed."""
+        try:
+            unit.source.open()
+        except Exception as exc:
+            log.error("camera %s: cannot open its source, skipped: %s", unit.camera_id, redact_text(str(exc)))
+            unit.fail(exc)
+            return exc
+        self._start_grabber(unit)
+        return None
+
+    # -- changing the camera set while running ------------------------------
+    def add_camera(self, unit: CameraUnit) -> CameraUnit:
+        """Add a camera; while the loop runs it is opened here (in the caller's thread) and
+        read from the next step on, the other cameras go on meanwhile. A camera that cannot
+        open is kept, marked failed with the reason, as at start-up. Thread-safe.
+
+        Raises:
+            DuplicateCamera: a camera with this id is in the run (or being added or removed).
+            ReidcamError: the loop stopped while the camera was being opened (it is released).
+        """
+        live = self._cameras.reserve(unit.camera_id)
+        try:
+            if live:
+                self._open(unit)
+        except BaseException:
+            self._cameras.release_reservation(unit.camera_id)
+            raise
+        if not self._cameras.admit(unit, opened=live):
+            self._release(unit)
+            raise ReidcamError(f"camera {unit.camera_id!r} not added: detection stopped meanwhile")
+        log.info("camera %s added%s", unit.camera_id, "" if live else " (opens when the run starts)")
+        self._wake.set()
+        return unit
+
+    def remove_camera(self, camera_id: str, timeout_s: float = 10.0) -> CameraUnit:
+        """Take a camera out of the run: its reader stops and its source is closed at once
+        (threads, files, network), its open sightings are closed and handed to the sink by
+        the loop after the steps holding its frames. Blocks until then, at most ``timeout_s``
+        (the loop still closes them later). Thread-safe; the other cameras go on.
+
+        Raises:
+            UnknownCamera: no camera with this id in the run.
+        """
+        removal = self._cameras.withdraw(camera_id)
+        unit = removal.unit
+        self._release(unit)
+        if not removal.by_loop:  # the loop is not running: nobody else touches the camera
+            self._close_sightings(unit)
+        else:
+            self._wake.set()
+            if not removal.done.wait(timeout_s):
+                log.warning(
+                    "camera %s: sightings not closed within %.1f s of its removal", camera_id, timeout_s
+                )
+        log.info("camera %s removed", camera_id)
+        return unit
 
     def step(self) -> int:
         """Process one frame from each camera that has one; returns the number of frames."""
@@ -132,7 +201,7 @@ class Runner:
             self._finish(batch, detect_stage(batch, self.models), ended)
         else:
             self._close(ended)
-            if any(not u.ended for u in self.cameras):
+            if not self._done():
                 self._wake.wait(self.idle_wait_s)
         self._maybe_publish_status()
         return len(batch)
@@ -199,7 +268,7 @@ class Runner:
     def _detect_loop(self, handoff: queue.Queue[_Handoff | None], errors: list[BaseException]) -> None:
         try:
             while not self._stop.is_set() and not self._abort.is_set():
-                if all(u.ended for u in self.cameras):
+                if self._done():
                     break
                 self._wake.clear()
                 batch, ended = self._collect()
@@ -224,9 +293,11 @@ class Runner:
 
     # -- cameras -----------------------------------------------------------
     def _collect(self) -> tuple[Batch, list[CameraUnit]]:
-        """The next frame of every camera that has one, and the cameras that just ended."""
-        batch, ended = [], []
-        for unit in self.cameras:
+        """The next frame of every camera that has one, and the cameras that just ended or
+        were removed (their sightings are closed after the steps before this one)."""
+        units, ended = self._cameras.collect()
+        batch: Batch = []
+        for unit in units:
             if unit.ended:
                 continue
             try:
@@ -253,6 +324,7 @@ class Runner:
     def _close(self, units: list[CameraUnit]) -> None:
         for unit in units:
             self._close_sightings(unit)
+            self._cameras.retired(unit)
 
     def _close_sightings(self, unit: CameraUnit) -> None:
         try:
@@ -289,15 +361,21 @@ class Runner:
     def status(self) -> list[SourceStatus]:
         return [u.status() for u in self.cameras]
 
+    @staticmethod
+    def _release(unit: CameraUnit) -> None:
+        """Stop the camera's reader thread and close its source (file, capture, connection)."""
+        if unit.grabber is not None:
+            unit.grabber.stop()  # kept: its counters stay readable
+        try:
+            unit.source.close()
+        except Exception:
+            log.exception("camera %s: closing the source failed", unit.camera_id)
+
     def _shutdown(self) -> None:
-        for unit in self.cameras:
-            if unit.grabber is not None:
-                unit.grabber.stop()  # kept: its counters stay readable
-            try:
-                unit.source.close()
-            except Exception:
-                log.exception("camera %s: closing the source failed", unit.camera_id)
-            self._close_sightings(unit)
+        self._cameras.set_live(False)  # from now on an add or remove is done by its caller
+        for unit in (*self._cameras.units, *self._cameras.retiring()):
+            self._release(unit)
+            self._close([unit])
         if self.models.calibration_feed is not None:
             self.models.calibration_feed.flush()
         self._maybe_publish_status(force=True)

@@ -9,8 +9,9 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from reidcam.capture import PacedSource
-from reidcam.config import AppConfig, TrackerConfig
+from reidcam.capture import FailedSource, PacedSource, open_source, source_problem
+from reidcam.config import AppConfig, CameraConfig, TrackerConfig
+from reidcam.core.errors import SourceError
 from reidcam.pipeline.camera import CameraUnit
 from reidcam.pipeline.sightings import SightingBook
 from reidcam.testing.fakes import FakeSource
@@ -47,6 +48,24 @@ def scene_cameras(fps: float = 30.0, cameras: Sequence[str] = CAMERAS) -> list[C
     return units
 
 
+def scene_camera(cam: CameraConfig, fps: float = 30.0) -> CameraUnit:
+    """A camera added through the API: ``synthetic-cam0`` / ``synthetic-cam1`` replay that camera
+    of the scene; any other source is built as ``reidcam serve`` builds it (a missing file fails)."""
+    scene = str(cam.source).removeprefix("synthetic-")
+    if scene not in CAMERAS:
+        try:
+            return camera_unit(cam.id, open_source(cam))
+        except SourceError as exc:
+            return camera_unit(cam.id, FailedSource(cam.id, str(exc)))
+    frames = render(two_camera_scene(), scene, 50)
+    return camera_unit(cam.id, PacedSource(cam.id, lambda: FakeSource(cam.id, frames), fps, True))
+
+
+def scene_check_source(cam: CameraConfig) -> str | None:
+    """``source_problem``, except that the synthetic scene's cameras are fine."""
+    return None if str(cam.source).startswith("synthetic-") else source_problem(cam)
+
+
 def synthetic_config(sources: dict[str, str] | None = None) -> AppConfig:
     cams = sources or {c: f"synthetic-{c}" for c in CAMERAS}
     return AppConfig.model_validate({"cameras": [{"id": c, "source": s} for c, s in cams.items()]})
@@ -55,6 +74,7 @@ def synthetic_config(sources: dict[str, str] | None = None) -> AppConfig:
 def scene_services(
     data_dir: Path, build_cameras: Callable[[], list[CameraUnit]] = scene_cameras, **kwargs: object
 ) -> Services:
+    kwargs = {"build_camera": scene_camera, "check_source": scene_check_source, **kwargs}
     return Services(models=fake_models(), build_cameras=build_cameras, data_dir=data_dir, **kwargs)  # type: ignore[arg-type]
 
 

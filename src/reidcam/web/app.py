@@ -17,6 +17,8 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.trustedhost import TrustedHostMiddleware
@@ -98,6 +100,23 @@ async def _reidcam_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": redact_text(str(exc))}, status_code=400)
 
 
+def _redacted(value: Any) -> Any:
+    """``value`` (JSON-like) with every URL's password and secret parameters masked."""
+    if isinstance(value, str):
+        return redact_text(value)
+    if isinstance(value, list):
+        return [_redacted(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _redacted(v) for k, v in value.items()}
+    return value
+
+
+async def _invalid_request(request: Request, exc: Exception) -> JSONResponse:
+    """FastAPI's 422, but the echoed input never shows a secret (a camera URL's password)."""
+    errors = exc.errors() if isinstance(exc, RequestValidationError) else []
+    return JSONResponse({"detail": _redacted(jsonable_encoder(errors))}, status_code=422)
+
+
 def _path_patterns(app: FastAPI) -> list[tuple[re.Pattern[str], frozenset[str]]]:
     """(path regex, methods) of every documented operation, from the app's OpenAPI schema (cached)."""
     cached: list[tuple[re.Pattern[str], frozenset[str]]] | None = getattr(app.state, "allow_patterns", None)
@@ -163,6 +182,7 @@ def create_app(config: AppConfig, services: Services) -> FastAPI:
     if services.allowed_hosts is not None:
         app.add_middleware(TrustedHostMiddleware, allowed_hosts=services.allowed_hosts)
     app.add_exception_handler(ReidcamError, _reidcam_error)
+    app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(405, _method_not_allowed)
     app.include_router(_api_router())
     app.include_router(live_socket.router)  # a WebSocket: checks the token and origin itself

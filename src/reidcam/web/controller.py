@@ -1,4 +1,4 @@
-"""The web app's verbs: start/stop the runner, choose the query, set the threshold.
+"""The web app's verbs: start/stop the runner, add/remove cameras, choose the query, set the threshold.
 
 Handlers call these from worker threads (they block: joining the runner,
 running the models), never on the event loop.
@@ -21,9 +21,10 @@ from reidcam.core.events import EventSink, FanOutSink
 from reidcam.core.status import SourceState
 from reidcam.identity import Assignment, IdentitySink
 from reidcam.pipeline.camera import CameraUnit
+from reidcam.pipeline.camera_set import CameraSetError, DuplicateCamera, UnknownCamera
 from reidcam.pipeline.runner import Runner
 from reidcam.reid.enroll import PersonPick, pick_person, read_image
-from reidcam.web.hub import EventHub
+from reidcam.web.hub import Beacon, EventHub
 from reidcam.web.live_queries import QueryBook, QueryRecord, QuerySource
 from reidcam.web.schemas import CameraOut, QueryOut, RunnerOut, StorageOut, crop_out, seen_out
 from reidcam.web.services import Services
@@ -47,6 +48,12 @@ class Controller:
         self._runner: Runner | None = None
         self._identity_sink: IdentitySink | None = None
         self._sightings_failed = 0  # of the runs before the current one
+        # The cameras of the page: the config's, plus those added and less those removed through
+        # the API since the server started (a restart returns to the config's). Copy-on-write.
+        self._camera_configs: tuple[CameraConfig, ...] = tuple(c for c in config.cameras if c.enabled)
+        self._config_ids = frozenset(c.id for c in self._camera_configs)
+        self._added_ids: set[str] = set()  # added through the API (built by ``build_camera``)
+        self.camera_changes = Beacon()
 
     # -- runner ---------------------------------------------------------------
     def start(self) -> RunnerOut:
@@ -57,7 +64,7 @@ class Controller:
         """
         with self._lock:
             if not self.running:
-                units = self.services.build_cameras()
+                units = self._build_units()
                 self.live.new_run()
                 self._close_identity_sink()
                 launcher = self.services.launcher
@@ -68,12 +75,28 @@ class Controller:
                 log.info("detection started on %d camera(s)", len(units))
         return self._publish_runner()
 
+    def _build_units(self) -> list[CameraUnit]:
+        """The factory's units less the cameras removed through the API, plus those added."""
+        now = {c.id for c in self._camera_configs}
+        units = [
+            u
+            for u in self.services.build_cameras()
+            if u.camera_id not in self._added_ids
+            and (u.camera_id in now or u.camera_id not in self._config_ids)
+        ]
+        return units + [self._build_one(c) for c in self._camera_configs if c.id in self._added_ids]
+
+    def _build_one(self, cam: CameraConfig) -> CameraUnit:
+        if self.services.build_camera is None:
+            raise CameraSetError("this server cannot add cameras (no camera factory)")
+        return self.services.build_camera(cam)
+
     def _start_runner(self, units: list[CameraUnit]) -> None:
         sink: EventSink = self.live
         if self.memory is not None:
             self._identity_sink = IdentitySink(self.memory, on_assigned=self._on_assigned)
             sink = FanOutSink([self.live, self._identity_sink])
-        self._runner = Runner(units, self.models, sink=sink)
+        self._runner = Runner(units, self.models, sink=sink, wait_for_cameras=True)
         self._runner.start()
 
     def stop(self) -> RunnerOut:
@@ -162,7 +185,7 @@ class Controller:
 
     # -- cameras --------------------------------------------------------------
     def camera_ids(self) -> list[str]:
-        return [c.id for c in self.config.cameras if c.enabled]
+        return [c.id for c in self._camera_configs]
 
     def camera_failed(self, camera_id: str) -> bool:
         """The camera could not be used: unusable at start-up, or given up by its reader."""
@@ -179,7 +202,65 @@ class Controller:
         runner = self._runner
         units = {u.camera_id: u for u in runner.cameras} if runner is not None else {}
         running = self.running
-        return [self._camera(c, units.get(c.id), running) for c in self.config.cameras if c.enabled]
+        return [self._camera(c, units.get(c.id), running) for c in self._camera_configs]
+
+    def has_camera(self, camera_id: str) -> bool:
+        return any(c.id == camera_id for c in self._camera_configs)
+
+    def camera(self, camera_id: str) -> CameraOut | None:
+        return next((c for c in self.cameras() if c.camera_id == camera_id), None)
+
+    def add_camera(self, cam: CameraConfig) -> CameraOut:
+        """Add a camera to the page, and to the run while detection runs (the others go on).
+
+        One that cannot be opened is shown failed with the reason, as at start-up. Not written
+        to the config: a restart returns to the config's cameras.
+
+        Raises:
+            DuplicateCamera: the id is taken. CameraSetError: no camera factory.
+        """
+        with self._lock:
+            if cam.id in self.camera_ids():
+                raise DuplicateCamera(f"camera {cam.id!r} already exists; remove it first")
+            runner = self._runner
+            if runner is not None and self.running:
+                runner.add_camera(self._build_one(cam))
+            else:
+                if self.services.build_camera is None:
+                    raise CameraSetError("this server cannot add cameras (no camera factory)")
+                problem = self.services.check_source(cam)
+                if problem is not None:
+                    self.services.source_problems[cam.id] = problem
+            self._camera_configs = (*self._camera_configs, cam)
+            self._added_ids.add(cam.id)
+        log.info("camera %s added (%s)", cam.id, describe_source(cam.source))
+        self._cameras_changed()
+        return self.camera(cam.id) or self._camera(cam, None, self.running)
+
+    def remove_camera(self, camera_id: str) -> None:
+        """Take a camera off the page and out of the run; its open sightings are closed and
+        stored, its reader thread and source released. The other cameras go on.
+
+        Raises:
+            UnknownCamera: no such camera.
+        """
+        with self._lock:
+            if camera_id not in self.camera_ids():
+                raise UnknownCamera(f"no camera {camera_id!r}; see GET /api/cameras")
+            runner = self._runner
+            if runner is not None and camera_id in {u.camera_id for u in runner.cameras}:
+                runner.remove_camera(camera_id)
+            self._camera_configs = tuple(c for c in self._camera_configs if c.id != camera_id)
+            self._added_ids.discard(camera_id)
+            self.services.source_problems.pop(camera_id, None)
+            self.live.forget_camera(camera_id)
+        log.info("camera %s removed", camera_id)
+        self._cameras_changed()
+
+    def _cameras_changed(self) -> None:
+        """Every page (and every page's live socket) learns the new camera set."""
+        self.camera_changes.ring()
+        self.hub.publish({"type": "cameras", "cameras": self.camera_ids()})
 
     def _camera(self, cam: CameraConfig, unit: CameraUnit | None, running: bool) -> CameraOut:
         st = None

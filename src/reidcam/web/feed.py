@@ -41,15 +41,16 @@ async def camera_frames(
     """JPEGs (with overlays) of ``camera_id`` as they come, at most ``fps`` a second.
 
     A placeholder JPEG once a second while the camera has no frame. Ends when the server shuts
-    down or, checked only after ``IDLE_WAIT_S`` without a frame, when ``gone()`` says the viewer
-    left (a disconnected viewer is usually noticed by its failing send first).
+    down, when the camera is removed, or, checked only after ``IDLE_WAIT_S`` without a frame,
+    when ``gone()`` says the viewer left (a disconnected viewer is usually noticed by its
+    failing send first).
     """
     live, signal = ctrl.live, ctrl.live.frames
     last_seq, last_placeholder = -1, 0.0
     credit, credit_at = BURST, time.monotonic()
     signal.watching(+1)
     try:
-        while not live.shutting_down.is_set():
+        while not live.shutting_down.is_set() and ctrl.has_camera(camera_id):
             now = time.monotonic()
             credit, credit_at = min(BURST, credit + (now - credit_at) * fps), now
             seq = live.frame_seq(camera_id)

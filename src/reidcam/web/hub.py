@@ -18,6 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import anyio
+
 log = logging.getLogger(__name__)
 
 Event = dict[str, Any]
@@ -103,3 +105,41 @@ class EventHub:
     def publish_end(self) -> None:
         """Thread-safe ``close``: end every client stream from any thread."""
         call_on_loop(self._loop, self.close)
+
+
+class Beacon:
+    """ "Something changed" for coroutines on one event loop, rung from any thread.
+
+    The page's WebSocket follows the camera set with it (a camera added or removed in any
+    tab): a waiter sleeps until the next ring instead of polling. ``version`` counts rings,
+    so a ring between two waits is never missed.
+    """
+
+    def __init__(self) -> None:
+        self.version = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._event: asyncio.Event | None = None
+
+    def ring(self) -> None:
+        """Wake every waiter (thread-safe, never blocks)."""
+        self.version += 1
+        call_on_loop(self._loop, self._wake)
+
+    def _wake(self) -> None:
+        event, self._event = self._event, None
+        if event is not None:
+            event.set()
+
+    async def wait(self, seen: int, timeout_s: float) -> int:
+        """Until a ring after version ``seen`` or ``timeout_s``; returns the version now."""
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:  # a new server's loop: an event of the old one cannot be awaited
+            self._loop, self._event = loop, None
+        if self.version != seen:
+            return self.version
+        if self._event is None:
+            self._event = asyncio.Event()
+        event = self._event
+        with anyio.move_on_after(timeout_s):  # anyio, not asyncio.wait_for: see web.frames
+            await event.wait()
+        return self.version

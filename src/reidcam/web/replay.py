@@ -9,8 +9,8 @@ from __future__ import annotations
 from functools import partial
 
 from reidcam.capture import PacedSource, open_source
-from reidcam.config import AppConfig
-from reidcam.pipeline.build import build_cameras
+from reidcam.config import AppConfig, CameraConfig
+from reidcam.pipeline.build import build_camera
 from reidcam.pipeline.camera import CameraUnit
 
 #: Pace of image-folder cameras when no ``--fps`` is given (stills have no rate of their own).
@@ -26,18 +26,20 @@ def replay_cameras(cfg: AppConfig, fps: float | None, loop: bool) -> list[Camera
     it decodes. ``loop`` applies to every file camera; a camera whose config says ``loop: true``
     loops either way. Live cameras are left as they are.
     """
-    units = build_cameras(cfg)
-    by_id = {c.id: c for c in cfg.cameras}
-    for unit in units:
-        if unit.source.is_live:
-            continue
-        cam = by_id[unit.camera_id]
-        once = cam.model_copy(update={"loop": False})  # the replay loops; the inner source plays one pass
-        factory, looping = partial(open_source, once), loop or cam.loop
-        if fps == 0:  # as fast as frames decode
-            unit.source = PacedSource(unit.camera_id, factory, None, looping)
-        else:
-            unit.source = PacedSource(
-                unit.camera_id, factory, fps, looping, real_time=True, stills_fps=STILLS_FPS
-            )
-    return units
+    return [replay_camera(cfg, fps, loop, cam) for cam in cfg.cameras if cam.enabled]
+
+
+def replay_camera(cfg: AppConfig, fps: float | None, loop: bool, cam: CameraConfig) -> CameraUnit:
+    """One camera as :func:`replay_cameras` plays it (a camera added from the page, too)."""
+    unit = build_camera(cfg, cam)
+    if unit.source.is_live:
+        return unit
+    once = cam.model_copy(update={"loop": False})  # the replay loops; the inner source plays one pass
+    factory, looping = partial(open_source, once), loop or cam.loop
+    if fps == 0:  # as fast as frames decode
+        unit.source = PacedSource(unit.camera_id, factory, None, looping)
+    else:
+        unit.source = PacedSource(
+            unit.camera_id, factory, fps, looping, real_time=True, stills_fps=STILLS_FPS
+        )
+    return unit

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
+from reidcam.capture.urls import STREAM_SCHEMES, redact_url, url_scheme
+from reidcam.config import CameraConfig
 from reidcam.web.cards import Card
 from reidcam.web.crop_index import CropRecord
 from reidcam.web.matches import CameraSeen, MatchEntry
@@ -110,6 +112,64 @@ class CameraOut(BaseModel):
     last_match: CameraSeenOut | None
     stream_url: str
     snapshot_url: str
+
+
+MAX_SOURCE_CHARS = 4096
+
+
+def camera_source(value: object) -> object:
+    """A camera source as the API takes it: a USB index, or text naming a file, folder or URL.
+
+    Refused with a message that says what to give (422): true/false, a negative or fractional
+    number, empty or overlong text, and a URL of a scheme no camera reader opens (redacted).
+    2.0 is the USB index 2 (an integer to JSON Schema).
+    """
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ValueError("source must be a USB index (0, 1, ...) or text (a URL, file or folder)")
+    if isinstance(value, int):
+        if value < 0:
+            raise ValueError("a USB index is 0 or more")
+        return value
+    text = value.strip()
+    if not text:
+        raise ValueError("empty source: give a USB index, a URL, a video file or an image folder")
+    if len(value) > MAX_SOURCE_CHARS:
+        raise ValueError(f"source longer than {MAX_SOURCE_CHARS} characters")
+    scheme = url_scheme(text)
+    if scheme is not None and scheme not in STREAM_SCHEMES:
+        kinds = ", ".join(f"{k}://" for k in STREAM_SCHEMES)
+        raise ValueError(f"source {redact_url(text)} has the unsupported scheme {scheme!r}; use {kinds}")
+    return text
+
+
+SOURCE_SCHEMA = {
+    "anyOf": [
+        {"type": "integer", "minimum": 0},
+        {"type": "string", "minLength": 1, "maxLength": MAX_SOURCE_CHARS, "pattern": r"\S"},
+    ],
+    "description": "USB index, rtsp/rtsps/rtmp/rtmps/http(s) URL, video file, image folder or glob",
+}
+
+
+class CameraIn(BaseModel):
+    """A camera to add (``POST /api/cameras``): the fields of a ``cameras[]`` entry of the config."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$", description="camera id")
+    source: Annotated[int | str, BeforeValidator(camera_source), WithJsonSchema(SOURCE_SCHEMA)]
+    name: str | None = Field(default=None, max_length=100, description="shown on the page (default: id)")
+    loop: bool = False
+    stills: bool | Literal["auto"] = "auto"
+    detector_imgsz: int | None = Field(default=None, ge=32, le=4096, strict=False)
+    reconnect_backoff_s: float = Field(default=1.0, gt=0, le=3600)
+    reconnect_backoff_max_s: float = Field(default=30.0, gt=0, le=3600)
+    read_timeout_s: float = Field(default=10.0, gt=0, le=3600)
+
+    def to_config(self) -> CameraConfig:
+        return CameraConfig.model_validate(self.model_dump(exclude_unset=True))
 
 
 class StorageOut(BaseModel):

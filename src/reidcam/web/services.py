@@ -11,8 +11,9 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
+from reidcam.capture import source_problem
 from reidcam.capture import source_problems as check_sources
-from reidcam.config import AppConfig
+from reidcam.config import AppConfig, CameraConfig
 from reidcam.identity import IdentityMemory
 from reidcam.identity.setup import open_memory
 from reidcam.pipeline.build import build_models
@@ -20,7 +21,7 @@ from reidcam.pipeline.camera import CameraUnit
 from reidcam.pipeline.step import Models
 from reidcam.runtime.priority import ThreadLauncher
 from reidcam.track import build_tracker
-from reidcam.web.replay import replay_cameras
+from reidcam.web.replay import replay_camera, replay_cameras
 from reidcam.web.state import LiveSettings
 
 DEFAULT_MAX_UPLOAD_BYTES = 10 * 1024 * 1024
@@ -33,6 +34,10 @@ class Services:
     Attributes:
         models: detector, embedder, query gallery and matcher shared by every camera.
         build_cameras: makes fresh camera units; called on every Start, so Start after Stop works.
+        build_camera: makes the unit of one camera added through the API (``POST /api/cameras``),
+            and of such a camera again on the next Start; None: cameras cannot be added (400).
+        check_source: why an added camera's source cannot be used (None: it can), asked while
+            detection is stopped so the camera shows ``failed`` at once, as at start-up.
         data_dir: everything the server writes goes under it (the brief's folders).
         token: required on every /api request when set (``Authorization: Bearer`` or ``?token=``).
         autostart: start detection when the server starts.
@@ -52,6 +57,8 @@ class Services:
     models: Models
     build_cameras: Callable[[], list[CameraUnit]]
     data_dir: Path
+    build_camera: Callable[[CameraConfig], CameraUnit] | None = None
+    check_source: Callable[[CameraConfig], str | None] = source_problem
     token: str | None = field(default=None, repr=False)  # a repr in a log or traceback must not show it
     autostart: bool = False
     allowed_hosts: list[str] | None = None
@@ -93,6 +100,7 @@ def build_services(
     return Services(
         models=models,
         build_cameras=partial(replay_cameras, cfg, fps, loop),
+        build_camera=partial(replay_camera, cfg, fps, loop),
         data_dir=Path(data_dir),
         token=token,
         autostart=autostart,

@@ -113,6 +113,13 @@ class LiveState:
             self._views.clear()
             self._status.clear()
 
+    def forget_camera(self, camera_id: str) -> None:
+        """A camera was removed: its last frame and status go (cards and matches stay)."""
+        self.version += 1
+        with self._lock:
+            self._views.pop(camera_id, None)
+            self._status.pop(camera_id, None)
+
     def set_queries(self, labels: dict[str, str], views: dict[str, list[str | None]] | None = None) -> None:
         self.version += 1
         with self._lock:

@@ -1,4 +1,4 @@
-"""Cameras: list and health, the newest frame, and a live MJPEG stream with overlays.
+"""Cameras: list and health, add and remove, the newest frame, and a live MJPEG stream with overlays.
 
 The page shows every camera through its one WebSocket (``/api/live``); the per-camera MJPEG
 stream is for external viewers (VLC, other tools), one connection per camera.
@@ -14,11 +14,12 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from fastapi.responses import Response, StreamingResponse
 from pydantic import RootModel
 
+from reidcam.pipeline.camera_set import DuplicateCamera, UnknownCamera
 from reidcam.web.controller import Controller
 from reidcam.web.feed import camera_frames
 from reidcam.web.listcache import cached_list
 from reidcam.web.routes.deps import controller
-from reidcam.web.schemas import CameraOut, Error
+from reidcam.web.schemas import CameraIn, CameraOut, Error
 
 router = APIRouter(prefix="/cameras", tags=["cameras"])
 CameraList = RootModel[list[CameraOut]]
@@ -38,6 +39,38 @@ def _known(ctrl: Controller, camera_id: str) -> str:
 async def list_cameras(request: Request, ctrl: Ctrl) -> Response:
     """Every configured camera with its health: state, fps, last frame age, reconnects."""
     return cached_list(request, lambda: CameraList(ctrl.cameras()))
+
+
+@router.post(
+    "",
+    response_model=CameraOut,
+    status_code=status.HTTP_201_CREATED,
+    responses={409: {"model": Error, "description": "a camera with this id exists"}},
+)
+def add_camera(body: CameraIn, ctrl: Ctrl) -> CameraOut:
+    """Add a camera, while detection runs or not; the other cameras go on, every open page shows it.
+
+    A source that cannot be opened (a missing file, a refused connection) is added and shown
+    ``failed`` with the reason, as a configured camera is at start-up; a URL of an unknown
+    scheme is refused (422). Not written to the config: a restart returns to its cameras.
+    """
+    try:
+        return ctrl.add_camera(body.to_config())
+    except DuplicateCamera as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
+
+
+@router.delete(
+    "/{camera_id}", status_code=status.HTTP_204_NO_CONTENT, response_class=Response, responses=UNKNOWN
+)
+def remove_camera(camera_id: str, ctrl: Ctrl) -> Response:
+    """Remove a camera: its open sightings are closed and stored first, its reader and source are
+    released; the other cameras go on, every open page drops its panel."""
+    try:
+        ctrl.remove_camera(camera_id)
+    except UnknownCamera as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get("/{camera_id}", response_model=CameraOut, responses=UNKNOWN)

@@ -6,9 +6,11 @@ a second tab (issue #13). Over ``/api/live`` the server sends
 
 - a binary message per frame: the camera id's length in bytes (2 bytes, big-endian), the id
   (UTF-8), then the JPEG with overlays; at most ``fps`` a second per camera, a placeholder
-  picture once a second while a camera has no frame;
+  picture once a second while a camera has no frame. The socket follows the camera set: a
+  camera added (in any tab, or through the API) starts sending, a removed one stops;
 - a text message per burst of events: a JSON array of events (``{"type": "card" | "match" |
-  "query" | "threshold" | "runner" | ...}``, those of ``/api/events``), the first one ``hello``.
+  "query" | "threshold" | "runner" | "cameras" | ...}``, those of ``/api/events``), the first
+  one ``hello``.
 
 What the client sends is read and ignored. The access token applies as to every /api route
 (cookie, ``?token=``, ``Authorization: Bearer``); a handshake from another site's page is
@@ -61,7 +63,8 @@ async def live(
 ) -> None:
     """Every camera's frames (binary) and the events (JSON arrays) on one WebSocket."""
     ctrl: Controller = websocket.app.state.controller
-    wanted = [c for c in cameras.split(",") if c] or ctrl.camera_ids()
+    asked = [c for c in cameras.split(",") if c]
+    wanted = asked or ctrl.camera_ids()
     refusal = _refusal(websocket, ctrl, wanted)
     if refusal is not None:
         await websocket.send_denial_response(refusal)
@@ -75,8 +78,7 @@ async def live(
         async with anyio.create_task_group() as tg:
             tg.start_soon(_ending(tg.cancel_scope, _until_closed, sender))
             tg.start_soon(_ending(tg.cancel_scope, _events, sender, queue))
-            for camera_id in wanted:
-                tg.start_soon(_ending(tg.cancel_scope, _frames, sender, ctrl, camera_id, fps))
+            tg.start_soon(_follow_cameras, tg.cancel_scope, sender, ctrl, set(asked), fps)
     except WebSocketDisconnect:
         pass
     finally:
@@ -146,6 +148,48 @@ async def _events(sender: _Sender, queue: asyncio.Queue[Message | None]) -> None
         await sender.text(",".join(m.data for m in parts), wrap=True)
         if end:
             return
+
+
+#: Longest sleep of the camera-set follower between two looks (it is woken on every change).
+FOLLOW_WAIT_S = 5.0
+
+
+async def _follow_cameras(
+    socket_scope: anyio.CancelScope, sender: _Sender, ctrl: Controller, asked: set[str], fps: float
+) -> None:
+    """One frame feed per camera (of ``asked``, or all when empty), started and cancelled as
+    cameras are added and removed; a failing send (the client went) ends the whole socket."""
+    feeds: dict[str, anyio.CancelScope] = {}
+    async with anyio.create_task_group() as tg:
+        while True:
+            seen = ctrl.camera_changes.version
+            ids = [c for c in ctrl.camera_ids() if not asked or c in asked]
+            for camera_id in set(feeds) - set(ids):
+                feeds.pop(camera_id).cancel()
+            for camera_id in ids:
+                if camera_id not in feeds:
+                    feeds[camera_id] = anyio.CancelScope()
+                    tg.start_soon(_feed, socket_scope, feeds, camera_id, sender, ctrl, fps)
+            await ctrl.camera_changes.wait(seen, FOLLOW_WAIT_S)
+
+
+async def _feed(
+    socket_scope: anyio.CancelScope,
+    feeds: dict[str, anyio.CancelScope],
+    camera_id: str,
+    sender: _Sender,
+    ctrl: Controller,
+    fps: float,
+) -> None:
+    scope = feeds[camera_id]
+    try:
+        with scope:
+            await _frames(sender, ctrl, camera_id, fps)
+    except (WebSocketDisconnect, OSError):
+        socket_scope.cancel()
+    finally:
+        if feeds.get(camera_id) is scope:  # ended by itself (the camera went): may start again
+            del feeds[camera_id]
 
 
 async def _frames(sender: _Sender, ctrl: Controller, camera_id: str, fps: float) -> None:

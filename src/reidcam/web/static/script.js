@@ -112,7 +112,8 @@ function cameraPanel(cam) {
       el("span", { class: "chip state" }),
       el("span", { class: "fps" }),
       el("span", { class: "reconnects", hidden: true }),
-      el("span", { class: "age" })
+      el("span", { class: "age" }),
+      el("button", { type: "button", class: "remove", text: "×", title: `remove camera ${cam.camera_id}`, "data-remove": cam.camera_id })
     ),
     el("div", { class: "frame" }, img),
     el("div", { class: "seen", role: "status" }),
@@ -200,6 +201,38 @@ function updateCameraPanel(panel, cam) {
     panel.classList.remove("recent");
     seen.textContent = state.queries.length ? "query not seen yet" : "";
   }
+}
+
+// Add or remove a camera (stopped or running): every open tab hears of it over its socket
+// ("cameras" event) and redraws its panels; the other cameras go on.
+async function addCamera(form) {
+  const id = $("#add-camera-id").value.trim();
+  const raw = $("#add-camera-source").value.trim();
+  const source = /^\d+$/.test(raw) ? Number(raw) : raw; // a bare number is a USB camera
+  const button = $("#add-camera-button");
+  button.disabled = true;
+  try {
+    const cam = await api("/api/cameras", Object.assign({ method: "POST" }, jsonBody({ id, source })));
+    form.reset();
+    if (cam.state === "failed") banner(`Camera ${cam.camera_id} added, but it cannot run: ${cam.last_error}`, "error");
+    else banner(`Camera ${cam.camera_id} added.`);
+  } catch (e) {
+    banner(`Camera not added: ${e.message}`, "error");
+  } finally {
+    button.disabled = false;
+  }
+  refreshStatus();
+}
+
+async function removeCamera(cameraId) {
+  if (!confirm(`Remove camera ${cameraId}? Its open sightings are saved; it comes back when the server restarts if it is in the config.`)) return;
+  try {
+    await api(`/api/cameras/${encodeURIComponent(cameraId)}`, { method: "DELETE" });
+    banner(`Camera ${cameraId} removed.`);
+  } catch (e) {
+    banner(`Camera not removed: ${e.message}`, "error");
+  }
+  refreshStatus();
 }
 
 function fillCameraFilter(select, cameras) {
@@ -890,6 +923,7 @@ const EVENT_HANDLERS = {
   matches_cleared: () => refreshMatches(),
   threshold: (e) => serverThreshold(e.threshold),
   runner: (e) => (e.stopping ? showRunState(e) : refreshStatus()),
+  cameras: () => refreshStatus(),
   sighting: () => debounce("people", refreshPeople, 1500),
 };
 
@@ -911,6 +945,14 @@ function connectLive() {
 // ---- wiring -------------------------------------------------------------------------
 function wire() {
   $("#start").addEventListener("click", () => startStop("start"));
+  $("#add-camera").addEventListener("submit", (e) => {
+    e.preventDefault();
+    addCamera(e.target);
+  });
+  $("#cameras").addEventListener("click", (e) => {
+    const button = e.target.closest("button.remove");
+    if (button) removeCamera(button.dataset.remove);
+  });
   $("#stop").addEventListener("click", () => startStop("stop"));
   const th = $("#threshold");
   th.addEventListener("input", () => {
