@@ -230,3 +230,17 @@ def test_the_card_a_query_was_picked_from_stays_until_the_query_is_cleared(
         assert card["card_id"] in flood(1)
         assert client.delete("/api/query").status_code == 200
         assert card["card_id"] not in flood(20)
+
+
+def test_no_query_no_similarity_on_the_card(tmp_path: Path) -> None:
+    """Without a query the matcher's decision scores nothing: the card shows no "0.00"."""
+    book = _book(tmp_path)
+    xyxy = np.array([10, 10, 40, 90], np.float32)
+    crop = np.full((80, 30, 3), 200, np.uint8)
+    none = MatchDecision(Verdict.NO_MATCH, None, 0.0, None, None, 0.8, "no query identities")
+    update = book.observe(_frame(0), Observation(0, xyxy, 0.9, 3, crop, True, "", none))
+    (card,) = book.page(0, 10)[1]
+    assert card.best_similarity is None
+    assert all(r.similarity is None for r in update.saved.values())
+    book.observe(_frame(1), _obs(3, sim=0.42))
+    assert book.page(0, 10)[1][0].best_similarity == 0.42

@@ -109,9 +109,9 @@ class CardBook:
             card, is_new, replayed = self._card_for(frame, obs)
             card.last_seen_at = frame.captured_at
             card.observations += 1
-            d = obs.decision
-            if d is not None and (card.best_similarity is None or d.similarity > card.best_similarity):
-                card.best_similarity = d.similarity
+            sim = _similarity(obs)
+            if sim is not None and (card.best_similarity is None or sim > card.best_similarity):
+                card.best_similarity = sim
             card.matched = card.matched or obs.matched
             saved: dict[str, CropRecord] = {}
             if not replayed and (is_new or self._due(card, frame, obs)):
@@ -207,7 +207,7 @@ class CardBook:
 
     def _save(self, card: Card, frame: Frame, obs: Observation) -> dict[str, CropRecord]:
         assert obs.crop is not None
-        sim = None if obs.decision is None else obs.decision.similarity
+        sim = _similarity(obs)
         record = self.crops.save(
             ALL_CROPS_DIR,
             obs.crop,
@@ -271,3 +271,10 @@ class CardBook:
 
 def _copy(card: Card) -> Card:
     return Card(**{**card.__dict__, "crop_ids": list(card.crop_ids)})
+
+
+def _similarity(obs: Observation) -> float | None:
+    """The similarity to the best query, or None when there was no query to compare with (the
+    decision's 0.0 then is no score: the gallery showed "0.00" under every card)."""
+    d = obs.decision
+    return None if d is None or d.query_id is None else d.similarity
