@@ -109,6 +109,21 @@ def test_crop_writes_fail_with_one_logged_error_and_resume(fault, disk, caplog):
     assert not list(disk.path.rglob(".tmp-*")), "a failed write leaves no temp file"
 
 
+def test_a_repaired_folder_clears_the_warning_without_waiting_for_the_next_crop(fault, disk):
+    """Crops are written now and then; the status must not wait for one to learn the disk is back."""
+    _kind, break_disk, repair = fault
+    store = CropStore(disk.path)
+    assert store.save("crops/a.jpg", crop_image()) == "crops/a.jpg"
+    break_disk()
+    assert store.save("crops/b.jpg", crop_image()) is None and store.failing
+    assert store.recheck(every_s=0.0) is False and store.failing, "still broken: the probe must fail"
+    repair()
+    assert store.recheck(every_s=60.0) is False, "probed a moment ago: not again so soon"
+    store._probed_at = 0.0  # as if the last probe were old
+    assert store.recheck(every_s=60.0) is True and not store.failing
+    assert not list(disk.path.rglob(".reidcam-write-probe")) and not list(disk.path.rglob(".tmp-*"))
+
+
 # -- the pipeline with the identity memory ------------------------------------------------------
 def test_detection_and_matching_go_on_and_rows_never_name_missing_files(fault, disk, tmp_path, caplog):
     kind, break_disk, repair = fault

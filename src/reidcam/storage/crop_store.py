@@ -15,6 +15,10 @@ from numpy.typing import NDArray
 
 log = logging.getLogger(__name__)
 
+#: Size of the file that tells whether a failing folder takes writes again: about one crop, so a
+#: full disk still refuses it (an empty file can fit where no crop does).
+PROBE_BYTES = 64 * 1024
+
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write via a temp file in the same folder + rename, so a crash never leaves half a file."""
@@ -56,6 +60,8 @@ class CropStore:
         self.last_error_at: float | None = None
         self.last_write_at: float | None = None
         self.failing = False
+        self._failed_dir: Path | None = None
+        self._probed_at = 0.0
         self._lock = threading.Lock()
 
     def save(self, relpath: str, image: NDArray[np.uint8]) -> str | None:
@@ -64,20 +70,42 @@ class CropStore:
         try:
             atomic_write_bytes(target, encode_jpeg(image, self.jpeg_quality))
         except (OSError, ValueError) as exc:
-            self._failed(f"cannot write crop {target}: {exc}")
+            self._failed(f"cannot write crop {target}: {exc}", target.parent)
             return None
         with self._lock:
             self.writes += 1
             self.last_write_at = time.time()
+        self._works_again()
+        return relpath
+
+    def recheck(self, every_s: float = 2.0) -> bool:
+        """While failing, try the folder that failed (at most every ``every_s``): True once it takes
+        a file again. Crops are written only now and then (a card keeps a few), so without this a
+        fixed disk could go on showing its warning for minutes."""
+        folder = self._failed_dir
+        now = time.monotonic()
+        if not self.failing or folder is None or now - self._probed_at < every_s:
+            return False
+        self._probed_at = now
+        try:
+            atomic_write_bytes(folder / ".reidcam-write-probe", bytes(PROBE_BYTES))
+            (folder / ".reidcam-write-probe").unlink()
+        except OSError:
+            return False
+        self._works_again()
+        return True
+
+    def _works_again(self) -> None:
+        with self._lock:
             was_failing, self.failing = self.failing, False
         if was_failing:
             log.warning("crop writes under %s work again (%d failed so far)", self.root, self.write_errors)
-        return relpath
 
-    def _failed(self, message: str) -> None:
+    def _failed(self, message: str, folder: Path) -> None:
         with self._lock:
             self.write_errors += 1
             self.last_error, self.last_error_at = message, time.time()
+            self._failed_dir = folder
             first, self.failing = not self.failing, True
         if first:
             log.error("%s; detection goes on without saving crops until writes work again", message)

@@ -156,6 +156,8 @@ class Controller:
     def storage_state(self) -> StorageOut:
         """Crop writes of the live view and the identity memory, and sightings not stored."""
         stores = [self.live.crops.store] + ([self.memory.crops] if self.memory is not None else [])
+        for store in stores:
+            store.recheck()
         errors = [s for s in stores if s.last_error_at is not None]
         failing = [s for s in stores if s.failing]
         latest = max(failing or errors, key=lambda s: s.last_error_at or 0.0, default=None)
