@@ -23,6 +23,7 @@ from numpy.typing import NDArray
 from sqlalchemy.engine import Connection, Engine
 
 from reidcam.core.types import Embeddings, Sighting, l2_normalize
+from reidcam.eval.track_crops import remove_span_crops
 from reidcam.identity import feedback, queries
 from reidcam.identity import records as r
 from reidcam.identity.models import (
@@ -254,17 +255,19 @@ class IdentityMemory:
         return info
 
     def delete_identity(self, identity_id: str) -> int:
-        """Forget a person: the identity, its sightings, embeddings, decisions and crop files.
+        """Forget a person: the identity, its sightings, embeddings, decisions and crop files
+        (the memory's and the track crops kept for ``finetune --from-memory``).
 
         Returns the number of files removed. Raises LookupError if there is no such identity.
         """
         with self._write() as conn:
             paths = r.identity_crop_paths(conn, identity_id)
+            spans = r.track_spans(conn, t.sightings.c.identity_id == identity_id)
             res = conn.execute(sa.delete(t.identities).where(t.identities.c.id == identity_id))
             if not res.rowcount:
                 raise LookupError(f"no identity {identity_id}")
         removed, _ = remove_files(self.data_dir, paths)
-        return removed
+        return removed + remove_span_crops(self.data_dir, spans)[0]
 
     # -- sightings and feedback ---------------------------------------------
     def get_sighting(self, sighting_id: str) -> SightingInfo | None:
@@ -307,13 +310,15 @@ class IdentityMemory:
         return info
 
     def delete_sighting(self, sighting_id: str) -> bool:
-        """Delete one sighting and its crop; False if there was none."""
+        """Delete one sighting, its crop and its track crops; False if there was none."""
         try:
             with self._write() as conn:
+                spans = r.track_spans(conn, t.sightings.c.id == sighting_id)
                 paths = feedback.delete_sighting(conn, sighting_id)
         except LookupError:
             return False
         remove_files(self.data_dir, paths)
+        remove_span_crops(self.data_dir, spans)
         return True
 
     # -- history -------------------------------------------------------------
