@@ -372,9 +372,10 @@ class IdentityMemory:
         """Load identities into the live query gallery (after a restart); returns how many."""
         with self._read() as conn:
             grouped = queries.gallery_vectors(conn, model_id, named_only)
-        for ident, (name, vecs) in grouped.items():
+        for ident, (name, vecs, cameras) in grouped.items():
             gallery.remove(ident)
-            gallery.add(ident, Embeddings(l2_normalize(np.stack(vecs)), model_id), label=name or ident)
+            embeddings = Embeddings(l2_normalize(np.stack(vecs)), model_id)
+            gallery.add(ident, embeddings, label=name or ident, cameras=cameras)
         return len(grouped)
 
     # -- housekeeping ------------------------------------------------------------
