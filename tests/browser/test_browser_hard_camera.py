@@ -24,49 +24,19 @@ import time
 from pathlib import Path
 from typing import Any
 
-import cv2
 import httpx
-import numpy as np
 import pytest
 
 from reidcam.cli import main as reidcam_main
 from reidcam.config import AppConfig
+from reidcam.testing.hard_clip import hard_clip
 from reidcam.testing.live import serving
 from reidcam.web import build_services
 
 pytestmark = [pytest.mark.browser, pytest.mark.models]
 
-FRAMES = 400
-SCALE = 6
-BLUR_PX = 15
-CONTRAST = 0.4
+FRAMES = 400  # of vtest.avi, spoiled by reidcam.testing.hard_clip's default Degradation
 MIN_NEGATIVE_PAIRS, MIN_POSITIVE_PAIRS = 30, 8
-
-
-def _hard_clip(src: Path, dst: Path, frames: int = FRAMES) -> Path:
-    """Grey, low-contrast, downscaled then upscaled, Gaussian-blurred frames of ``src`` (MJPEG AVI)."""
-    cap = cv2.VideoCapture(str(src))
-    writer = None
-    try:
-        for _ in range(frames):
-            ok, frame = cap.read()
-            if not ok:
-                break
-            h, w = frame.shape[:2]
-            grey = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY).astype(np.float32)
-            flat = np.clip((grey - grey.mean()) * CONTRAST + grey.mean(), 0, 255).astype(np.uint8)
-            small = cv2.resize(
-                cv2.cvtColor(flat, cv2.COLOR_GRAY2BGR), (w // SCALE, h // SCALE), interpolation=cv2.INTER_AREA
-            )
-            img = cv2.GaussianBlur(cv2.resize(small, (w, h)), (BLUR_PX, BLUR_PX), 0)
-            if writer is None:
-                writer = cv2.VideoWriter(str(dst), cv2.VideoWriter_fourcc(*"MJPG"), 10, (w, h))
-            writer.write(img)
-    finally:
-        cap.release()
-        if writer is not None:
-            writer.release()
-    return dst
 
 
 def _env_dir(var: str) -> Path:
@@ -136,7 +106,7 @@ def test_hard_camera_warns_and_never_says_match(
     tmp_path: Path, browser: Any, expect: Any, capsys: Any
 ) -> None:
     weights, media = _env_dir("REIDCAM_WEIGHTS_DIR"), _env_dir("REIDCAM_MEDIA_DIR")
-    clip = _hard_clip(media / "vtest.avi", tmp_path / "hard.avi")
+    clip = hard_clip(media / "vtest.avi", tmp_path / "hard.avi", FRAMES)
     raw = _config(clip, weights)
     offline = _calibrate_offline(raw, tmp_path / "data", capsys)
     assert len(offline["negatives"]) >= MIN_NEGATIVE_PAIRS and len(offline["positives"]) >= MIN_POSITIVE_PAIRS
