@@ -205,6 +205,7 @@ def test_a_cross_camera_decision_uses_the_pair_estimate_and_a_worse_pair_is_stri
     assert pair.enough and pair.separable and pair.threshold is not None
     assert good_t + 0.1 < pair.threshold < worse_t  # pooled: stricter than the good camera's own
     assert not est.pair_estimate("good", "new").enough, "one camera's evidence never speaks for both"
+    assert not est.pair_estimate("good", "gone").enough and "gone" not in est.camera_ids()
 
     m = Matcher(MatcherSettings(0.5, uncertain_band=0.0), est, 0.5)
     q = l2_normalize(rng.normal(size=DIM))

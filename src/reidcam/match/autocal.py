@@ -247,8 +247,8 @@ class SeparationEstimator:
         camera that has seen few people, one well-known camera would speak for both.
         Recomputed only after either camera got new pairs.
         """
-        with self._lock:
-            cam_a, cam_b = self._camera(camera_a), self._camera(camera_b)
+        with self._lock:  # a camera never seen has no pairs (and is not added by asking)
+            cam_a, cam_b = self._cams.get(camera_a) or _Camera(), self._cams.get(camera_b) or _Camera()
             key, versions = (camera_a, camera_b), (cam_a.version, cam_b.version)
             hit = self._pairs.get(key)
             if hit is not None and hit[:2] == versions:
