@@ -19,9 +19,9 @@ from pathlib import Path
 from reidcam.commands.options import parse_source_arg
 from reidcam.config import AppConfig
 from reidcam.core.events import FanOutSink
-from reidcam.eval.track_crops import TrackCropSink
 from reidcam.identity import IdentitySink
 from reidcam.identity.setup import open_memory
+from reidcam.identity.track_crops import TrackCropSink
 from reidcam.pipeline.build import build_models, build_runner
 
 

@@ -15,9 +15,9 @@ from reidcam.cli import main
 from reidcam.config import AppConfig
 from reidcam.config.schema import ReidConfig
 from reidcam.core.events import FanOutSink
-from reidcam.eval.track_crops import TrackCropSink
 from reidcam.identity import IdentitySink
 from reidcam.identity.setup import open_memory
+from reidcam.identity.track_crops import TrackCropSink
 from reidcam.match.calibration import load_calibration
 from reidcam.pipeline.build import build_models, build_runner
 from reidcam.reid.backends import build_embedder

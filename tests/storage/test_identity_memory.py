@@ -238,6 +238,12 @@ def test_enrolled_people_are_matched_identified_and_loaded_into_the_gallery(memo
     gallery = Gallery()
     assert memory.export_to_gallery(gallery, MODEL) == 1
     assert [(q.query_id, q.label) for q in gallery.identities()] == [(ident, "Alice")]
+    # each view keeps its camera (cross-camera decisions): the sighting's, none for the photos
+    memory.confirm(seen.sighting_id)  # pins the sighting's embedding in Alice
+    memory.export_to_gallery(gallery, MODEL)
+    (alice_q,) = gallery.identities()
+    assert len(alice_q.view_cameras) == len(alice_q.vectors) == 3
+    assert sorted(alice_q.view_cameras, key=str) == [None, None, "c1"]
 
 
 def test_embeddings_of_different_models_never_meet(memory):

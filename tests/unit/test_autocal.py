@@ -186,3 +186,65 @@ def test_a_sighting_of_another_model_is_refused():
     est = SeparationEstimator("m", SETTINGS)
     with pytest.raises(ValueError, match="fed a other sighting"):
         est.observe(_sighting("cam", 1, l2_normalize(np.ones(DIM)), model="other"))
+
+
+def _views(q: np.ndarray, cameras: list[str | None]) -> Gallery:
+    g = Gallery()
+    g.add("q", Embeddings(np.stack([q] * len(cameras)), "m"), cameras=cameras)
+    return g
+
+
+def test_a_cross_camera_decision_uses_the_pair_estimate_and_a_worse_pair_is_stricter():
+    rng = np.random.default_rng(7)
+    est = SeparationEstimator("m", SETTINGS)
+    est.add_pairs("good", *_pairs(rng, 2000, 200, 0.3, 0.85))  # 1 % threshold ~0.53
+    est.add_pairs("worse", *_pairs(rng, 2000, 200, 0.55, 0.95))  # ~0.78, still separable
+    est.add_pairs("new", *_pairs(rng, 20, 3, 0.6, 0.9))  # too little evidence yet
+    good_t, worse_t = est.estimate("good").threshold, est.estimate("worse").threshold
+    pair = est.pair_estimate("good", "worse")
+    assert pair.enough and pair.separable and pair.threshold is not None
+    assert good_t + 0.1 < pair.threshold < worse_t  # pooled: stricter than the good camera's own
+    assert not est.pair_estimate("good", "new").enough, "one camera's evidence never speaks for both"
+    assert not est.pair_estimate("good", "gone").enough and "gone" not in est.camera_ids()
+
+    m = Matcher(MatcherSettings(0.5, uncertain_band=0.0), est, 0.5)
+    q = l2_normalize(rng.normal(size=DIM))
+    probe = _near(q, (good_t + pair.threshold) / 2, rng)  # passes on good alone, not for the pair
+    same = m.decide(probe, "m", _views(q, ["good"]), "good")
+    assert same.verdict is Verdict.MATCH and same.threshold == pytest.approx(good_t)
+    cross = m.decide(probe, "m", _views(q, ["worse"]), "good")
+    assert cross.verdict is Verdict.NO_MATCH and cross.threshold == pytest.approx(pair.threshold)
+    assert cross.threshold_why.startswith("cameras good+worse (query view from camera worse): ")
+    # a photo (no camera) and a pair without enough evidence: the camera's own, as before
+    assert m.decide(probe, "m", _views(q, [None]), "good").threshold == pytest.approx(good_t)
+    fallback = m.threshold_for("good", "new")
+    assert fallback.threshold == pytest.approx(good_t)
+    assert "too little evidence for the pair yet" in fallback.why
+    # the view that scored best decides which pair: here the one cropped on camera good
+    two = Gallery()
+    two.add("q", Embeddings(np.stack([_near(q, 0.5, rng), q]), "m"), cameras=["worse", "good"])
+    assert m.decide(probe, "m", two, "good").threshold == pytest.approx(good_t)
+
+
+def test_a_pair_the_model_cannot_separate_makes_cross_camera_matches_uncertain():
+    rng = np.random.default_rng(8)
+    est = SeparationEstimator("m", SETTINGS)
+    est.add_pairs("a", *_pairs(rng, 2000, 200, 0.3, 0.9))
+    est.add_pairs("b", *_pairs(rng, 2000, 200, 0.3, 0.9))
+    est.add_pairs("murky", *_pairs(rng, 4000, 400, 0.7, 0.72))
+    q = l2_normalize(rng.normal(size=DIM))
+    m = Matcher(MatcherSettings(0.65), est, 0.65)
+    probe = _near(q, 0.97, rng)
+    assert m.decide(probe, "m", _views(q, ["b"]), "a").verdict is Verdict.MATCH
+    d = m.decide(probe, "m", _views(q, ["murky"]), "a")
+    assert d.verdict is Verdict.UNCERTAIN and "cameras a+murky" in d.reason, d.reason
+
+
+def test_gallery_views_keep_their_cameras():
+    g = Gallery()
+    g.add("q", Embeddings(l2_normalize(np.ones((2, DIM))), "m"), cameras=["c1", None])
+    g.add("q", Embeddings(l2_normalize(np.ones((1, DIM))), "m"))
+    assert [g.view_camera("q", k) for k in range(4)] == ["c1", None, None, None]
+    assert g.view_camera("absent", 0) is None
+    with pytest.raises(ValueError, match="1 cameras for 2 query images"):
+        g.add("q", Embeddings(l2_normalize(np.ones((2, DIM))), "m"), cameras=["c1"])

@@ -15,8 +15,8 @@ from reidcam.core.types import BestCrop, Frame, Sighting, SightingKey, l2_normal
 from reidcam.eval.dataset import DatasetError
 from reidcam.eval.finetune import cooccur_batches
 from reidcam.eval.memory_set import MemorySetSettings, build_memory_set
-from reidcam.eval.track_crops import TRACK_FOLDER, TrackCropSink
 from reidcam.identity import IdentityMemory
+from reidcam.identity.track_crops import TRACK_FOLDER, TrackCropSink
 
 T0 = 1_700_000_000.0
 MODEL = "synthetic-v1"

@@ -57,6 +57,8 @@ def test_start_crops_query_matches_stop(client: TestClient, services: Services) 
     assert query["label"] == "query" and len(query["images"]) == 1
     assert (data / "query" / "query.jpg").is_file()
     assert [q["query_id"] for q in client.get("/api/query").json()["queries"]] == [query["query_id"]]
+    # the view remembers its camera: a sighting on cam1 is a cross-camera decision against it
+    assert services.models.gallery.view_camera(query["query_id"], 0) == "cam0"
 
     # Matches appear on both cameras (the cameras replay in a loop), and nobody else matches.
     def both_cameras() -> set[str] | None:

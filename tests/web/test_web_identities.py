@@ -5,14 +5,18 @@ Fake models and the synthetic two-camera scene (Alice crosses cam0 then cam1), o
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 from fastapi.testclient import TestClient
-from web_support import ALICE, CAMERAS, fake_config, is_colour, wait_for
+from web_support import ALICE, CAMERAS, IDENTITY_SETTINGS, fake_config, is_colour, wait_for
 
 from reidcam.core.types import Sighting, SightingKey, l2_normalize
+from reidcam.identity import IdentityMemory
+from reidcam.identity.topology import Link, Topology
 from reidcam.web import Services, create_app
 
 ZERO_IDN = "idn_" + "0" * 20
@@ -262,3 +266,28 @@ def test_merging_people_seen_at_once_on_one_camera_is_refused_with_the_reason(
     r = client.post(f"/api/identities/{a}/merge", json={"other_id": b})
     assert r.status_code == 409 and "seen at the same time on camera cam0" in r.json()["detail"], r.text
     assert client.get(f"/api/identities/{b}").status_code == 200, "nothing was merged"
+
+
+def test_merging_people_the_camera_topology_keeps_apart_is_refused_with_the_reason(
+    make_memory: Callable[..., IdentityMemory], make_services: Callable[..., Services], tmp_path: Path
+) -> None:
+    # cam0 <-> cam1 takes at least 30 s (cameras[].neighbours); these two were 5 s apart
+    topology = Topology.from_links([Link("cam0", "cam1", 30.0, 300.0)])
+    memory = IdentityMemory.open(tmp_path / "topo", settings=replace(IDENTITY_SETTINGS, topology=topology))
+    try:
+
+        def seen(camera: str, track: int, t0: float) -> str:
+            vec = l2_normalize(np.random.default_rng(track).normal(size=16)).astype(np.float32)
+            s = Sighting(SightingKey(camera, track, 0), t0, t0 + 10.0, 3, vec, "fake", None)
+            return memory.record_sighting(s).identity_id
+
+        now = time.time()  # recent: the app's retention pass at start keeps them
+        a, b = seen("cam0", 1, now - 100.0), seen("cam1", 2, now - 85.0)
+        with TestClient(create_app(fake_config(), make_services(memory=memory))) as client:
+            r = client.post(f"/api/identities/{a}/merge", json={"other_id": b})
+            assert r.status_code == 409, r.text
+            assert "camera topology" in r.json()["detail"]
+            assert "cam0 -> cam1 in 5.0 s, a walk takes at least 30.0 s" in r.json()["detail"]
+            assert client.get(f"/api/identities/{b}").status_code == 200, "nothing was merged"
+    finally:
+        memory.close()

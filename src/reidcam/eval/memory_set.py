@@ -24,7 +24,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from reidcam.eval.dataset import DatasetError, Item
-from reidcam.eval.track_crops import TRACK_FOLDER, camera_folder
+from reidcam.identity.track_crops import TIME_SLACK_S, TRACK_FOLDER, TrackSpan, span_crops
 from reidcam.storage import tables as t
 from reidcam.storage.db import DB_FILENAME, default_url, make_engine, read_tx
 
@@ -57,7 +57,7 @@ class MemorySetSettings:
     min_crops: int = 4
     min_duration_s: float = 1.0
     max_crops_per_track: int = 16
-    time_slack_s: float = 0.5
+    time_slack_s: float = TIME_SLACK_S
 
 
 @dataclass(frozen=True)
@@ -129,13 +129,8 @@ def track_crops(data_dir: Path, row: TrackRow, slack_s: float) -> list[Path]:
     files: list[Path] = []
     if row.crop_path and (Path(data_dir) / row.crop_path).is_file():
         files.append(Path(data_dir) / row.crop_path)
-    folder = Path(data_dir) / TRACK_FOLDER / camera_folder(row.camera_id) / str(row.track_id)
-    if folder.is_dir():
-        lo, hi = row.first_seen_at - slack_s, row.last_seen_at + slack_s
-        for path in sorted(folder.glob("*.jpg")):
-            if path.stem.isdigit() and lo <= int(path.stem) / 1000.0 <= hi:
-                files.append(path)
-    return files
+    span = TrackSpan(row.camera_id, row.track_id, row.first_seen_at, row.last_seen_at)
+    return files + span_crops(data_dir, span, slack_s)
 
 
 def cooccurring(tracks: Sequence[TrackRow]) -> list[tuple[int, int]]:

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from reidcam.identity import records as r
-from reidcam.identity.join import overlapping_pair
+from reidcam.identity.join import overlapping_pair, topology_blocked, topology_clash
 from reidcam.identity.models import Assignment, IdentitySettings
 from reidcam.identity.policy import VERDICT_MANUAL, Choice
 from reidcam.identity.rows import SightingRow
@@ -27,11 +27,40 @@ class OverlapError(StorageError):
     """A user's move would put two people seen at the same time on one camera in one identity."""
 
 
-def _refuse_overlap(conn: Connection, row: SightingRow, identity_id: str) -> None:
+class ImpossibleMoveError(StorageError):
+    """A user's move would have one person walk between cameras faster than the topology allows."""
+
+
+def _refuse_overlap(conn: Connection, row: SightingRow, identity_id: str, s: IdentitySettings) -> None:
     if identity_id in r.cannot_link(conn, row):
         raise OverlapError(
             f"sighting {row.id} cannot join identity {identity_id}: that identity was seen on camera "
             f"{row.camera_id} at the same time (another track), so they are two different people"
+        )
+    why = topology_blocked(conn, row, [identity_id], s.topology).get(identity_id)
+    if why is not None:
+        raise ImpossibleMoveError(
+            f"sighting {row.id} cannot join identity {identity_id}: by the camera topology one person "
+            f"cannot do that ({why})"
+        )
+
+
+def _refuse_merge(conn: Connection, keep_id: str, other_id: str, s: IdentitySettings) -> None:
+    """The hard rules of the memory hold for a user's merge too: two people seen at once on one
+    camera, or a walk between cameras faster than the topology allows, are never one person."""
+    clash = overlapping_pair(conn, keep_id, other_id)
+    if clash is not None:
+        camera, a, b = clash
+        raise OverlapError(
+            f"cannot merge {other_id} into {keep_id}: both were seen at the same time on camera {camera} "
+            f"(sightings {a} and {b}), so they are two different people; move single sightings instead"
+        )
+    move = topology_clash(conn, keep_id, other_id, s.topology)
+    if move is not None:
+        why, a, b = move
+        raise ImpossibleMoveError(
+            f"cannot merge {other_id} into {keep_id}: by the camera topology one person cannot be both "
+            f"(sightings {a} and {b}: {why}); move single sightings instead"
         )
 
 
@@ -138,7 +167,7 @@ def assign(
     if old == identity_id:
         confirm(conn, sighting_id, s, now)
         return _manual(row, identity_id, _similarity_to(conn, row, identity_id), "confirmed by a user")
-    _refuse_overlap(conn, row, identity_id)
+    _refuse_overlap(conn, row, identity_id, s)
     _leave(conn, row, old, now)
     sim = _link(conn, row, identity_id, "moved here by a user", s, now)
     r.set_feedback(conn, row.id, identity_id, ACCEPTED, now)
@@ -182,13 +211,7 @@ def merge(conn: Connection, keep_id: str, other_id: str, s: IdentitySettings, no
     other = conn.execute(sa.select(i).where(i.c.id == other_id)).first()
     if keep is None or other is None:
         raise LookupError(f"no identity {keep_id if keep is None else other_id}")
-    clash = overlapping_pair(conn, keep_id, other_id)
-    if clash is not None:
-        camera, a, b = clash
-        raise OverlapError(
-            f"cannot merge {other_id} into {keep_id}: both were seen at the same time on camera {camera} "
-            f"(sightings {a} and {b}), so they are two different people; move single sightings instead"
-        )
+    _refuse_merge(conn, keep_id, other_id, s)
     for table, col in (
         (t.sightings, "identity_id"),
         (t.identity_embeddings, "identity_id"),

@@ -113,3 +113,38 @@ def overlapping_pair(conn: Connection, keep_id: str, other_id: str) -> tuple[str
     )
     found = conn.execute(stmt).first()
     return None if found is None else (str(found[0]), str(found[1]), str(found[2]))
+
+
+def topology_clash(
+    conn: Connection, keep_id: str, other_id: str, topology: Topology | None
+) -> tuple[str, str, str] | None:
+    """A sighting of each identity the camera topology says one person cannot both be:
+    (why, sighting of ``keep_id``, sighting of ``other_id``); None when every move is possible.
+
+    Only pairs on two cameras of the topology within its horizon of each other are looked at.
+    """
+    if topology is None:
+        return None
+    a, b = t.sightings.alias("a"), t.sightings.alias("b")
+    cams, horizon = sorted(topology.cameras), topology.horizon_s()
+    cols = (a.c.id, a.c.camera_id, a.c.first_seen_at, a.c.last_seen_at)
+    stmt = (
+        sa.select(*cols, b.c.id, b.c.camera_id, b.c.first_seen_at, b.c.last_seen_at)
+        .where(
+            a.c.identity_id == keep_id,
+            b.c.identity_id == other_id,
+            a.c.camera_id != b.c.camera_id,
+            a.c.camera_id.in_(cams),
+            b.c.camera_id.in_(cams),
+            a.c.first_seen_at <= b.c.last_seen_at + horizon,
+            a.c.last_seen_at >= b.c.first_seen_at - horizon,
+        )
+        .order_by(a.c.first_seen_at, b.c.first_seen_at)
+    )
+    for sa_id, cam_a, first_a, last_a, sb_id, cam_b, first_b, last_b in conn.execute(stmt):
+        gap = sighting_gap_s(first_a, last_a, first_b, last_b)
+        move = (cam_a, cam_b) if last_a <= first_b else (cam_b, cam_a)
+        why = topology.impossible(*move, gap)
+        if why is not None:
+            return why, str(sa_id), str(sb_id)
+    return None

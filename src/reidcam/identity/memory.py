@@ -35,6 +35,7 @@ from reidcam.identity.models import (
     SightingInfo,
 )
 from reidcam.identity.retention import purge_expired
+from reidcam.identity.track_crops import remove_span_crops
 from reidcam.storage import tables as t
 from reidcam.storage.crop_store import CropStore
 from reidcam.storage.db import StorageError, default_url, make_engine, read_tx, upgrade, write_tx
@@ -254,17 +255,19 @@ class IdentityMemory:
         return info
 
     def delete_identity(self, identity_id: str) -> int:
-        """Forget a person: the identity, its sightings, embeddings, decisions and crop files.
+        """Forget a person: the identity, its sightings, embeddings, decisions and crop files
+        (the memory's and the track crops kept for ``finetune --from-memory``).
 
         Returns the number of files removed. Raises LookupError if there is no such identity.
         """
         with self._write() as conn:
             paths = r.identity_crop_paths(conn, identity_id)
+            spans = r.track_spans(conn, t.sightings.c.identity_id == identity_id)
             res = conn.execute(sa.delete(t.identities).where(t.identities.c.id == identity_id))
             if not res.rowcount:
                 raise LookupError(f"no identity {identity_id}")
         removed, _ = remove_files(self.data_dir, paths)
-        return removed
+        return removed + remove_span_crops(self.data_dir, spans)[0]
 
     # -- sightings and feedback ---------------------------------------------
     def get_sighting(self, sighting_id: str) -> SightingInfo | None:
@@ -307,13 +310,15 @@ class IdentityMemory:
         return info
 
     def delete_sighting(self, sighting_id: str) -> bool:
-        """Delete one sighting and its crop; False if there was none."""
+        """Delete one sighting, its crop and its track crops; False if there was none."""
         try:
             with self._write() as conn:
+                spans = r.track_spans(conn, t.sightings.c.id == sighting_id)
                 paths = feedback.delete_sighting(conn, sighting_id)
         except LookupError:
             return False
         remove_files(self.data_dir, paths)
+        remove_span_crops(self.data_dir, spans)
         return True
 
     # -- history -------------------------------------------------------------
@@ -367,9 +372,10 @@ class IdentityMemory:
         """Load identities into the live query gallery (after a restart); returns how many."""
         with self._read() as conn:
             grouped = reads.gallery_vectors(conn, model_id, named_only)
-        for ident, (name, vecs) in grouped.items():
+        for ident, (name, vecs, cameras) in grouped.items():
             gallery.remove(ident)
-            gallery.add(ident, Embeddings(l2_normalize(np.stack(vecs)), model_id), label=name or ident)
+            embeddings = Embeddings(l2_normalize(np.stack(vecs)), model_id)
+            gallery.add(ident, embeddings, label=name or ident, cameras=cameras)
         return len(grouped)
 
     # -- housekeeping ------------------------------------------------------------

@@ -221,16 +221,23 @@ def _thumbnails(conn: Connection, ids: list[str]) -> dict[str, str]:
 
 def gallery_vectors(
     conn: Connection, model_id: str, named_only: bool
-) -> dict[str, tuple[str | None, list[NDArray[np.float32]]]]:
-    """identity id -> (name, its embedding vectors of ``model_id``)."""
-    e, i = t.identity_embeddings, t.identities
-    stmt = sa.select(e.c.identity_id, i.c.name, e.c.vector).join(i, i.c.id == e.c.identity_id)
-    stmt = stmt.where(e.c.model_id == model_id)
+) -> dict[str, tuple[str | None, list[NDArray[np.float32]], list[str | None]]]:
+    """identity id -> (name, its embedding vectors of ``model_id``, the camera of each: that of
+    the sighting it came from, None for an enrolled photo)."""
+    e, i, s = t.identity_embeddings, t.identities, t.sightings
+    stmt = (
+        sa.select(e.c.identity_id, i.c.name, e.c.vector, s.c.camera_id)
+        .join(i, i.c.id == e.c.identity_id)
+        .outerjoin(s, s.c.id == e.c.sighting_id)
+        .where(e.c.model_id == model_id)
+    )
     if named_only:
         stmt = stmt.where(i.c.name.is_not(None))
-    grouped: dict[str, tuple[str | None, list[NDArray[np.float32]]]] = {}
-    for ident, name, vec in conn.execute(stmt):
-        grouped.setdefault(ident, (name, []))[1].append(vec)
+    grouped: dict[str, tuple[str | None, list[NDArray[np.float32]], list[str | None]]] = {}
+    for ident, name, vec, camera in conn.execute(stmt):
+        entry = grouped.setdefault(ident, (name, [], []))
+        entry[1].append(vec)
+        entry[2].append(camera)
     return grouped
 
 

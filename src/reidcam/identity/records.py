@@ -16,6 +16,7 @@ from reidcam.identity.join import candidate_supports
 from reidcam.identity.models import Assignment, IdentitySettings
 from reidcam.identity.policy import VERDICT_NEW, Choice, choose, evictions, is_redundant
 from reidcam.identity.rows import SightingRow
+from reidcam.identity.track_crops import TrackSpan
 from reidcam.storage import tables as t
 
 log = logging.getLogger(__name__)
@@ -312,3 +313,11 @@ def identity_crop_paths(conn: Connection, identity_id: str) -> list[str]:
     paths = list(conn.execute(sa.select(s.c.crop_path).where(s.c.identity_id == identity_id)).scalars())
     paths += conn.execute(sa.select(e.c.crop_path).where(e.c.identity_id == identity_id)).scalars().all()
     return [p for p in paths if p]
+
+
+def track_spans(conn: Connection, where: sa.ColumnElement[bool]) -> list[TrackSpan]:
+    """The track spans of the sightings matching ``where`` (their crops under training/tracks/)."""
+    s = t.sightings
+    cols = (s.c.camera_id, s.c.track_id, s.c.first_seen_at, s.c.last_seen_at)
+    rows = conn.execute(sa.select(*cols).where(where))
+    return [TrackSpan(str(c), int(k), float(a), float(b)) for c, k, a, b in rows]

@@ -4,7 +4,10 @@ What is kept forever: every sighting of a *confirmed* identity (one a user named
 confirmed a sighting of, or moved a sighting into). What goes after ``max_age_s``: sightings
 whose identity is unconfirmed (the passers-by the memory founded by itself) and whose last
 frame is older than that, their crop files and the embeddings they taught; an unconfirmed
-identity left without sightings goes too.
+identity left without sightings goes too. The track crops kept for ``finetune --from-memory``
+(``training/tracks/``) follow their sightings, and those older than the cutoff that no kept
+sighting covers go as well (a track never recorded, a sighting deleted while a crop was being
+written).
 """
 
 from __future__ import annotations
@@ -20,7 +23,9 @@ from typing import Protocol
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from reidcam.identity import records as r
 from reidcam.identity.models import PurgeReport
+from reidcam.identity.track_crops import TrackSpan, remove_span_crops, sweep_track_crops
 from reidcam.runtime.worker import BackgroundThread
 from reidcam.storage import tables as t
 from reidcam.storage.files import remove_files
@@ -37,11 +42,14 @@ log = logging.getLogger(__name__)
 PURGE_BATCH = 500
 
 
-def purge_batch(conn: Connection, cutoff_at: float, batch: int = PURGE_BATCH) -> tuple[int, int, list[str]]:
+def purge_batch(
+    conn: Connection, cutoff_at: float, batch: int = PURGE_BATCH
+) -> tuple[int, int, list[str], list[TrackSpan]]:
     """Delete up to ``batch`` expired sightings and the identities they leave empty.
 
     Returns:
-        (sightings deleted, identities deleted, crop paths to remove once committed).
+        (sightings deleted, identities deleted, crop paths and track spans whose crops to
+        remove once committed).
     """
     s, i = t.sightings, t.identities
     unconfirmed = sa.select(i.c.id).where(i.c.confirmed_at.is_(None))
@@ -53,11 +61,14 @@ def purge_batch(conn: Connection, cutoff_at: float, batch: int = PURGE_BATCH) ->
         .limit(batch)
     )
     rows = conn.execute(expired).all()
+    spans: list[TrackSpan] = []
     if rows:
-        conn.execute(sa.delete(s).where(s.c.id.in_([r[0] for r in rows])))
+        ids = [row[0] for row in rows]
+        spans = r.track_spans(conn, s.c.id.in_(ids))
+        conn.execute(sa.delete(s).where(s.c.id.in_(ids)))
     has_sightings = sa.exists().where(s.c.identity_id == i.c.id)
     gone = conn.execute(sa.delete(i).where(i.c.confirmed_at.is_(None), ~has_sightings)).rowcount
-    return len(rows), int(gone or 0), [r[1] for r in rows if r[1]]
+    return len(rows), int(gone or 0), [row[1] for row in rows if row[1]], spans
 
 
 def purge_expired(
@@ -68,12 +79,20 @@ def purge_expired(
     errors: list[str] = []
     while True:
         with write() as conn:
-            got_s, got_i, paths = purge_batch(conn, cutoff_at, PURGE_BATCH)
+            got_s, got_i, paths, spans = purge_batch(conn, cutoff_at, PURGE_BATCH)
         removed, errs = remove_files(data_dir, paths)
-        n_s, n_i, n_f = n_s + got_s, n_i + got_i, n_f + removed
-        errors += errs
+        removed_t, errs_t = remove_span_crops(data_dir, spans)
+        n_s, n_i, n_f = n_s + got_s, n_i + got_i, n_f + removed + removed_t
+        errors += errs + errs_t
         if got_s < PURGE_BATCH:
-            return PurgeReport(n_s, n_i, n_f, cutoff_at, errors)
+            break
+
+    def kept_spans(track_id: int) -> list[TrackSpan]:
+        with write() as conn:
+            return r.track_spans(conn, t.sightings.c.track_id == track_id)
+
+    removed, errs = sweep_track_crops(data_dir, cutoff_at, kept_spans)
+    return PurgeReport(n_s, n_i, n_f + removed, cutoff_at, errors + errs)
 
 
 class RetentionWorker:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict, deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from numpy.typing import NDArray
@@ -132,6 +132,7 @@ class _Camera:
     positives: deque[float] = field(default_factory=lambda: deque(maxlen=POSITIVE_WINDOW))
     recent: OrderedDict[tuple[int, int], NDArray[np.float32]] = field(default_factory=OrderedDict)
     cached: CameraEstimate | None = None
+    version: int = 0  # bumped with every new pair (keeps pair estimates' caches honest)
 
     def scores(self) -> PairScores:
         return PairScores(np.asarray(self.positives, np.float32), np.asarray(self.negatives, np.float32))
@@ -154,6 +155,7 @@ class SeparationEstimator:
         self.settings = settings or AutocalSettings()
         self._lock = threading.Lock()
         self._cams: dict[str, _Camera] = {cid: _Camera(src) for cid, src in (sources or {}).items()}
+        self._pairs: dict[tuple[str, str], tuple[int, int, CameraEstimate]] = {}
 
     def _camera(self, camera_id: str) -> _Camera:
         cam = self._cams.get(camera_id)
@@ -202,6 +204,7 @@ class SeparationEstimator:
                 cam.recent.popitem(last=False)
             if added:
                 cam.cached = None
+                cam.version += 1
             return added
 
     def add_pairs(
@@ -218,6 +221,7 @@ class SeparationEstimator:
             cam.negatives.extend(float(x) for x in np.asarray(negatives, np.float64).ravel())
             cam.positives.extend(float(x) for x in np.asarray(positives, np.float64).ravel())
             cam.cached = None
+            cam.version += 1
 
     def scores(self, camera_id: str) -> PairScores:
         with self._lock:
@@ -237,10 +241,31 @@ class SeparationEstimator:
 
     def pair_estimate(self, camera_a: str, camera_b: str) -> CameraEstimate:
         """For a decision across two cameras: both cameras' pairs pooled (a sighting on either
-        must be told apart from the people of both)."""
-        a, b = self.scores(camera_a), self.scores(camera_b)
+        must be told apart from the people of both), ``camera_id`` ``"A+B"``.
+
+        It has enough evidence only when each camera has enough of its own: pooled with a
+        camera that has seen few people, one well-known camera would speak for both.
+        Recomputed only after either camera got new pairs.
+        """
+        with self._lock:  # a camera never seen has no pairs (and is not added by asking)
+            cam_a, cam_b = self._cams.get(camera_a) or _Camera(), self._cams.get(camera_b) or _Camera()
+            key, versions = (camera_a, camera_b), (cam_a.version, cam_b.version)
+            hit = self._pairs.get(key)
+            if hit is not None and hit[:2] == versions:
+                return hit[2]
+            a, b = cam_a.scores(), cam_b.scores()
         pooled = PairScores(np.concatenate([a.same, b.same]), np.concatenate([a.different, b.different]))
-        return estimate_from_scores(f"{camera_a}+{camera_b}", self.model_id, pooled, self.settings)
+        est = estimate_from_scores(f"{camera_a}+{camera_b}", self.model_id, pooled, self.settings)
+        enough = est.enough and all(
+            len(x.different) >= self.settings.min_negative_pairs
+            and len(x.same) >= self.settings.min_positive_pairs
+            for x in (a, b)
+        )
+        if not enough:
+            est = replace(est, enough=False, separable=True)
+        with self._lock:
+            self._pairs[key] = (*versions, est)
+        return est
 
 
 def _empty_pair() -> tuple[NDArray[np.float32], NDArray[np.float32]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -14,13 +15,18 @@ from reidcam.match.similarity import cosine_similarity
 
 @dataclass
 class QueryIdentity:
-    """One person to look for; ``vectors`` (K, D) come from ``model_id`` only."""
+    """One person to look for; ``vectors`` (K, D) come from ``model_id`` only.
+
+    ``view_cameras[k]``: the camera query image ``k`` was cropped from (None: a photo, or not
+    known); a decision against that view from another camera is a cross-camera decision.
+    """
 
     query_id: str
     label: str
     model_id: str
     vectors: NDArray[np.float32]
     sources: list[str] = field(default_factory=list)
+    view_cameras: list[str | None] = field(default_factory=list)
 
 
 class Gallery:
@@ -35,19 +41,33 @@ class Gallery:
         self._lock = threading.Lock()
         self._ids: dict[str, QueryIdentity] = {}
 
-    def add(self, query_id: str, embeddings: Embeddings, label: str | None = None, source: str = "") -> None:
+    def add(
+        self,
+        query_id: str,
+        embeddings: Embeddings,
+        label: str | None = None,
+        source: str = "",
+        cameras: Sequence[str | None] | None = None,
+    ) -> None:
         """Add query images to an identity, creating it if new.
 
+        ``cameras``: per image, the camera it was cropped from (None or omitted: unknown).
+
         Raises:
-            ValueError: the embeddings come from another model than the identity's.
+            ValueError: the embeddings come from another model than the identity's, or
+                ``cameras`` does not have one entry per image.
         """
         if len(embeddings) == 0:
             raise ValueError("no embeddings to add")
+        views = [None] * len(embeddings) if cameras is None else list(cameras)
+        if len(views) != len(embeddings):
+            raise ValueError(f"{len(views)} cameras for {len(embeddings)} query images")
         with self._lock:
             ident = self._ids.get(query_id)
             if ident is None:
+                vectors = embeddings.vectors.copy()
                 self._ids[query_id] = QueryIdentity(
-                    query_id, label or query_id, embeddings.model_id, embeddings.vectors.copy(), [source]
+                    query_id, label or query_id, embeddings.model_id, vectors, [source], views
                 )
                 return
             if ident.model_id != embeddings.model_id:
@@ -56,6 +76,15 @@ class Gallery:
                 )
             ident.vectors = np.concatenate([ident.vectors, embeddings.vectors])
             ident.sources.append(source)
+            ident.view_cameras.extend(views)
+
+    def view_camera(self, query_id: str, view: int | None) -> str | None:
+        """The camera view ``view`` of ``query_id`` was cropped from; None when not known."""
+        with self._lock:
+            ident = self._ids.get(query_id)
+            if ident is None or view is None or not 0 <= view < len(ident.view_cameras):
+                return None
+            return ident.view_cameras[view]
 
     def remove(self, query_id: str) -> bool:
         with self._lock:

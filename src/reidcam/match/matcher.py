@@ -30,7 +30,8 @@ class Matcher:
     ``estimator``: per-camera label-free estimates; given, the matcher self-calibrates (see
     ``reidcam.match.threshold_rule``): ``settings.threshold`` (the user's) can only make a
     camera's threshold stricter. ``model_default``: the model's calibrated threshold, used on
-    a camera with too little evidence yet.
+    a camera with too little evidence yet. A decision against a query view cropped on another
+    camera uses the two cameras' pair estimate once both have enough evidence.
     """
 
     def __init__(
@@ -43,9 +44,12 @@ class Matcher:
         self.estimator = estimator
         self.model_default = model_default
 
-    def threshold_for(self, camera_id: str | None) -> ThresholdChoice:
-        """The threshold that applies to a decision on ``camera_id`` (None: not from a camera)."""
-        return choose_threshold(self.settings.threshold, camera_id, self.estimator, self.model_default)
+    def threshold_for(self, camera_id: str | None, other_camera: str | None = None) -> ThresholdChoice:
+        """The threshold that applies to a decision on ``camera_id`` (None: not from a camera)
+        against a query view from ``other_camera`` (None: a photo, not known, or no query)."""
+        return choose_threshold(
+            self.settings.threshold, camera_id, self.estimator, self.model_default, other_camera
+        )
 
     def set_threshold(self, threshold: float) -> None:
         if not -1.0 <= threshold <= 1.0:
@@ -56,10 +60,15 @@ class Matcher:
     def decide(
         self, vector: NDArray[np.float32], model_id: str, gallery: Gallery, camera_id: str | None = None
     ) -> MatchDecision:
-        """Judge one probe (a sighting's prototype) seen on ``camera_id`` against the gallery."""
-        choice = self.threshold_for(camera_id)
-        s = replace(self.settings, threshold=choice.threshold)
+        """Judge one probe (a sighting's prototype) seen on ``camera_id`` against the gallery.
+
+        The threshold is the one for the best identity's best view: cross-camera when that view
+        was cropped on another camera.
+        """
         scores = gallery.scores_with_views(vector, model_id)
+        other = gallery.view_camera(scores[0][0], scores[0][2]) if scores else None
+        choice = self.threshold_for(camera_id, other)
+        s = replace(self.settings, threshold=choice.threshold)
         if not scores:
             return MatchDecision(
                 Verdict.NO_MATCH,

@@ -6,6 +6,9 @@ A camera with too little evidence yet uses the model's calibrated default. Where
 cannot separate people (the true-match rate at the target is below a floor), no threshold
 makes a match trustworthy: what scores above the user's (or the model's default) threshold
 is reported as "uncertain", never "match", with the camera's figures as the reason.
+A cross-camera decision (a sighting on camera A against a query view cropped on camera B)
+rests on the pair estimate of A and B (both cameras' pairs pooled: the sighting must be told
+apart from the people of both) once each camera has enough evidence; until then on A's own.
 Self-calibration off: the user's threshold as is.
 """
 
@@ -31,13 +34,18 @@ def pct(x: float) -> str:
     return f"{100 * x:.2g} %" if x < 0.1 else f"{100 * x:.0f} %"
 
 
+def where(est: CameraEstimate) -> str:
+    """'camera A', or 'cameras A+B' for a pair estimate."""
+    return f"cameras {est.camera_id}" if "+" in est.camera_id else f"camera {est.camera_id}"
+
+
 def hard_to_separate(est: CameraEstimate) -> str:
     """The warning of a camera where the model cannot tell people apart ('' when it can)."""
     if est.separable or est.tmr_at_target is None:
         return ""
     return (
         f"people are hard to tell apart here: {pct(est.tmr_at_target)} of true matches pass at "
-        f"{pct(est.target_fmr)} false matches (camera {est.camera_id}, label-free estimate)"
+        f"{pct(est.target_fmr)} false matches ({where(est)}, label-free estimate)"
     )
 
 
@@ -49,13 +57,24 @@ def _evidence(est: CameraEstimate, estimator: SeparationEstimator) -> str:
     )
 
 
-def _floor(camera_id: str | None, estimator: SeparationEstimator, model_default: float | None):  # type: ignore[no-untyped-def]
-    """(floor threshold or None, why, estimate or None) of a camera."""
-    if camera_id is None:
-        if model_default is None:
-            return None, "no camera: no calibrated default for this model", None
-        return model_default, f"no camera: the model's calibrated default {model_default:.3f}", None
-    est = estimator.estimate(camera_id)
+def decision_estimate(
+    camera_id: str, other_camera: str | None, estimator: SeparationEstimator
+) -> tuple[CameraEstimate, str]:
+    """The estimate a decision on ``camera_id`` against a view from ``other_camera`` rests on,
+    and a note for the explanation: the pair's once it has enough evidence, else the camera's."""
+    if other_camera is None or other_camera == camera_id:
+        return estimator.estimate(camera_id), ""
+    pair = estimator.pair_estimate(camera_id, other_camera)
+    if pair.enough and pair.threshold is not None:
+        return pair, f" (query view from camera {other_camera})"
+    note = f" (query view from camera {other_camera}: too little evidence for the pair yet)"
+    return estimator.estimate(camera_id), note
+
+
+def _floor(
+    est: CameraEstimate, note: str, estimator: SeparationEstimator, model_default: float | None
+) -> tuple[float | None, str]:
+    """(floor threshold or None, why) of an estimate."""
     if not est.enough or est.threshold is None:
         base = (
             f"the model's calibrated default {model_default:.3f}"
@@ -64,14 +83,13 @@ def _floor(camera_id: str | None, estimator: SeparationEstimator, model_default:
         )
         return (
             model_default,
-            f"camera {camera_id}: too little evidence yet ({_evidence(est, estimator)}); {base}",
-            est,
+            f"{where(est)}{note}: too little evidence yet ({_evidence(est, estimator)}); {base}",
         )
     why = (
-        f"camera {camera_id}: {est.threshold:.3f} keeps the estimated false-match rate at "
+        f"{where(est)}{note}: {est.threshold:.3f} keeps the estimated false-match rate at "
         f"{pct(est.target_fmr)} ({_evidence(est, estimator)})"
     )
-    return est.threshold, why, est
+    return est.threshold, why
 
 
 def choose_threshold(
@@ -79,6 +97,7 @@ def choose_threshold(
     camera_id: str | None,
     estimator: SeparationEstimator | None,
     model_default: float | None,
+    other_camera: str | None = None,
 ) -> ThresholdChoice:
     """The threshold for a decision on ``camera_id`` (None: not from a camera, e.g. a photo).
 
@@ -87,16 +106,30 @@ def choose_threshold(
         estimator: the per-camera estimates; None = self-calibration off.
         model_default: the model's calibrated threshold (``matcher.calibration`` or the
             weights registry), None if it has none.
+        other_camera: the camera of the query view the sighting is judged against (None: a
+            photo, or not known); another camera than ``camera_id`` makes it cross-camera.
     """
     if estimator is None:
         return ThresholdChoice(user_threshold, "the configured threshold (self-calibration off)")
-    floor, why, est = _floor(camera_id, estimator, model_default)
-    uncertain = hard_to_separate(est) if est is not None and est.enough else ""
+    if camera_id is None:
+        if model_default is None:
+            why = "no camera: no calibrated default for this model"
+            return ThresholdChoice(user_threshold, f"{why}; the user's threshold {user_threshold:.3f}")
+        floor, why = model_default, f"no camera: the model's calibrated default {model_default:.3f}"
+        return _user_or_floor(user_threshold, floor, why, "")
+    est, note = decision_estimate(camera_id, other_camera, estimator)
+    floor, why = _floor(est, note, estimator, model_default)
+    uncertain = hard_to_separate(est) if est.enough else ""
     if uncertain:  # no match here at any threshold: what would have matched is a case for a human
         base = max(user_threshold, model_default or user_threshold)
         return ThresholdChoice(
-            base, f"camera {camera_id}: no match here, only uncertain at >= {base:.3f}", uncertain
+            base, f"{where(est)}{note}: no match here, only uncertain at >= {base:.3f}", uncertain
         )
+    return _user_or_floor(user_threshold, floor, why, uncertain)
+
+
+def _user_or_floor(user_threshold: float, floor: float | None, why: str, uncertain: str) -> ThresholdChoice:
+    """The user's threshold where it is at least the floor, else the floor."""
     if floor is None:
         return ThresholdChoice(user_threshold, f"{why}; the user's threshold {user_threshold:.3f}", uncertain)
     if user_threshold >= floor:

@@ -55,11 +55,15 @@ def enroll(
     images: Sequence[NDArray[np.uint8]],
     label: str | None = None,
     source: str = "",
+    cameras: Sequence[str | None] | None = None,
 ) -> None:
-    """Embed query crops and add them to ``query_id`` in the gallery (one batch)."""
+    """Embed query crops and add them to ``query_id`` in the gallery (one batch).
+
+    ``cameras``: per image, the camera it was cropped from (None: unknown, e.g. a photo).
+    """
     if not images:
         raise ImageError("no query images given")
-    gallery.add(query_id, embedder.embed(list(images)), label=label, source=source)
+    gallery.add(query_id, embedder.embed(list(images)), label=label, source=source, cameras=cameras)
 
 
 @dataclass(frozen=True)

@@ -307,9 +307,12 @@ class Controller:
                 images.append(read_image(path))
             except ImageError as exc:
                 raise HTTPException(status.HTTP_410_GONE, f"crop {crop_id!r} can no longer be read") from exc
-        out = self._enroll(images, label, "crops", replace)
+        records = [self.live.crops.get(crop_id) for crop_id in crop_ids]
+        # each view's camera: a sighting on another camera is judged on the cameras' pair estimate
+        cameras = [None if r is None else r.camera_id for r in records]
+        out = self._enroll(images, label, "crops", replace, cameras)
         # The gallery keeps the cards the query was picked from, however busy the cameras.
-        picked = {r.card_id for r in map(self.live.crops.get, crop_ids) if r is not None and r.card_id}
+        picked = {r.card_id for r in records if r is not None and r.card_id}
         self.live.cards.pin(picked, replace)
         return out
 
@@ -321,9 +324,14 @@ class Controller:
         return self._enroll([pick.image], label, "upload", replace), pick
 
     def _enroll(
-        self, images: list[NDArray[np.uint8]], label: str | None, source: QuerySource, replace: bool
+        self,
+        images: list[NDArray[np.uint8]],
+        label: str | None,
+        source: QuerySource,
+        replace: bool,
+        cameras: list[str | None] | None = None,
     ) -> QueryOut:
-        record = self.queries.add(images, label, source, replace)
+        record = self.queries.add(images, label, source, replace, cameras)
         self._queries_changed()
         return self.query_out(record)
 

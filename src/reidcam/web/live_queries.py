@@ -50,9 +50,15 @@ class QueryBook:
         self._records: dict[str, QueryRecord] = {}
 
     def add(
-        self, images: Sequence[NDArray[np.uint8]], label: str | None, source: QuerySource, replace: bool
+        self,
+        images: Sequence[NDArray[np.uint8]],
+        label: str | None,
+        source: QuerySource,
+        replace: bool,
+        cameras: Sequence[str | None] | None = None,
     ) -> QueryRecord:
         """Enroll one person from ``images`` (BGR uint8 crops); ``replace`` drops the others.
+        ``cameras``: per image, the camera it was cropped from (None: unknown, e.g. a photo).
 
         Raises:
             ImageError: no images. ValueError: the embedder changed model.
@@ -62,7 +68,7 @@ class QueryBook:
             qid = f"q{self._n}"
             others = [] if replace else list(self._records.values())
             name = label or ("query" if not others else f"query {len(others) + 1}")
-            enroll(self.gallery, self.embedder, qid, images, label=name, source=source)
+            enroll(self.gallery, self.embedder, qid, images, label=name, source=source, cameras=cameras)
             if replace:
                 for old in list(self._records):
                     self.gallery.remove(old)
