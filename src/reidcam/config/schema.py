@@ -269,7 +269,7 @@ class BrokerConfig(_Strict):
     each written as ``${ENV}`` references, never the secret itself. Credentials inside ``url``
     (``nats://user:pass@host``, ``nats://token@host``) are moved into these fields, so the URL
     that logs and the status show never holds them. Secrets are ``SecretStr``: never printed.
-    ``connect_attempts`` bounds the first connection (one clear error after them); once
+    ``connect_attempts`` (2 at least) bounds the first connection (one clear error after them); once
     connected the client reconnects forever, ``reconnect_wait_s`` apart. ``lease_ttl_s``: a
     camera whose owner stopped renewing goes to another worker within it.
     ``buffer_max_sightings``: closed sightings kept while the broker is away, oldest dropped past it.
@@ -283,7 +283,7 @@ class BrokerConfig(_Strict):
     creds_file: Path | None = None
     tls: BrokerTlsConfig | None = None
     connect_timeout_s: float = Field(default=2.0, gt=0, le=60)
-    connect_attempts: int = Field(default=3, ge=1, le=100)
+    connect_attempts: int = Field(default=3, ge=2, le=100)
     reconnect_wait_s: float = Field(default=2.0, gt=0, le=60)
     request_timeout_s: float = Field(default=5.0, gt=0, le=120)
     lease_ttl_s: float = Field(default=10.0, ge=1.0, le=3600.0)
