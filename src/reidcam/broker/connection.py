@@ -177,6 +177,7 @@ class BrokerClient:
         if self._loop is None:
             return
         if self._nc is not None:
+            self._state = "closing"
             try:
                 self.call(self._close_nc(), timeout=timeout_s)
             except Exception as exc:  # closing must not raise on a dead broker
