@@ -11,11 +11,15 @@ import subprocess
 import time
 from pathlib import Path
 
+import numpy as np
+
+from reidcam.broker.wire import ClosedSighting, new_sighting_id
 from reidcam.config.schema import BrokerConfig
 
 NATS_SERVER = shutil.which("nats-server") or (
     "/usr/sbin/nats-server" if os.access("/usr/sbin/nats-server", os.X_OK) else None
 )
+MODEL = "osnet_x0_25"
 MISSING_REASON = (
     "nats-server is not installed (Debian: apt-get install nats-server); the broker tests need a real "
     "JetStream server"
@@ -137,3 +141,21 @@ def need_nats_server() -> None:
     pytest.importorskip("nats", reason="the broker tests need nats-py: pip install -e '.[dev]'")
     if NATS_SERVER is None:
         pytest.skip(MISSING_REASON)
+
+
+def make_sighting(
+    camera_id: str = "c1", model_id: str = MODEL, sighting_id: str | None = None, seed: int = 0
+):
+    vec = np.random.default_rng(seed).standard_normal(64).astype(np.float32)
+    return ClosedSighting(
+        sighting_id=sighting_id or new_sighting_id(),
+        camera_id=camera_id,
+        track_id=seed,
+        part=0,
+        first_seen_at=100.0 + seed,
+        last_seen_at=101.0 + seed,
+        n_embeddings=3,
+        model_id=model_id,
+        prototype=vec,
+        worker="w1",
+    )

@@ -6,6 +6,7 @@ import time
 
 import numpy as np
 import pytest
+from nats_support import MODEL, make_sighting
 
 from reidcam.broker.streams import (
     STREAM,
@@ -14,28 +15,8 @@ from reidcam.broker.streams import (
     publish_sighting,
     setup_sightings_stream,
 )
-from reidcam.broker.wire import ClosedSighting, new_sighting_id
 
 pytestmark = pytest.mark.broker
-MODEL = "osnet_x0_25"
-
-
-def make_sighting(
-    camera_id: str = "c1", model_id: str = MODEL, sighting_id: str | None = None, seed: int = 0
-):
-    vec = np.random.default_rng(seed).standard_normal(64).astype(np.float32)
-    return ClosedSighting(
-        sighting_id=sighting_id or new_sighting_id(),
-        camera_id=camera_id,
-        track_id=seed,
-        part=0,
-        first_seen_at=100.0 + seed,
-        last_seen_at=101.0 + seed,
-        n_embeddings=3,
-        model_id=model_id,
-        prototype=vec,
-        worker="w1",
-    )
 
 
 @pytest.fixture
