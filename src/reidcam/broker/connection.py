@@ -22,7 +22,7 @@ import logging
 import ssl
 import threading
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Callable, Coroutine
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import asdict, dataclass
@@ -162,6 +162,8 @@ class BrokerClient:
             ConfigError: a credentials or TLS file is missing.
             DependencyError: nats-py is not installed.
         """
+        if self._loop is not None:
+            raise BrokerError("this BrokerClient is connected already")
         nats = _import_nats()
         opts = connect_options(self.config)
         self._start_loop()
@@ -371,19 +373,3 @@ def _reason(exc: BaseException) -> str:
     if isinstance(exc, (asyncio.TimeoutError, TimeoutError)):
         text = "timed out"
     return " ".join(text.split())
-
-
-async def retry_until_connected(
-    client: BrokerClient, op: Callable[[], Awaitable[T]], *, pause_s: float = 0.2
-) -> T:
-    """(On the loop.) Run ``op`` until it succeeds, waiting for the connection between tries.
-
-    For idempotent setup (creating a stream or bucket) that must survive a broker restart.
-    """
-    while True:
-        await client.wait_connected()
-        try:
-            return await op()
-        except Exception as exc:
-            log.debug("broker %s: %s; retrying", client.url, client.scrub(_reason(exc)))
-            await asyncio.sleep(pause_s)

@@ -10,6 +10,7 @@ sighting idempotently by id and acks after the commit.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -173,11 +174,11 @@ class SightingConsumer:
         return out
 
     async def _fetch(self, batch: int, timeout_s: float) -> list[Any]:
-        import nats.errors
-
+        # nats-py ends an empty (or, for batches, a not-yet-started) pull with its own
+        # TimeoutError or a bare asyncio one, depending on where the wait ran out: both = none.
         try:
             return list(await self._sub.fetch(batch, timeout=timeout_s))
-        except nats.errors.TimeoutError:
+        except (asyncio.TimeoutError, TimeoutError):
             return []
 
     def _accept(self, msg: Any) -> Delivery | None:
