@@ -4,7 +4,7 @@
 flusher task on the broker loop sends the queue head, waits for the stream's acknowledgement,
 and only then drops it from the queue: the sightings reach the stream in the order they closed.
 While the broker is away the flusher waits for the reconnect and sends again; the queue keeps at
-most ``max_queued`` sightings and drops the oldest past it, counting them in
+most ``max_queued`` sightings and drops the oldest past it (never the one being sent), counting them in
 :attr:`PublisherStatus.dropped` (for the status page). A send whose answer was lost (the broker
 went away after storing it) is sent again and the stream's de-duplication by sighting id
 (``Nats-Msg-Id``) stores it once; :attr:`PublisherStatus.duplicates` counts those.
@@ -62,6 +62,7 @@ class SightingPublisher:
         self._stream_settings = stream_settings
         self._retry_pause_s = retry_pause_s
         self._queue: deque[ClosedSighting] = deque()
+        self._inflight: ClosedSighting | None = None
         self._lock = threading.Lock()
         self._dropped = self._published = self._duplicates = 0
         self._last_error: str | None = None
@@ -82,7 +83,11 @@ class SightingPublisher:
             self._queue.append(sighting)
             self._idle.clear()
             if len(self._queue) > self.max_queued:
-                self._queue.popleft()
+                # The one being sent may already be stored: never count it as dropped.
+                if self._queue[0] is self._inflight:
+                    del self._queue[1]
+                else:
+                    self._queue.popleft()
                 self._dropped += 1
                 if self._dropped == 1 or self._dropped % 1000 == 0:
                     log.warning(
@@ -127,11 +132,14 @@ class SightingPublisher:
             self._wake.set()
 
     def _head(self) -> ClosedSighting | None:
+        """The next sighting to send, now marked in flight (so an overflow never drops it)."""
         with self._lock:
             if not self._queue:
+                self._inflight = None
                 self._idle.set()
                 return None
-            return self._queue[0]
+            self._inflight = self._queue[0]
+            return self._inflight
 
     async def _run(self) -> None:
         assert self._wake is not None
@@ -145,8 +153,7 @@ class SightingPublisher:
                 continue
             if await self._send(head):
                 with self._lock:
-                    if self._queue and self._queue[0] is head:  # not dropped meanwhile
-                        self._queue.popleft()
+                    self._queue.popleft()  # the head: overflow drops behind the one in flight
             else:
                 await self._client.wait_connected()
                 await asyncio.sleep(self._retry_pause_s)
