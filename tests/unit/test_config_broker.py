@@ -94,3 +94,12 @@ def test_tls_and_creds_file():
         "  tls: {ca_file: /ca.pem, cert_file: /c.pem, key_file: /k.pem}\n"
     )
     assert b.auth_kind == "creds file" and b.tls is not None and str(b.tls.key_file) == "/k.pem"
+
+
+def test_round_trip_through_model_dump_keeps_the_secret():
+    # commands rebuild the config from cfg.model_dump() (serve, eval, options)
+    cfg = parse_config("broker:\n  url: nats://cam:${PW}@h:4222\n  lease_ttl_s: 5\n", env={"PW": SECRET})
+    again = type(cfg).model_validate(cfg.model_dump())
+    assert again.broker.url == "nats://h:4222" and again.broker.user == "cam"
+    assert again.broker.password is not None and again.broker.password.get_secret_value() == SECRET
+    assert SECRET not in str(cfg.model_dump(mode="json"))
