@@ -18,6 +18,7 @@ must be redone on a new connection (watches) can tell.
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import logging
 import ssl
 import threading
@@ -117,6 +118,8 @@ def connect_options(config: BrokerConfig) -> dict[str, Any]:
     if config.creds_file is not None:
         if not Path(config.creds_file).is_file():
             raise ConfigError(f"broker.creds_file: no such file {config.creds_file}")
+        if importlib.util.find_spec("nkeys") is None:
+            raise DependencyError("broker.creds_file needs the nkeys package: pip install 'nats-py[nkeys]'")
         opts["user_credentials"] = str(config.creds_file)
     ctx = tls_context(config)
     if ctx is not None:
