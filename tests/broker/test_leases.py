@@ -66,8 +66,9 @@ def test_renewal_keeps_it_then_a_lapsed_lease_is_taken_within_the_ttl(two_client
     while took is None and time.monotonic() - died < 3 * TTL:
         took = other.acquire("door")
         time.sleep(0.05)
-    # ... and the other holder has it within the TTL (+ polling and the server's expiry tick)
-    assert took is not None and time.monotonic() - died <= TTL + 0.6
+    # ... and the other holder has it within the TTL (+ slack for polling, the server's expiry
+    # timer and a loaded CI machine)
+    assert took is not None and time.monotonic() - died <= TTL + 1.0
     assert other.owner("door") == "w2" and lost == []
 
 
