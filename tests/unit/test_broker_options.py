@@ -6,7 +6,7 @@ import ssl
 
 import pytest
 
-from reidcam.broker.connection import connect_options
+from reidcam.broker.connection import connect_options, failure_reason
 from reidcam.config.schema import BrokerConfig
 from reidcam.core.errors import ConfigError
 
@@ -31,3 +31,10 @@ def test_tls_url_gets_a_default_context_and_missing_files_are_named(tmp_path):
 def test_no_url_is_a_config_error():
     with pytest.raises(ConfigError, match=r"broker\.url is not set"):
         connect_options(BrokerConfig())
+
+
+def test_failure_reason_prefers_what_the_server_said():
+    auth = "nats: 'Authorization Violation'"
+    assert failure_reason([auth, "[Errno 104] Connection reset by peer"], "x") == auth
+    assert failure_reason(["timed out", "[Errno 111] refused"], "x") == "[Errno 111] refused"
+    assert failure_reason([], "nats: no servers available for connection").startswith("nats: no servers")

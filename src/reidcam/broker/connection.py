@@ -152,6 +152,7 @@ class BrokerClient:
         self._reconnects = 0
         self._lost_at: float | None = None
         self._last_error: str | None = None
+        self._connect_errors: list[str] = []
         self._lock = threading.Lock()
         self.generation = 0
 
@@ -314,8 +315,7 @@ class BrokerClient:
             )
         except Exception as exc:
             self._state = "idle"
-            # nats-py ends with "no servers available"; the reason is the last attempt's error.
-            reason = self._last_error or self.scrub(_reason(exc))
+            reason = failure_reason(self._connect_errors, self.scrub(_reason(exc)))
             self._last_error = reason
             raise BrokerUnavailableError(
                 f"cannot reach the NATS broker at {self.url} after {attempts} attempts: {reason}"
@@ -338,6 +338,8 @@ class BrokerClient:
     async def _on_error(self, exc: Exception) -> None:
         with self._lock:
             self._last_error = self.scrub(_reason(exc))
+            if self._state == "connecting":
+                self._connect_errors.append(self._last_error)
         log.debug("broker %s: %s", self.url, self._last_error)
 
     async def _on_disconnected(self) -> None:
@@ -368,6 +370,16 @@ class BrokerClient:
                 self._state = "closed"
         if self._connected is not None:
             self._connected.clear()
+
+
+def failure_reason(errors: list[str], fallback: str) -> str:
+    """The reason a first connection failed, from its attempts' errors (oldest first).
+
+    nats-py itself ends with "no servers available"; what the server said (``nats:
+    'Authorization Violation'``) wins over the connection reset that follows it, else the last.
+    """
+    said = [e for e in errors if e.startswith("nats:")]
+    return (said or errors or [fallback])[-1]
 
 
 def _reason(exc: BaseException) -> str:
