@@ -3,6 +3,8 @@
 from reidcam.config.loader import load_config, parse_config, substitute_env
 from reidcam.config.schema import (
     AppConfig,
+    BrokerConfig,
+    BrokerTlsConfig,
     CameraConfig,
     DetectorConfig,
     MatcherConfig,
@@ -16,6 +18,8 @@ from reidcam.config.schema import (
 
 __all__ = [
     "AppConfig",
+    "BrokerConfig",
+    "BrokerTlsConfig",
     "CameraConfig",
     "DetectorConfig",
     "MatcherConfig",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Literal
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from pydantic import (
     BaseModel,
@@ -240,6 +241,146 @@ class WebConfig(_Strict):
     token: SecretStr | None = None
 
 
+class BrokerTlsConfig(_Strict):
+    """TLS to the broker. ``ca_file`` verifies the server (None = the system's CAs);
+    ``cert_file`` and ``key_file`` together are this client's certificate (mutual TLS)."""
+
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _pair(self) -> BrokerTlsConfig:
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError(
+                "tls.cert_file and tls.key_file go together (the client certificate and its key)"
+            )
+        return self
+
+
+_BROKER_SCHEMES = ("nats", "tls")
+
+
+class BrokerConfig(_Strict):
+    """The NATS JetStream broker of the distributed mode (``reidcam.broker``); None ``url`` = the
+    single-machine product, which needs no broker.
+
+    Credentials: ``user`` + ``password``, or ``token``, or ``creds_file`` (a NATS ``.creds`` file),
+    each written as ``${ENV}`` references, never the secret itself. Credentials inside ``url``
+    (``nats://user:pass@host``, ``nats://token@host``) are moved into these fields, so the URL
+    that logs and the status show never holds them. Secrets are ``SecretStr``: never printed.
+    ``connect_attempts`` (2 at least) bounds the first connection (one clear error after them); once
+    connected the client reconnects forever, ``reconnect_wait_s`` apart. ``lease_ttl_s``: a
+    camera whose owner stopped renewing goes to another worker within it.
+    ``buffer_max_sightings``: closed sightings kept while the broker is away, oldest dropped past it.
+    """
+
+    url: str | None = None
+    name: str = Field(default="reidcam", min_length=1, max_length=128)
+    user: str | None = Field(default=None, min_length=1)
+    password: SecretStr | None = None
+    token: SecretStr | None = None
+    creds_file: Path | None = None
+    tls: BrokerTlsConfig | None = None
+    connect_timeout_s: float = Field(default=2.0, gt=0, le=60)
+    connect_attempts: int = Field(default=3, ge=2, le=100)
+    reconnect_wait_s: float = Field(default=2.0, gt=0, le=60)
+    request_timeout_s: float = Field(default=5.0, gt=0, le=120)
+    lease_ttl_s: float = Field(default=10.0, ge=1.0, le=3600.0)
+    buffer_max_sightings: int = Field(default=10_000, ge=1, le=10_000_000)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _credentials_out_of_url(cls, data: object) -> object:
+        """Move ``user:pass@`` / ``token@`` from the URL into the secret fields."""
+        if not isinstance(data, dict) or not isinstance(data.get("url"), str):
+            return data
+        url, user, password, token = split_broker_url(data["url"])
+        if user is None and token is None:
+            return data
+        if any(data.get(k) is not None for k in ("user", "password", "token", "creds_file")):
+            raise ValueError(
+                "broker credentials are both in broker.url and in broker.user/password/token/creds_file:"
+                " keep one (preferably the fields, as ${ENV} references)"
+            )
+        return {**data, "url": url, "user": user, "password": password, "token": token}
+
+    @field_validator("url")
+    @classmethod
+    def _valid_url(cls, url: str | None) -> str | None:
+        if url is None:
+            return None
+        parsed = urlsplit(url)
+        if parsed.scheme not in _BROKER_SCHEMES or not parsed.hostname:
+            raise ValueError(
+                f"broker.url {url!r} is not a NATS URL: expected nats://HOST:PORT or tls://HOST:PORT"
+            )
+        try:
+            parsed.port  # noqa: B018 - raises on a bad port
+        except ValueError as exc:
+            raise ValueError(f"broker.url {url!r} has an invalid port") from exc
+        return url
+
+    @model_validator(mode="after")
+    def _one_kind_of_credentials(self) -> BrokerConfig:
+        if (self.user is None) != (self.password is None):
+            raise ValueError("broker.user and broker.password go together")
+        kinds = [
+            k
+            for k, v in (("user/password", self.user), ("token", self.token), ("creds_file", self.creds_file))
+            if v is not None
+        ]
+        if len(kinds) > 1:
+            raise ValueError(
+                f"broker credentials: choose one of user/password, token, creds_file (got {', '.join(kinds)})"
+            )
+        if self.url is None and (kinds or self.tls is not None):
+            raise ValueError("broker credentials or TLS are set but broker.url is not")
+        return self
+
+    @property
+    def enabled(self) -> bool:
+        """True when a broker is configured (the distributed mode)."""
+        return self.url is not None
+
+    @property
+    def auth_kind(self) -> str:
+        """'user/password', 'token', 'creds file' or 'none': what the status may say about secrets."""
+        if self.user is not None:
+            return "user/password"
+        if self.token is not None:
+            return "token"
+        return "creds file" if self.creds_file is not None else "none"
+
+    def describe(self) -> dict[str, object]:
+        """A secret-free summary for logs, the status and the page (the URL holds no credentials:
+        ``_credentials_out_of_url`` moved them into the secret fields)."""
+        return {
+            "url": self.url,
+            "name": self.name,
+            "auth": self.auth_kind,
+            "user": self.user,
+            "tls": self.tls is not None or (self.url or "").startswith("tls://"),
+        }
+
+
+def split_broker_url(url: str) -> tuple[str, str | None, SecretStr | None, SecretStr | None]:
+    """``(url without user info, user, password, token)`` of a NATS URL.
+
+    ``nats://u:p@h`` carries a user and a password, ``nats://t@h`` a token (NATS' convention).
+    Percent-escapes in them are decoded.
+    """
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url, None, None, None
+    userinfo, _, hostport = parts.netloc.rpartition("@")
+    bare = urlunsplit((parts.scheme, hostport, parts.path, parts.query, parts.fragment))
+    user, sep, password = userinfo.partition(":")
+    if sep:
+        return bare, unquote(user), SecretStr(unquote(password)), None
+    return bare, None, None, SecretStr(unquote(user))
+
+
 class AppConfig(_Strict):
     cameras: list[CameraConfig] = Field(default_factory=list)
     detector: DetectorConfig = Field(default_factory=DetectorConfig)
@@ -252,6 +393,7 @@ class AppConfig(_Strict):
     storage: StorageConfig = Field(default_factory=StorageConfig)
     identity: IdentityConfig = Field(default_factory=IdentityConfig)
     web: WebConfig = Field(default_factory=WebConfig)
+    broker: BrokerConfig = Field(default_factory=BrokerConfig)
 
     @field_validator("cameras")
     @classmethod

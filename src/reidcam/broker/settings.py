@@ -1,0 +1,198 @@
+"""Settings every process shares, in the KV bucket ``reidcam-settings``, with a watch.
+
+The web writes them (the threshold slider, the query people), workers watch them and apply a
+change to their next frame. Keys and values (JSON):
+
+- ``threshold``: the match threshold, a cosine similarity in [-1, 1];
+- ``queries``: the live query people, a list of ``{"name", "model_id", "dim", "vectors"}`` with
+  ``vectors`` the base64 of (N, dim) float32 little-endian embeddings.
+
+A watch delivers every key's current value first, then each change. On a new connection (the
+broker restarted) the watch is made again, so a change missed while the broker was away still
+arrives: callbacks must treat a repeated value as a no-op.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import logging
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from reidcam.broker.connection import BrokerClient
+from reidcam.broker.errors import BrokerError
+from reidcam.broker.leases import open_bucket
+
+log = logging.getLogger(__name__)
+
+SETTINGS_BUCKET = "reidcam-settings"
+THRESHOLD = "threshold"
+QUERIES = "queries"
+
+
+@dataclass(frozen=True, eq=False)
+class QueryPerson:
+    """One live query person: ``vectors`` (N, D) float32 embeddings of ReID model ``model_id``."""
+
+    name: str
+    model_id: str
+    vectors: NDArray[np.float32]
+
+    def __post_init__(self) -> None:
+        v = np.ascontiguousarray(self.vectors, dtype=np.float32)
+        if not self.name or not self.model_id:
+            raise ValueError("a query person needs a name and a model_id")
+        if v.ndim != 2 or v.shape[0] == 0 or v.shape[1] == 0 or not np.isfinite(v).all():
+            raise ValueError(f"query {self.name!r}: vectors must be a finite (N, D) array with N, D > 0")
+        object.__setattr__(self, "vectors", v)
+
+    def to_json(self) -> dict[str, object]:
+        raw = self.vectors.astype("<f4", copy=False).tobytes()
+        return {"name": self.name, "model_id": self.model_id, "dim": int(self.vectors.shape[1]),
+                "vectors": base64.b64encode(raw).decode()}  # fmt: skip
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> QueryPerson:
+        raw = base64.b64decode(d["vectors"], validate=True)
+        dim = int(d["dim"])
+        if dim <= 0 or len(raw) % (4 * dim):
+            raise ValueError(
+                f"query {d.get('name')!r}: {len(raw)} bytes is not a whole number of {dim}-d vectors"
+            )
+        return cls(str(d["name"]), str(d["model_id"]), np.frombuffer(raw, "<f4").reshape(-1, dim))
+
+
+def decode_setting(key: str, value: bytes) -> object:
+    """A stored setting's value. Raises BrokerError on a value of the wrong shape."""
+    try:
+        data = json.loads(value)
+        if key == THRESHOLD:
+            return _threshold(data)
+        if key == QUERIES:
+            return tuple(QueryPerson.from_json(q) for q in data)
+    except (ValueError, TypeError, KeyError) as exc:
+        raise BrokerError(f"shared setting {key!r} is not valid: {exc}") from exc
+    raise BrokerError(f"unknown shared setting {key!r} (known: {THRESHOLD}, {QUERIES})")
+
+
+def _threshold(x: object) -> float:
+    if isinstance(x, bool) or not isinstance(x, (int, float)) or not math.isfinite(x) or not -1 <= x <= 1:
+        raise ValueError(f"the threshold must be a number in [-1, 1], got {x!r}")
+    return float(x)
+
+
+class SharedSettings:
+    """Read, write and watch the shared settings (synchronous facade)."""
+
+    def __init__(self, client: BrokerClient) -> None:
+        self._client = client
+        self._kv: Any = None
+
+    def open(self) -> SharedSettings:
+        self._kv = self._client.call(open_bucket(self._client, SETTINGS_BUCKET, None))
+        return self
+
+    def set_threshold(self, threshold: float) -> int:
+        return self._put(THRESHOLD, _threshold(threshold))
+
+    def set_queries(self, queries: list[QueryPerson]) -> int:
+        return self._put(QUERIES, [q.to_json() for q in queries])
+
+    def _put(self, key: str, value: object) -> int:
+        return int(self._client.call(self._kv.put(key, json.dumps(value).encode())))
+
+    def get(self, key: str) -> object | None:
+        """The current value of ``key``, or None when it was never set (or deleted)."""
+        return self._client.call(self._get(key))
+
+    async def _get(self, key: str) -> object | None:
+        from nats.js.errors import KeyDeletedError, KeyNotFoundError
+
+        try:
+            entry = await self._kv.get(key)
+        except (KeyNotFoundError, KeyDeletedError):
+            return None
+        return decode_setting(key, entry.value) if entry.value else None
+
+    def watch(self, on_change: Callable[[str, object | None], None]) -> SettingsWatch:
+        """Call ``on_change(key, value)`` (on the broker loop; value None = deleted) now for
+        every set key, then on each change. Stop it with ``.stop()``."""
+        w = SettingsWatch(self._client, self._kv, on_change)
+        self._client.call(w._start())
+        return w
+
+
+class SettingsWatch:
+    """A running watch of the settings bucket; remade on each new broker connection."""
+
+    def __init__(
+        self, client: BrokerClient, kv: Any, on_change: Callable[[str, object | None], None]
+    ) -> None:
+        self._client = client
+        self._kv = kv
+        self._on_change = on_change
+        self._task: asyncio.Task[None] | None = None
+        self.errors = 0
+
+    async def _start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="reidcam-settings-watch")
+
+    def stop(self) -> None:
+        self._client.call(self._stop())
+
+    async def _stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            await self._client.wait_connected()
+            generation = self._client.generation
+            try:
+                watcher = await self._kv.watchall()
+            except Exception as exc:
+                log.debug("settings watch: %s; retrying", self._client.scrub(str(exc)))
+                await asyncio.sleep(0.5)
+                continue
+            try:
+                await self._follow(watcher, generation)
+            finally:
+                await _quiet_stop(watcher)
+
+    async def _follow(self, watcher: Any, generation: int) -> None:
+        """Deliver updates until the connection is replaced (then the caller re-watches)."""
+        import nats.errors
+
+        while self._client.generation == generation:
+            try:
+                entry = await watcher.updates(timeout=1.0)
+            except nats.errors.TimeoutError:
+                continue
+            if entry is None:  # "all current values delivered" marker
+                continue
+            self._deliver(entry)
+
+    def _deliver(self, entry: Any) -> None:
+        deleted = entry.operation is not None and str(entry.operation).endswith(("DEL", "PURGE"))
+        try:
+            value = None if deleted or not entry.value else decode_setting(entry.key, entry.value)
+            self._on_change(entry.key, value)
+        except Exception as exc:  # a bad value or a failing callback must not end the watch
+            self.errors += 1
+            log.error("shared setting %r: %s", entry.key, exc)
+
+
+async def _quiet_stop(watcher: Any) -> None:
+    try:
+        await watcher.stop()
+    except Exception as exc:  # the connection it was made on is gone
+        log.debug("stopping a settings watcher: %s", exc)

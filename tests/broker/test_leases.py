@@ -1,0 +1,128 @@
+"""Camera leases on a real nats-server: one owner, lapse and takeover, stale renewals refused."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from nats_support import broker_config
+
+from reidcam.broker.connection import BrokerClient
+from reidcam.broker.errors import BrokerError, LeaseLostError
+from reidcam.broker.leases import LEASE_BUCKET, CameraLeases, CameraRegistry, LeaseKeeper
+
+pytestmark = pytest.mark.broker
+TTL = 1.0
+
+
+@pytest.fixture
+def two_clients(nats_server):
+    """Two processes' connections (each its own loop thread), as two workers would have."""
+    with (
+        BrokerClient(broker_config(nats_server.url, name="w1")) as a,
+        BrokerClient(broker_config(nats_server.url, name="w2")) as b,
+    ):
+        yield a, b
+        b.call(b.js.delete_key_value(LEASE_BUCKET))
+
+
+def test_two_holders_race_for_each_camera_exactly_one_wins(two_clients):
+    a, b = two_clients
+    holders = [CameraLeases(a, "w1", TTL).open(), CameraLeases(b, "w2", TTL).open()]
+    cameras = [f"cam{i}" for i in range(20)]
+    wins: dict[str, list[str]] = {c: [] for c in cameras}
+    barrier = threading.Barrier(2)
+
+    def race(leases: CameraLeases) -> None:
+        for cam in cameras:
+            barrier.wait()
+            if leases.acquire(cam) is not None:
+                wins[cam].append(leases.holder)
+
+    threads = [threading.Thread(target=race, args=(h,)) for h in holders]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert all(len(w) == 1 for w in wins.values()), wins
+    for cam, (winner,) in wins.items():
+        assert holders[0].owner(cam) == winner
+
+
+def test_renewal_keeps_it_then_a_lapsed_lease_is_taken_within_the_ttl(two_clients, nats_server):
+    a, b = two_clients
+    lost: list[str] = []
+    keeper = LeaseKeeper(CameraLeases(a, "w1", TTL).open(), lambda cam, why: lost.append(cam)).start()
+    other = CameraLeases(b, "w2", TTL).open()
+    assert keeper.take("door") and keeper.held() == ["door"]
+    # renewed every ttl/3: still held well past one TTL
+    time.sleep(2 * TTL)
+    assert other.acquire("door") is None and other.owner("door") == "w1"
+    # the owner stops renewing (its process dies: no release) ...
+    a.close()
+    died = time.monotonic()
+    took = None
+    while took is None and time.monotonic() - died < 3 * TTL:
+        took = other.acquire("door")
+        time.sleep(0.05)
+    # ... and the other holder has it within the TTL (+ slack for polling, the server's expiry
+    # timer and a loaded CI machine)
+    assert took is not None and time.monotonic() - died <= TTL + 1.0
+    assert other.owner("door") == "w2" and lost == []
+
+
+def test_renewal_with_a_stale_revision_fails(two_clients):
+    a, _ = two_clients
+    leases = CameraLeases(a, "w1", TTL).open()
+    first = leases.acquire("gate")
+    assert first is not None
+    second = leases.renew(first)
+    assert second.revision > first.revision
+    with pytest.raises(LeaseLostError, match="gate"):
+        leases.renew(first)
+    assert leases.renew(second).revision > second.revision
+
+
+def test_keeper_reports_a_lost_lease_and_release_moves_the_camera_at_once(two_clients):
+    a, b = two_clients
+    leases_a = CameraLeases(a, "w1", TTL).open()
+    lost: list[tuple[str, str]] = []
+    keeper = LeaseKeeper(leases_a, lambda cam, why: lost.append((cam, why))).start()
+    assert keeper.take("hall") and keeper.take("yard")
+    # someone removes w1's lease behind its back (an operator, or a lapse during a pause)
+    b_leases = CameraLeases(b, "w2", TTL).open()
+    b.call(b_leases._kv.purge("hall"))
+    assert b_leases.acquire("hall") is not None
+    deadline = time.monotonic() + 2 * TTL
+    while not lost and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert [cam for cam, _ in lost] == ["hall"] and "another worker" in lost[0][1]
+    assert keeper.held() == ["yard"]
+    keeper.stop()  # clean stop releases what it holds
+    assert b_leases.owner("yard") is None and b_leases.acquire("yard") is not None
+
+
+def test_a_bucket_with_another_ttl_is_a_clear_error(two_clients):
+    a, _ = two_clients
+    CameraLeases(a, "w1", TTL).open()
+    with pytest.raises(BrokerError, match="lease_ttl_s"):
+        CameraLeases(a, "w1", 5.0).open()
+
+
+def test_bad_camera_id_is_refused(two_clients):
+    a, _ = two_clients
+    with pytest.raises(BrokerError, match="cannot be used on the broker"):
+        CameraLeases(a, "w1", TTL).open().acquire("a..b")
+
+
+def test_registry_lists_added_and_removed_cameras(client):
+    reg = CameraRegistry(client).open()
+    try:
+        assert reg.cameras() == {}
+        reg.put("c1", {"source": "rtsp://cam1/stream"})
+        reg.put("c2.left", {"source": 0})
+        reg.remove("c1")
+        assert reg.cameras() == {"c2.left": {"source": 0}}
+    finally:
+        client.call(client.js.delete_key_value("reidcam-cameras"))
