@@ -24,7 +24,7 @@ LAYERS: tuple[frozenset[str], ...] = tuple(
         {"config"},  # YAML -> pydantic
         {"devices", "runtime"},  # device choice; threads, priority, allocator, background worker
         {"capture", "detect", "track", "match", "storage"},  # the stages, and storage's engine/tables/files
-        {"reid"},  # crops, embedders, query enrolment (builds a match.Gallery)
+        {"reid", "broker"},  # crops, embedders, query enrolment; the NATS JetStream transport
         {"pipeline"},  # the camera loop: strings the stages together, talks only to an EventSink
         {"identity", "outputs"},  # event sinks: the identity memory, the search output folders
         {"perf"},  # `reidcam bench`: pipeline figures (its sample-video cameras also feed eval)
