@@ -65,7 +65,7 @@ def test_retention_purges_track_crops_with_their_sightings_and_old_orphans(memor
     _crops(data_dir, "c1", 4, [2000.0])  # old, no sighting (never recorded): purged
     _crops(data_dir, "c1", 5, [now - 5])  # recent, no sighting yet (track still open): kept
 
-    report = RetentionWorker(memory, max_age_s=3600, clock=lambda: now).run_once()
+    report = RetentionWorker(memory.purge, max_age_s=3600, clock=lambda: now).run_once()
     assert (report.sightings, report.identities) == (1, 1)
     assert report.files == 1 + 2 + 1  # the stranger's best crop, its two track crops, the orphan
     assert _left(data_dir) == {
@@ -74,5 +74,5 @@ def test_retention_purges_track_crops_with_their_sightings_and_old_orphans(memor
         f"c1/3/{round((now - 10) * 1000)}.jpg",
         f"c1/5/{round((now - 5) * 1000)}.jpg",
     }
-    again = RetentionWorker(memory, max_age_s=3600, clock=lambda: now).run_once()
+    again = RetentionWorker(memory.purge, max_age_s=3600, clock=lambda: now).run_once()
     assert again.files == 0 and len(_left(data_dir)) == 4
