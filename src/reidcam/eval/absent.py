@@ -140,7 +140,7 @@ def run_case(cfg: AppConfig, models: Models, case: AbsentCase, max_frames: int) 
     cameras = AppConfig.model_validate({"cameras": [{"id": c, "source": s} for c, s in case.cameras]}).cameras
     units = build_cameras(cfg.model_copy(update={"cameras": cameras}))
     for unit in units:
-        unit.source = LimitedSource(unit.source, max_frames)  # type: ignore[assignment]
+        unit.source = LimitedSource(unit.source, max_frames)
     models.gallery.clear()
     enroll(models.gallery, models.embedder, "query", list(case.queries))
     sink = _Counter()

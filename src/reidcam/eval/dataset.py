@@ -109,6 +109,16 @@ def load_market(root: str | Path, splits: Iterable[str] = SPLITS) -> MarketSet:
     return data
 
 
+def imread_color(path: Path) -> NDArray[np.uint8] | None:
+    """``cv2.imread(path, IMREAD_COLOR)``: BGR uint8 HWC, or None when unreadable.
+
+    OpenCV's stubs type any decoded image as int-or-float; IMREAD_COLOR always gives
+    uint8, so the asarray below is a no-op that states the dtype.
+    """
+    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    return None if img is None else np.asarray(img, dtype=np.uint8)
+
+
 def read_images(items: Iterable[Item]) -> list[NDArray[np.uint8]]:
     """BGR uint8 images of ``items``, in order.
 
@@ -117,7 +127,7 @@ def read_images(items: Iterable[Item]) -> list[NDArray[np.uint8]]:
     """
     out = []
     for item in items:
-        img = cv2.imread(str(item.path), cv2.IMREAD_COLOR)
+        img = imread_color(item.path)
         if img is None or img.size == 0:
             raise DatasetError(f"cannot read image {item.path}")
         out.append(img)
