@@ -207,7 +207,9 @@ def check_people(plans: list[_Plan], check: PersonCheck) -> int:
     hidden = 0
     for plan in plans:
         asks, book = _asks(plan), plan.unit.book
-        answers = check.check(plan.frame.image, plan.detections.xyxy[asks]) if asks else []
+        answers: NDArray[np.bool_] | list[bool] = (
+            check.check(plan.frame.image, plan.detections.xyxy[asks]) if asks else []
+        )
         untracked_no = set()
         for i, ok in zip(asks, answers, strict=True):
             tid = plan.track_of[i]
