@@ -33,9 +33,10 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from reidcam.capture import imread_color
 from reidcam.core.geometry import iou_matrix
 from reidcam.detect.base import Detector
-from reidcam.eval.dataset import DatasetError, imread_color, market_name, parse_market_name, write_image
+from reidcam.eval.dataset import DatasetError, market_name, parse_market_name, write_image
 from reidcam.eval.mot_io import MotSequence, keep_frames, pedestrian_boxes, read_gt
 from reidcam.reid.crop_gate import extract_crops
 

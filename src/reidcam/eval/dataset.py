@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
+from reidcam.capture import imread_color
 from reidcam.core.errors import ReidcamError
 
 log = logging.getLogger(__name__)
@@ -107,16 +108,6 @@ def load_market(root: str | Path, splits: Iterable[str] = SPLITS) -> MarketSet:
     for split, items in data.splits.items():
         log.info("%s/%s: %d images, %d identities", root.name, split, len(items), len({i.pid for i in items}))
     return data
-
-
-def imread_color(path: Path) -> NDArray[np.uint8] | None:
-    """``cv2.imread(path, IMREAD_COLOR)``: BGR uint8 HWC, or None when unreadable.
-
-    OpenCV's stubs type any decoded image as int-or-float; IMREAD_COLOR always gives
-    uint8, so the asarray below is a no-op that states the dtype.
-    """
-    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    return None if img is None else np.asarray(img, dtype=np.uint8)
 
 
 def read_images(items: Iterable[Item]) -> list[NDArray[np.uint8]]:

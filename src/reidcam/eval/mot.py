@@ -24,10 +24,11 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from reidcam.capture import imread_color
 from reidcam.core.errors import DependencyError
 from reidcam.core.types import Frame
 from reidcam.detect.base import Detector
-from reidcam.eval.dataset import DatasetError, imread_color
+from reidcam.eval.dataset import DatasetError
 from reidcam.eval.mot_io import MotSequence, pedestrian_boxes, read_gt, renumber_frames, write_mot_txt
 from reidcam.track.base import Tracker
 

@@ -20,9 +20,10 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
+from reidcam.capture import imread_color
 from reidcam.core.geometry import iou_matrix
 from reidcam.core.types import Detections
-from reidcam.eval.dataset import DatasetError, imread_color
+from reidcam.eval.dataset import DatasetError
 from reidcam.eval.mot_io import MotSequence, find_sequences, keep_frames, read_gt
 from reidcam.reid.crop_gate import CropGate, crop_quality
 

@@ -18,8 +18,8 @@ MAX_REL_DIFF = 1e-3
 
 def check_input(media: Path | None, imgsz: int) -> NDArray[np.float32]:
     """(1, 3, imgsz, imgsz) float32 RGB 0-1 input: bus.jpg from the media folder, else noise."""
+    from reidcam.capture import imread_color
     from reidcam.detect.yolox import letterbox
-    from reidcam.eval.dataset import imread_color
 
     img = imread_color(media / "bus.jpg") if media is not None and (media / "bus.jpg").is_file() else None
     if img is None:
