@@ -76,7 +76,8 @@ class _Counter:
     """EventSink counting verdicts per scored detection and per closed sighting."""
 
     def __init__(self) -> None:
-        self.frames, self.verdicts, self.sims = 0, Counter[str](), []  # type: ignore[var-annotated]
+        self.frames, self.verdicts = 0, Counter[str]()
+        self.sims: list[float] = []
         self.sightings, self.matched = 0, 0
 
     def on_frame(self, result: FrameResult) -> None:
