@@ -35,6 +35,7 @@ serve: install
 lint: install-dev
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/mypy src/reidcam
 
 ## Lint, then every test: fast ones plus the real-model ones (skipped with a reason when the assets are missing).
 ## Ends with one summary of the skipped tests and why (README 'Quick start' says what enables them).
@@ -43,4 +44,4 @@ test: lint
 	  $(BIN)/python tests/skip_summary.py .pytest-report.xml; exit $$status
 
 clean:
-	rm -rf $(VENV) out .pytest_cache .ruff_cache .pytest-report.xml
+	rm -rf $(VENV) out .pytest_cache .ruff_cache .mypy_cache .pytest-report.xml

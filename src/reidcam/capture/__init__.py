@@ -9,7 +9,7 @@ from reidcam.capture.base import FrameReader, FrameSource
 from reidcam.capture.factory import open_source, parse_source_arg
 from reidcam.capture.failed import FailedSource, source_problem, source_problems
 from reidcam.capture.grabber import LatestFrameGrabber
-from reidcam.capture.image_folder import IMAGE_SUFFIXES, ImageFolderSource, list_images
+from reidcam.capture.image_folder import IMAGE_SUFFIXES, ImageFolderSource, imread_color, list_images
 from reidcam.capture.paced import PacedSource
 from reidcam.capture.prefetch import PrefetchReader
 from reidcam.capture.stream import CaptureLike, Opener, StreamSource, make_opener, next_backoff_s
@@ -30,6 +30,7 @@ __all__ = [
     "StreamSource",
     "VideoFileSource",
     "describe_source",
+    "imread_color",
     "is_stream_url",
     "list_images",
     "make_opener",

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from numpy.typing import NDArray
 
 from reidcam.capture._image import age_s, to_bgr
 from reidcam.core.errors import SourceError
@@ -63,6 +64,16 @@ def list_images(path_or_glob: str | Path) -> list[Path]:
     else:
         files = []
     return sorted(files, key=natural_key)
+
+
+def imread_color(path: Path) -> NDArray[np.uint8] | None:
+    """``cv2.imread(path, IMREAD_COLOR)``: BGR uint8 HWC, or None when unreadable.
+
+    OpenCV's stubs type any decoded image as int-or-float; IMREAD_COLOR always gives
+    uint8, so the asarray below is a no-op that states the dtype.
+    """
+    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    return None if img is None else np.asarray(img, dtype=np.uint8)
 
 
 def read_image(path: Path) -> np.ndarray | None:

@@ -10,7 +10,7 @@ from pathlib import Path
 from reidcam.commands.options import add_weights_args, app_config, write_json
 
 
-def register_eval(esub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register_eval(esub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     a = esub.add_parser(
         "autocal",
         help="label-free false/true-match rates per camera vs the truth of MOTChallenge ground truth",

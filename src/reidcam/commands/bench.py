@@ -19,7 +19,7 @@ def _ints(text: str) -> list[int]:
         raise ConfigError(f"expected a comma-separated list of numbers, got {text!r}") from None
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     s = sub.add_parser(
         "bench",
         help="measure FPS, stage times, latency, ReID crops/s and gallery search; prints JSON",

@@ -5,18 +5,23 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from reidcam.commands.options import PIPELINE_MODEL, add_model_arg, add_weights_args
 from reidcam.core.errors import ConfigError
 
+if TYPE_CHECKING:
+    from reidcam.match.calibration import Calibration, PairScores
+    from reidcam.reid.backends.base import Embedder
+
 
 def _splits(text: str) -> list[str]:
     return [s.strip() for s in text.split(",") if s.strip()]
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     c = sub.add_parser(
         "calibrate", help="pick the match threshold for a target false-match rate (labelled crops)"
     )
@@ -73,7 +78,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     c.set_defaults(func=run)
 
 
-def _pairs(embedder, data_dir: Path, splits: list[str], args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def _pairs(
+    embedder: Embedder, data_dir: Path, splits: list[str], args: argparse.Namespace
+) -> tuple[PairScores, int, int]:
     from reidcam.eval.dataset import labels, load_market
     from reidcam.eval.reid_eval import embed_items
     from reidcam.match.calibration import MAX_IMAGES, pair_similarities
@@ -91,7 +98,7 @@ def _pairs(embedder, data_dir: Path, splits: list[str], args: argparse.Namespace
     return scores, len(items), len(set(pids.tolist()) - {-1, 0})
 
 
-def _from_memory(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def _from_memory(args: argparse.Namespace) -> tuple[Calibration, PairScores]:
     """Pairs from the users' confirmations and rejections; the model is the one they were made with."""
     from reidcam.eval.feedback_pairs import feedback_pairs
     from reidcam.identity.feedback_set import load_feedback
@@ -114,7 +121,7 @@ def _from_memory(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     return calibrate(scores, fs.model_id, args.target_fmr, n, fs.num_identities, data), scores
 
 
-def _from_dataset(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def _from_dataset(args: argparse.Namespace) -> tuple[Calibration, PairScores]:
     from reidcam.eval.embedders import load_embedder
     from reidcam.match.calibration import calibrate, with_holdout
 

@@ -9,7 +9,7 @@ from reidcam.capture.urls import redact_url
 from reidcam.config import load_config
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     c = sub.add_parser("check-config", help="validate a config file and print the resolved settings")
     c.add_argument("file")
     c.set_defaults(func=run)

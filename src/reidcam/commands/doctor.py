@@ -7,7 +7,7 @@ import argparse
 from reidcam.devices.choice import resolve_device
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     d = sub.add_parser(
         "doctor",
         help="print ONNX Runtime providers, CUDA devices, versions and what device auto picks",

@@ -18,7 +18,7 @@ from reidcam.core.errors import ConfigError
 log = logging.getLogger(__name__)
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     e = sub.add_parser(
         "eval", help="measure accuracy: ReID ranking (CMC/mAP), tracking (MOTA/IDF1/HOTA), search"
     )

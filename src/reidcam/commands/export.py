@@ -15,7 +15,7 @@ log = logging.getLogger(__name__)
 FORMATS = ("onnx", "openvino")
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     s = sub.add_parser(
         "export",
         help="convert .pt / .pth weights to ONNX and OpenVINO, checking the outputs agree",

@@ -11,7 +11,7 @@ from reidcam.core.errors import ConfigError
 from reidcam.detect.base import Detector
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     x = sub.add_parser(
         "export-set",
         help="write a Market-1501-layout ReID set from MOT ground truth, labelled frames, confirmed matches",

@@ -12,7 +12,7 @@ from reidcam.commands.options import DEFAULT_MODEL, add_weights_args
 from reidcam.core.errors import ConfigError
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     f = sub.add_parser("finetune", help="fine-tune the OSNet embedder on labelled crops (CPU, minutes)")
     src = f.add_mutually_exclusive_group(required=True)
     src.add_argument(

@@ -27,7 +27,7 @@ MIN_TOKEN_CHARS = 12
 DEFAULT_USB_CAMERAS = ({"id": "cam0", "source": 0}, {"id": "cam1", "source": 1})
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("serve", help="web app: live cameras, person gallery, query selection, matches")
     p.add_argument(
         "--data-dir", default="reidcam-data", help="where everything is written (default ./reidcam-data)"

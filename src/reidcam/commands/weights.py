@@ -20,7 +20,7 @@ def _row(st: WeightsStatus) -> str:
     return f"{st.name:<40} {st.kind:<9} {state}"
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     w = sub.add_parser("weights", help="list or fetch known model weights")
     wsub = w.add_subparsers(dest="weights_command", required=True)
     wl = wsub.add_parser("list", help="known models and whether their files are present")

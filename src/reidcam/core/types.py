@@ -19,7 +19,7 @@ IntArray = NDArray[np.int64]
 
 
 def _as_array(value: object, dtype: type, name: str) -> np.ndarray:
-    arr = np.asarray(value, dtype=dtype)
+    arr: np.ndarray = np.asarray(value, dtype=dtype)
     if np.issubdtype(arr.dtype, np.floating) and not np.all(np.isfinite(arr)):
         raise ValueError(f"{name} contains NaN or infinite values")
     return arr
@@ -179,7 +179,7 @@ def l2_normalize(vectors: NDArray[np.floating], eps: float = 1e-12) -> FloatArra
     """Row-wise L2 normalisation to float32; zero rows stay zero-free by eps."""
     arr = np.asarray(vectors, dtype=np.float32)
     norms = np.linalg.norm(arr, axis=-1, keepdims=True)
-    return (arr / np.maximum(norms, eps)).astype(np.float32)
+    return np.asarray(arr / np.maximum(norms, eps), dtype=np.float32)
 
 
 class Verdict(str, Enum):

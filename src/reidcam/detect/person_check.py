@@ -60,7 +60,7 @@ class PoseCheck:
 
     def __init__(self, weights: Path, min_keypoints: int = 7, imgsz: int = 256) -> None:
         try:
-            from ultralytics import YOLO
+            from ultralytics.models import YOLO
         except ImportError as exc:
             raise DependencyError("the pose person check needs ultralytics: pip install ultralytics") from exc
         try:

@@ -56,13 +56,13 @@ def _prepare_offline_env() -> None:
     except ImportError:  # reported by _import_yolo with an install hint
         return
     if os.environ["YOLO_AUTOINSTALL"].strip().lower() in {"0", "false", "no", "off"}:
-        checks.AUTOINSTALL = False
+        checks.AUTOINSTALL = False  # type: ignore[attr-defined]  # checks imports the flag unexported; it reads this global
 
 
 def _import_yolo() -> Any:
     """Return ``ultralytics.YOLO`` or raise DependencyError with an install hint."""
     try:
-        from ultralytics import YOLO
+        from ultralytics.models import YOLO
     except ImportError as exc:
         raise DependencyError(
             f"the Ultralytics detector needs the 'ultralytics' package ({exc}); "

@@ -76,7 +76,8 @@ class _Counter:
     """EventSink counting verdicts per scored detection and per closed sighting."""
 
     def __init__(self) -> None:
-        self.frames, self.verdicts, self.sims = 0, Counter[str](), []  # type: ignore[var-annotated]
+        self.frames, self.verdicts = 0, Counter[str]()
+        self.sims: list[float] = []
         self.sightings, self.matched = 0, 0
 
     def on_frame(self, result: FrameResult) -> None:
@@ -140,7 +141,7 @@ def run_case(cfg: AppConfig, models: Models, case: AbsentCase, max_frames: int) 
     cameras = AppConfig.model_validate({"cameras": [{"id": c, "source": s} for c, s in case.cameras]}).cameras
     units = build_cameras(cfg.model_copy(update={"cameras": cameras}))
     for unit in units:
-        unit.source = LimitedSource(unit.source, max_frames)  # type: ignore[assignment]
+        unit.source = LimitedSource(unit.source, max_frames)
     models.gallery.clear()
     enroll(models.gallery, models.embedder, "query", list(case.queries))
     sink = _Counter()

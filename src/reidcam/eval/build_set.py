@@ -30,10 +30,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 from numpy.typing import NDArray
 
+from reidcam.capture import imread_color
 from reidcam.core.geometry import iou_matrix
 from reidcam.detect.base import Detector
 from reidcam.eval.dataset import DatasetError, market_name, parse_market_name, write_image
@@ -62,7 +62,7 @@ def _cut(image: NDArray[np.uint8], xyxy: list[float]) -> NDArray[np.uint8] | Non
 
 
 def _read(path: Path) -> NDArray[np.uint8]:
-    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    img = imread_color(path)
     if img is None:
         raise DatasetError(f"cannot read image {path}")
     return img
@@ -222,7 +222,8 @@ def write_market_set(
         elif c.identity not in test_ids:
             split = "bounding_box_train"
         elif (c.identity, c.camera) not in first_seen:
-            split, _ = "query", first_seen.add((c.identity, c.camera))
+            first_seen.add((c.identity, c.camera))
+            split = "query"
         else:
             split = "bounding_box_test"
         stem = market_name(pids.get(c.identity, 0), c.camera, c.seq, c.frame, 0)[:-7]

@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
+from reidcam.capture import imread_color
 from reidcam.core.errors import ReidcamError
 
 log = logging.getLogger(__name__)
@@ -117,7 +118,7 @@ def read_images(items: Iterable[Item]) -> list[NDArray[np.uint8]]:
     """
     out = []
     for item in items:
-        img = cv2.imread(str(item.path), cv2.IMREAD_COLOR)
+        img = imread_color(item.path)
         if img is None or img.size == 0:
             raise DatasetError(f"cannot read image {item.path}")
         out.append(img)

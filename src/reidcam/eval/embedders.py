@@ -37,11 +37,13 @@ def load_embedder(
         WeightsError, ConfigError, DependencyError: as ``build_embedder`` / ``resolve_weights``.
     """
     name, weights = parse_model_spec(spec)
-    cfg = ReidConfig(
-        model=name,
-        weights=weights,
-        backend=backend,  # type: ignore[arg-type]
-        batch_size=batch_size,
-        flip_tta=flip_tta,
+    cfg = ReidConfig.model_validate(
+        {
+            "model": name,
+            "weights": weights,
+            "backend": backend,
+            "batch_size": batch_size,
+            "flip_tta": flip_tta,
+        },
     )
     return build_embedder(cfg, resolve_weights(weights or name, weights_dir, allow_download))

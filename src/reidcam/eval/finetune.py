@@ -201,7 +201,8 @@ def _epoch(
     ctx: dict[str, Any], batches: list[NDArray[np.int64]], deadline: float
 ) -> tuple[float, float, bool]:
     torch, net, head, opt, s = ctx["torch"], ctx["net"], ctx["head"], ctx["opt"], ctx["settings"]
-    losses, triplets = [], []
+    losses: list[float] = []
+    triplets: list[float] = []
     for idx in batches:
         if time.monotonic() > deadline:
             return float(np.mean(losses or [math.nan])), float(np.mean(triplets or [math.nan])), True

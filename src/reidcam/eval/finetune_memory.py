@@ -87,7 +87,7 @@ def split_memory_set(mset: MemorySet, calib_fraction: float) -> MemorySplit:
 
 def _prototype(vectors: NDArray[np.float32]) -> NDArray[np.float32]:
     mean = vectors.mean(axis=0)
-    return (mean / max(float(np.linalg.norm(mean)), 1e-12)).astype(np.float32)
+    return np.asarray(mean / max(float(np.linalg.norm(mean)), 1e-12), dtype=np.float32)
 
 
 def _chunks(rows: list[int], size: int) -> list[list[int]]:

@@ -45,7 +45,7 @@ class NetEmbedder(BatchEmbedder):
 
     def _infer(self, batch: NDArray[np.float32]) -> NDArray[np.float32]:
         with self._torch.inference_mode():
-            return self.net.eval()(self._torch.from_numpy(batch)).numpy()
+            return np.asarray(self.net.eval()(self._torch.from_numpy(batch)).numpy(), dtype=np.float32)
 
 
 def agreement(a: Embedder, b: Embedder, items: list[Item]) -> float:

@@ -21,10 +21,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 from numpy.typing import NDArray
 
+from reidcam.capture import imread_color
 from reidcam.core.errors import DependencyError
 from reidcam.core.types import Frame
 from reidcam.detect.base import Detector
@@ -174,7 +174,7 @@ def evaluate_mot(
 
 
 def _read_frame(path: Path, camera_id: str, index: int) -> Frame:
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    image = imread_color(path)
     if image is None:
         raise DatasetError(f"cannot read frame {path}")
     return Frame(camera_id, index, image, float(index), path.name)
@@ -184,7 +184,7 @@ def track_sequence(
     seq: MotSequence,
     detector: Detector,
     tracker: Tracker,
-    on_frame: Callable[[], None] | None = None,
+    on_frame: Callable[[], object] | None = None,
 ) -> NDArray[np.float64]:
     """Run detection + tracking over the frames on disk; MOT rows with the real frame numbers.
 
@@ -208,7 +208,7 @@ def evaluate_sequences(
     seqs: list[MotSequence],
     detector: Detector,
     make_tracker: Callable[[MotSequence], Tracker],
-    on_frame: Callable[[], None] | None = None,
+    on_frame: Callable[[], object] | None = None,
 ) -> list[MotScores]:
     """Track each sequence with a fresh tracker and score it on the frames present.
 

@@ -148,4 +148,4 @@ def write_mot_txt(path: Path, rows: NDArray[np.float64]) -> None:
 def pedestrian_boxes(rows: NDArray[np.float64], min_visibility: float = 0.0) -> NDArray[np.float64]:
     """Rows of evaluated pedestrians: class 1, consider flag 1, visibility at least ``min_visibility``."""
     keep = (rows[:, 7] == PEDESTRIAN) & (rows[:, 6] != 0) & (rows[:, 8] >= min_visibility)
-    return rows[keep]
+    return np.asarray(rows[keep], dtype=np.float64)

@@ -13,16 +13,17 @@ command ``benchmarks/nonperson_filter.py``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 from numpy.typing import NDArray
 
+from reidcam.capture import imread_color
 from reidcam.core.geometry import iou_matrix
 from reidcam.core.types import Detections
+from reidcam.eval.dataset import DatasetError
 from reidcam.eval.mot_io import MotSequence, find_sequences, keep_frames, read_gt
 from reidcam.reid.crop_gate import CropGate, crop_quality
 
@@ -119,10 +120,14 @@ def score_frames(frames: list[FrameDetections], keep: list[NDArray[np.bool_]]) -
     return KeptScore(kept, tp, ign, fp, found, total)
 
 
-def _frames_of(seq: MotSequence, detect: Callable[[NDArray[np.uint8]], Detections], gate: CropGate):
+def _frames_of(
+    seq: MotSequence, detect: Callable[[NDArray[np.uint8]], Detections], gate: CropGate
+) -> Iterator[FrameDetections]:
     gt = keep_frames(read_gt(seq.gt_path), seq.frame_numbers)
     for number, path in seq.frames:
-        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        image = imread_color(path)
+        if image is None:
+            raise DatasetError(f"cannot read frame {path}")
         rows = gt[gt[:, 0] == number]
         people = rows[(rows[:, 7] == 1) & (rows[:, 6] != 0)]
         ignore = rows[np.isin(rows[:, 7], PERSON_LIKE) | ((rows[:, 7] == 1) & (rows[:, 6] == 0))]

@@ -43,7 +43,7 @@ def embed_items(
 
 def cosine_distmat(q: NDArray[np.float32], g: NDArray[np.float32]) -> NDArray[np.float32]:
     """Cosine distance (1 - similarity, lower is better) between unit vectors: (Nq, Ng) float32."""
-    return (1.0 - np.clip(q @ g.T, -1.0, 1.0)).astype(np.float32)
+    return np.asarray(1.0 - np.clip(q @ g.T, -1.0, 1.0), dtype=np.float32)
 
 
 @dataclass(frozen=True)

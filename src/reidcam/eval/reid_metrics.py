@@ -27,6 +27,7 @@ at its last value (1, since it is valid) up to ``max_rank``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -75,7 +76,8 @@ def _as_1d(values: ArrayLike, n: int, name: str) -> NDArray[np.int64]:
 
 def _check(
     distmat: ArrayLike, q_pids: ArrayLike, g_pids: ArrayLike, q_camids: ArrayLike, g_camids: ArrayLike
-) -> tuple[NDArray[np.floating], NDArray[np.int64], ...]:
+) -> tuple[NDArray[Any], NDArray[np.int64], NDArray[np.int64], NDArray[np.int64], NDArray[np.int64]]:
+    """(distances as given, any real dtype; q_pids, g_pids, q_camids, g_camids as int64), validated."""
     dist = np.asarray(distmat)
     if dist.ndim != 2:
         raise ValueError(f"distmat must be (num_query, num_gallery), got shape {dist.shape}")

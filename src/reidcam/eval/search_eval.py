@@ -55,11 +55,12 @@ class _Collector:
     def on_frame(self, result: FrameResult) -> None:
         for obs in result.observations:
             d = obs.decision
+            x1, y1, x2, y2 = (float(v) for v in obs.xyxy)
             self.records.append(
                 SearchRecord(
                     result.frame.camera_id,
                     result.frame.name or str(result.frame.index),
-                    tuple(float(v) for v in obs.xyxy),  # type: ignore[arg-type]
+                    (x1, y1, x2, y2),
                     None if d is None else float(d.similarity),
                     None if d is None else d.verdict.value,
                 )

@@ -18,11 +18,10 @@ MAX_REL_DIFF = 1e-3
 
 def check_input(media: Path | None, imgsz: int) -> NDArray[np.float32]:
     """(1, 3, imgsz, imgsz) float32 RGB 0-1 input: bus.jpg from the media folder, else noise."""
-    import cv2
-
+    from reidcam.capture import imread_color
     from reidcam.detect.yolox import letterbox
 
-    img = cv2.imread(str(media / "bus.jpg")) if media is not None and (media / "bus.jpg").is_file() else None
+    img = imread_color(media / "bus.jpg") if media is not None and (media / "bus.jpg").is_file() else None
     if img is None:
         img = np.random.default_rng(0).integers(0, 255, (imgsz, imgsz, 3), dtype=np.uint8)
     chw, _ = letterbox(img, (imgsz, imgsz))
@@ -38,9 +37,12 @@ def relative_diff(a: NDArray[np.float32], b: NDArray[np.float32]) -> float:
 
 def _torch_output(pt: Path, x: NDArray[np.float32]) -> NDArray[np.float32]:
     import torch
-    from ultralytics import YOLO
+    from ultralytics.models import YOLO
 
-    net = YOLO(str(pt)).model.float().eval()
+    model = YOLO(str(pt)).model
+    if not isinstance(model, torch.nn.Module):  # Ultralytics types it by its pre-load value (a name or None)
+        raise ExportError(f"{pt} did not load as a PyTorch model")
+    net = model.float().eval()
     with torch.inference_mode():
         out = net(torch.from_numpy(x))
     return np.asarray((out[0] if isinstance(out, list | tuple) else out).numpy(), np.float32)
@@ -85,7 +87,7 @@ def export_detector(
     from reidcam.detect.ultralytics_yolo import _prepare_offline_env
 
     _prepare_offline_env()
-    from ultralytics import YOLO
+    from ultralytics.models import YOLO
 
     out_dir.mkdir(parents=True, exist_ok=True)
     local = out_dir / Path(weights).name

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import sqlalchemy as sa
@@ -36,7 +37,7 @@ class FeedbackSet:
         return len(set(self.identities))
 
 
-def _feedback_rows(conn: Connection, feedback: str) -> list[sa.Row[tuple[object, ...]]]:
+def _feedback_rows(conn: Connection, feedback: str) -> list[sa.Row[Any, Any, Any, Any, Any]]:
     s, d = t.sightings, t.match_decisions
     query = (
         sa.select(s.c.id, d.c.identity_id, s.c.camera_id, s.c.model_id, s.c.prototype)

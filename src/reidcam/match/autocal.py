@@ -194,8 +194,8 @@ class SeparationEstimator:
             if isinstance(halves, tuple) and len(halves) == 2:
                 cam.positives.append(float(np.clip(halves[0] @ halves[1], -1.0, 1.0)))
                 added += 1
-            for other in apart:
-                other_proto = cam.recent.get(tuple(other))  # type: ignore[call-overload]
+            for other in apart if isinstance(apart, tuple | list) else ():
+                other_proto = cam.recent.get(tuple(other))
                 if other_proto is not None:
                     cam.negatives.append(float(np.clip(proto @ other_proto, -1.0, 1.0)))
                     added += 1

@@ -22,13 +22,13 @@ def query_expansion(
     """
     sims = probes @ gallery.T
     if k < 1 or gallery.shape[0] == 0:
-        return sims.astype(np.float32)
+        return np.asarray(sims, dtype=np.float32)
     k = min(k, gallery.shape[0])
     top = np.argsort(-sims, axis=1)[:, :k]
     weights = np.clip(np.take_along_axis(sims, top, axis=1), 0.0, None) ** alpha
     expanded = probes + np.einsum("qk,qkd->qd", weights, gallery[top])
     expanded /= np.maximum(np.linalg.norm(expanded, axis=1, keepdims=True), 1e-12)
-    return (expanded @ gallery.T).astype(np.float32)
+    return np.asarray(expanded @ gallery.T, dtype=np.float32)
 
 
 def _k_reciprocal(ranks: NDArray[np.int64], i: int, k: int) -> NDArray[np.int64]:
@@ -72,4 +72,4 @@ def k_reciprocal_rerank(
     inter = np.minimum(v[:q, None, :], v[None, q:, :]).sum(axis=2)
     union = np.maximum(v[:q, None, :], v[None, q:, :]).sum(axis=2)
     jaccard = 1.0 - inter / np.maximum(union, 1e-12)
-    return (lam * dist[:q, q:] + (1.0 - lam) * jaccard).astype(np.float32)
+    return np.asarray(lam * dist[:q, q:] + (1.0 - lam) * jaccard, dtype=np.float32)

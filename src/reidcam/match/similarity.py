@@ -20,7 +20,7 @@ def cosine_similarity(a: NDArray[np.floating], b: NDArray[np.floating]) -> NDArr
     b2 = np.atleast_2d(np.asarray(b, np.float32))
     if a2.shape[1] != b2.shape[1]:
         raise ValueError(f"embedding dims differ: {a2.shape[1]} vs {b2.shape[1]}")
-    return np.clip(a2 @ b2.T, -1.0, 1.0).astype(np.float32)
+    return np.asarray(np.clip(a2 @ b2.T, -1.0, 1.0), dtype=np.float32)
 
 
 def cosine_distance(a: NDArray[np.floating], b: NDArray[np.floating]) -> NDArray[np.float32]:

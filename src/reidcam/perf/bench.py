@@ -8,8 +8,10 @@ The document reports; it never passes or fails (``targets`` lists figure and goa
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -107,9 +109,17 @@ def _enroll_queries(models: Models, folder: Path) -> int:
     return len(images)
 
 
+def _number(report: Mapping[str, object], key: str) -> float:
+    """``report[key]`` as a float; a report without that figure is a bug in the bench, said plainly."""
+    value = report[key]
+    if not isinstance(value, int | float):
+        raise TypeError(f"bench report field {key!r} is {value!r}, not a number")
+    return float(value)
+
+
 def _ours_vs_naive(
-    opts: BenchOptions, cfg: AppConfig, models: Models, videos: list, plan: ThreadPlan
-) -> dict:
+    opts: BenchOptions, cfg: AppConfig, models: Models, videos: list[tuple[str, Path]], plan: ThreadPlan
+) -> dict[str, object]:
     runs = [run_pipeline(cfg, models, videos, opts.frames)]
     naive = None
     if not opts.skip_naive:
@@ -119,12 +129,12 @@ def _ours_vs_naive(
         naive = loop.run(videos, opts.naive_frames, reference)
         thread_plan(cfg)
     runs += [run_pipeline(cfg, models, videos, opts.frames) for _ in range(max(0, opts.repeat - 1))]
-    fps = [r["fps_per_camera_min"] for r in runs]
+    fps = [_number(r, "fps_per_camera_min") for r in runs]
     out: dict[str, object] = {"ours_runs": runs, "ours_fps_per_camera_min": fps}
     if naive is not None:
-        naive_fps = max(float(naive["fps_per_camera_min"]), 1e-9)
+        naive_fps = max(_number(naive, "fps_per_camera_min"), 1e-9)
         out["naive"] = naive
-        out["speedup_ours_over_naive"] = [round(float(f) / naive_fps, 2) for f in fps]
+        out["speedup_ours_over_naive"] = [round(f / naive_fps, 2) for f in fps]
     return out
 
 
@@ -147,8 +157,9 @@ def _run_cameras(opts: BenchOptions, folder: Path, plan: ThreadPlan, place: Plac
         if i == 0:
             entry.update(_ours_vs_naive(opts, cfg, models, videos, plan))
         else:
-            entry["ours_runs"] = [run_pipeline(cfg, models, videos, opts.frames) for _ in range(opts.repeat)]
-            entry["ours_fps_per_camera_min"] = [r["fps_per_camera_min"] for r in entry["ours_runs"]]  # type: ignore[index]
+            runs = [run_pipeline(cfg, models, videos, opts.frames) for _ in range(opts.repeat)]
+            entry["ours_runs"] = runs
+            entry["ours_fps_per_camera_min"] = [_number(r, "fps_per_camera_min") for r in runs]
         if opts.live_fps > 0:
             frames = int(opts.live_fps * opts.live_seconds)
             entry["live"] = run_pipeline(cfg, models, videos, frames, live_fps=opts.live_fps)
@@ -172,8 +183,11 @@ def largest_count_at(cams: dict[str, object], goal: float) -> int | None:
     return max(held, default=None)
 
 
-def _targets(report: dict) -> list[dict[str, object]]:
-    """Figure next to goal for the README table (informative: the bench never fails)."""
+def _targets(report: Mapping[str, Any]) -> list[dict[str, object]]:
+    """Figure next to goal for the README table (informative: the bench never fails).
+
+    ``report`` is the JSON-shaped report built above, read by its known keys.
+    """
     cams = report.get("pipeline", {})
     rows = []
     if "largest_cameras_at_goal" in cams:
@@ -261,7 +275,8 @@ def _bench_indexes(opts: BenchOptions, threads: int) -> dict[str, object]:
     """Gallery search figures from the checkout's benchmark harness (see :mod:`reidcam.perf.harness`)."""
     from harness.index_bench import bench_indexes
 
-    return bench_indexes(opts.index_sizes, threads=threads, hnsw_max=opts.hnsw_max)
+    figures: dict[str, object] = bench_indexes(opts.index_sizes, threads=threads, hnsw_max=opts.hnsw_max)
+    return figures
 
 
 def _runtime_threads(plan: ThreadPlan) -> dict[str, object]:

@@ -18,7 +18,7 @@ from reidcam.config import ReidConfig
 from reidcam.devices import CPU, Placement
 from reidcam.perf.system import Phase
 from reidcam.reid.backends import build_embedder
-from reidcam.reid.backends.preprocess import preprocess
+from reidcam.reid.backends.preprocess import BatchEmbedder, preprocess
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +54,12 @@ def bench_embedder(
     placement: Placement = CPU,
 ) -> dict[str, object]:
     """crops/s of ``embed`` and of the bare runtime call, batches of ``batch`` crops at 256x128."""
-    cfg = ReidConfig(model=model, backend=runtime, threads=threads, batch_size=batch)
+    cfg = ReidConfig.model_validate(
+        {"model": model, "backend": runtime, "threads": threads, "batch_size": batch}
+    )
     embedder = build_embedder(cfg, weights, placement)
+    if not isinstance(embedder, BatchEmbedder):  # the bare-runtime figure needs its _run
+        raise TypeError(f"{type(embedder).__name__} is not a BatchEmbedder: no bare runtime call to time")
     crops = _crops(batch)
     x = preprocess(crops, embedder.preset)
     embedder._run(x)  # a GPU's first call builds kernels: keep it out of the timing
@@ -91,7 +95,7 @@ def bench_embedders(
                 except Exception as exc:  # a missing runtime is reported, not fatal
                     log.warning("embedder bench on %s failed: %s", runtime, exc)
                     results.append({"runtime": runtime, "threads": n, "batch": batch, "error": str(exc)})
-    best = max((r.get("crops_per_s", 0.0) for r in results), default=0.0)
+    best = max((v for r in results if isinstance(v := r.get("crops_per_s", 0.0), float)), default=0.0)
     return {
         "model": model,
         "batch": max(batch_sizes),

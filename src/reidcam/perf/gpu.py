@@ -95,7 +95,7 @@ class GpuSampler:
         torch = _cuda_torch()
         if torch is None:
             return None
-        return round(torch.cuda.max_memory_allocated(self.index) / 2**20, 1)
+        return round(int(torch.cuda.max_memory_allocated(self.index)) / 2**20, 1)
 
 
 def _cuda_torch() -> Any | None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -72,9 +73,11 @@ class NaiveLoop:
     def embed_one(self, crop: np.ndarray) -> np.ndarray:
         with self._torch.inference_mode():
             out = self.reid(self._torch.from_numpy(preprocess([crop], self.preset))).numpy()[0]
-        return out / max(float(np.linalg.norm(out)), 1e-12)
+        return np.asarray(out / max(float(np.linalg.norm(out)), 1e-12), dtype=np.float32)
 
-    def run(self, videos: list[tuple[str, Path]], frames: int, reference: Reference | None = None) -> dict:
+    def run(
+        self, videos: list[tuple[str, Path]], frames: int, reference: Reference | None = None
+    ) -> dict[str, object]:
         """Every one of the first ``frames`` frames of each camera, round robin, one thread.
 
         ``reference`` maps (camera, frame index) to the person boxes to embed; None embeds
@@ -155,7 +158,9 @@ class NaiveLoop:
         }
 
 
-def reference_boxes(detector: Any, videos: list[tuple[str, Path]], frames: int, sizes: dict) -> Reference:
+def reference_boxes(
+    detector: Any, videos: list[tuple[str, Path]], frames: int, sizes: Mapping[str, int | None]
+) -> Reference:
     """Our detector's person boxes on the same frames (untimed), for the naive loop's ReID."""
     out: Reference = {}
     for cam, video in videos:

@@ -71,10 +71,11 @@ def warm_up(
     sizes = {}
     for cam_id, video in videos:
         cap = cv2.VideoCapture(str(video))
-        ok, image = cap.read()
+        ok, raw = cap.read()
         cap.release()
         if not ok:
             continue
+        image = np.asarray(raw, dtype=np.uint8)  # BGR uint8 already; OpenCV's stubs say int-or-float
         sizes[cam_id] = (int(image.shape[0]), int(image.shape[1]))
         det = models.detector
         for _ in range(2):
@@ -118,11 +119,12 @@ def run_pipeline(
     runner.run()
     wall = max(time.monotonic() - t0, 1e-9)
     summary = runner.stats.summary()
+    fps = [round(u.frames_processed / wall, 2) for u in units]
     per_camera = {
         u.camera_id: {
             "video": videos[i][1].name,
             "frames_processed": u.frames_processed,
-            "fps": round(u.frames_processed / wall, 2),
+            "fps": fps[i],
             "frames_grabbed": u.grabbed,
             "frames_dropped": u.dropped,
             "errors": u.errors,
@@ -130,7 +132,6 @@ def run_pipeline(
         }
         for i, u in enumerate(units)
     }
-    fps = [c["fps"] for c in per_camera.values()]
     return {
         "pipelined": perf.pipelined,
         "mode": f"live (paced {live_fps:g} fps, newest frame only)"

@@ -179,7 +179,7 @@ def _plan(unit: CameraUnit, frame: Frame, dets: Detections, gate: CropGate) -> _
             if tid is not None:
                 unit.book.observe(tid, frame.index, frame.captured_at, dets.xyxy[i], judged.reasons[i] == "")
         tracked = [i for i, tid in enumerate(track_of) if tid is not None]
-        unit.book.note_apart([track_of[i] for i in tracked], dets.xyxy[tracked])  # type: ignore[misc]
+        unit.book.note_apart([tid for tid in track_of if tid is not None], dets.xyxy[tracked])
     except Exception:
         unit.fault(f"cropping failed on frame {frame.index}, skipped")
         return None
@@ -207,7 +207,9 @@ def check_people(plans: list[_Plan], check: PersonCheck) -> int:
     hidden = 0
     for plan in plans:
         asks, book = _asks(plan), plan.unit.book
-        answers = check.check(plan.frame.image, plan.detections.xyxy[asks]) if asks else []
+        answers: NDArray[np.bool_] | list[bool] = (
+            check.check(plan.frame.image, plan.detections.xyxy[asks]) if asks else []
+        )
         untracked_no = set()
         for i, ok in zip(asks, answers, strict=True):
             tid = plan.track_of[i]
@@ -249,8 +251,11 @@ def select_crops(plans: list[_Plan], budget: int) -> tuple[list[NDArray[np.uint8
     wanted.sort()
     crops: list[NDArray[np.uint8]] = []
     for _, p, i in wanted[:budget]:
+        crop = plans[p].crops[i]
+        if crop is None:  # never: _priority ranks no box without a crop
+            continue
         plans[p].embed_rows[i] = len(crops)
-        crops.append(plans[p].crops[i])  # type: ignore[arg-type]
+        crops.append(crop)
     return crops, max(0, len(wanted) - budget)
 
 
@@ -365,10 +370,10 @@ def _decide(plan: _Plan, i: int, vectors: NDArray[np.float32] | None, models: Mo
             book.note_poor_embedding(tid, plan.frame.index)
     # A track that jumped keeps no verdict from its old crops until a fresh good one confirms it.
     probe = book.prototype(tid) if tid is not None and not book.needs_check(tid) else None
-    if probe is not None:
+    if probe is not None and tid is not None:  # a probe implies a track; the test says so to mypy
         decision = models.matcher.decide(probe, model_id, models.gallery, plan.unit.camera_id)
-        decision = _cap_few(decision, book.good_crops(tid), models.min_good_crops)  # type: ignore[arg-type]
-        book.set_decision(tid, decision)  # type: ignore[arg-type]
+        decision = _cap_few(decision, book.good_crops(tid), models.min_good_crops)
+        book.set_decision(tid, decision)
         return decision
     if vec is None:
         return book.provisional(tid) if tid is not None else None

@@ -110,7 +110,7 @@ def occlusion(xyxy: NDArray[np.float32]) -> NDArray[np.float32]:
     covered = inter / area[:, None]
     in_front = b[None, :, 3] >= b[:, None, 3]
     np.fill_diagonal(in_front, False)
-    return np.max(np.where(in_front, covered, 0.0), axis=1).astype(np.float32)
+    return np.asarray(np.max(np.where(in_front, covered, 0.0), axis=1), dtype=np.float32)
 
 
 def _reason_codes(checks: Sequence[tuple[str, NDArray[np.bool_]]], n: int) -> list[str]:

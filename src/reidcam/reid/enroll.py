@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import cv2
 import numpy as np
@@ -69,7 +70,7 @@ def enroll(
 @dataclass(frozen=True)
 class PersonPick:
     image: NDArray[np.uint8]
-    used: str
+    used: Literal["largest_person_box", "whole_image"]
     box: list[float] | None
     message: str
 

@@ -17,7 +17,7 @@ import os
 import tempfile
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -301,22 +301,23 @@ class WeightsStatus:
 
 
 def _status(spec: WeightsSpec, dirs: list[tuple[str, Path]], cache: _VerifyCache) -> WeightsStatus:
-    base = {
-        "name": spec.name,
-        "kind": spec.kind,
-        "filename": spec.filename,
-        "downloadable": spec.downloadable,
-    }
+    missing = WeightsStatus(
+        spec.name,
+        spec.kind,
+        spec.filename,
+        path=None,
+        present=False,
+        verified=False,
+        downloadable=spec.downloadable,
+    )
     for _, root in dirs:
         if (root / spec.filename).exists():
             try:
                 path = _verify_in(root, spec, cache)
             except WeightsError as exc:
-                return WeightsStatus(
-                    **base, path=root / spec.filename, present=True, verified=False, error=str(exc)
-                )
-            return WeightsStatus(**base, path=path, present=True, verified=True)
-    return WeightsStatus(**base, path=None, present=False, verified=False)
+                return replace(missing, path=root / spec.filename, present=True, error=str(exc))
+            return replace(missing, path=path, present=True, verified=True)
+    return missing
 
 
 def list_weights(weights_dir: Path | None = None, *, cache_dir: Path | None = None) -> list[WeightsStatus]:

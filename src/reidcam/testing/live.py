@@ -7,9 +7,10 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 
-from reidcam.capture import FailedSource, PacedSource, open_source, source_problem
+from reidcam.capture import FailedSource, FrameSource, PacedSource, open_source, source_problem
 from reidcam.config import AppConfig, CameraConfig, TrackerConfig
 from reidcam.core.errors import SourceError
 from reidcam.pipeline.camera import CameraUnit
@@ -33,9 +34,9 @@ CHROMIUM_ARGS = [  # headless Chromium on a machine with no network beyond loopb
 ]
 
 
-def camera_unit(camera_id: str, source: object) -> CameraUnit:
+def camera_unit(camera_id: str, source: FrameSource) -> CameraUnit:
     tracker = build_tracker(TrackerConfig(frame_rate=10, track_buffer=10))
-    return CameraUnit(camera_id, source, tracker, SightingBook(camera_id, max_missing_frames=10))  # type: ignore[arg-type]
+    return CameraUnit(camera_id, source, tracker, SightingBook(camera_id, max_missing_frames=10))
 
 
 def scene_cameras(fps: float = 30.0, cameras: Sequence[str] = CAMERAS) -> list[CameraUnit]:
@@ -43,7 +44,7 @@ def scene_cameras(fps: float = 30.0, cameras: Sequence[str] = CAMERAS) -> list[C
     units = []
     for cam in cameras:
         frames = render(two_camera_scene(), cam, 50)
-        source = PacedSource(cam, lambda cam=cam, frames=frames: FakeSource(cam, frames), fps, True)
+        source = PacedSource(cam, partial(FakeSource, cam, frames), fps, True)
         units.append(camera_unit(cam, source))
     return units
 

@@ -47,6 +47,12 @@ class CropRecord:
     similarity: float | None = None
 
 
+def _rounded_box(xyxy: NDArray[np.float32]) -> tuple[float, float, float, float]:
+    """A (4,) xyxy box as the record's 4-tuple, 0.1 px precision."""
+    x1, y1, x2, y2 = (round(float(v), 1) for v in xyxy)
+    return (x1, y1, x2, y2)
+
+
 class CropIndex:
     """Saves crops through a CropStore and remembers the newest ``max_records`` by id.
 
@@ -87,7 +93,7 @@ class CropIndex:
         relpath = self.store.save(f"{folder}/{name}_{crop_id}.jpg", image)
         if relpath is None:
             return None
-        box = None if xyxy is None else tuple(round(float(v), 1) for v in xyxy)
+        box = None if xyxy is None else _rounded_box(xyxy)
         record = CropRecord(
             crop_id=crop_id,
             camera_id=None if frame is None else frame.camera_id,
@@ -96,7 +102,7 @@ class CropIndex:
             relpath=relpath,
             frame_index=None if frame is None else frame.index,
             frame_name=None if frame is None else frame.name,
-            xyxy=box,  # type: ignore[arg-type]
+            xyxy=box,
             captured_at=time.time() if frame is None else frame.captured_at,
             quality_ok=quality_ok,
             similarity=similarity,

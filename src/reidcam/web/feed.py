@@ -9,7 +9,7 @@ for every viewer, a rate cap per viewer.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 
 from fastapi.concurrency import run_in_threadpool
 
@@ -37,7 +37,7 @@ def placeholder_text(ctrl: Controller, camera_id: str) -> str:
 
 async def camera_frames(
     ctrl: Controller, camera_id: str, fps: float, gone: Callable[[], Awaitable[bool]]
-) -> AsyncIterator[bytes]:
+) -> AsyncGenerator[bytes, None]:
     """JPEGs (with overlays) of ``camera_id`` as they come, at most ``fps`` a second.
 
     A placeholder JPEG once a second while the camera has no frame. Ends when the server shuts

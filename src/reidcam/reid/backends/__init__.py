@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TypedDict
 
 from reidcam.config.schema import ReidConfig
 from reidcam.core.errors import ConfigError
@@ -84,9 +85,18 @@ def build_embedder(cfg: ReidConfig, weights_path: Path, placement: Placement = C
     return embedder
 
 
+class _EmbedderArgs(TypedDict):
+    """The constructor arguments every ReID backend takes."""
+
+    preset: str
+    model_id: str
+    batch_size: int
+    threads: int | None
+
+
 def _load(cfg: ReidConfig, weights_path: Path, placement: Placement) -> Embedder:
     backend = backend_for(cfg, weights_path, placement)
-    kwargs = {
+    kwargs: _EmbedderArgs = {
         "preset": preset_for(cfg.model),
         "model_id": cfg.model,
         "batch_size": cfg.batch_size,

@@ -130,4 +130,4 @@ class OnnxEmbedder(BatchEmbedder):
         return int(self._infer(dummy).reshape(len(dummy), -1).shape[1])
 
     def _infer(self, batch: NDArray[np.float32]) -> NDArray[np.float32]:
-        return self.session.run(None, {self.input_name: batch})[0]
+        return np.asarray(self.session.run(None, {self.input_name: batch})[0], dtype=np.float32)

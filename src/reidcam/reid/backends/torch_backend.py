@@ -149,4 +149,4 @@ class TorchEmbedder(BatchEmbedder):
         with torch.inference_mode():
             x = torch.from_numpy(np.ascontiguousarray(batch)).to(self.device, self.dtype, non_blocking=True)
             out = self.model(x)
-        return out.float().cpu().numpy()
+        return np.asarray(out.float().cpu().numpy(), dtype=np.float32)

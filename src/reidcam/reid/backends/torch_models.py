@@ -37,7 +37,8 @@ class ConvLayer(nn.Module):
         self.relu = nn.ReLU(inplace=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.relu(self.bn(self.conv(x)))
+        out: torch.Tensor = self.relu(self.bn(self.conv(x)))
+        return out
 
 
 class Conv1x1Linear(nn.Module):
@@ -49,7 +50,8 @@ class Conv1x1Linear(nn.Module):
         self.bn = nn.BatchNorm2d(cout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.bn(self.conv(x))
+        out: torch.Tensor = self.bn(self.conv(x))
+        return out
 
 
 class LightConv3x3(nn.Module):
@@ -63,7 +65,8 @@ class LightConv3x3(nn.Module):
         self.relu = nn.ReLU(inplace=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.relu(self.bn(self.conv2(self.conv1(x))))
+        out: torch.Tensor = self.relu(self.bn(self.conv2(self.conv1(x))))
+        return out
 
 
 class ChannelGate(nn.Module):
@@ -79,7 +82,8 @@ class ChannelGate(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         g = self.fc2(self.relu(self.fc1(self.global_avgpool(x))))
-        return x * self.gate_activation(g)
+        gated: torch.Tensor = x * self.gate_activation(g)
+        return gated
 
 
 def _light_stack(channels: int, depth: int) -> nn.Sequential:
@@ -139,11 +143,22 @@ class OSNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.maxpool(self.conv1(x))
         x = self.conv5(self.conv4(self.conv3(self.conv2(x))))
-        return self.fc(self.global_avgpool(x).flatten(1))
+        out: torch.Tensor = self.fc(self.global_avgpool(x).flatten(1))
+        return out
 
 
 class ResNet50(nn.Module):
     """torchreid ResNet50 feature extractor (2048-d), or ``resnet50_fc512`` (last stride 1, 512-d)."""
+
+    # Taken over from torchvision's resnet50 by setattr in __init__ (same names, same state_dict keys).
+    conv1: nn.Module
+    bn1: nn.Module
+    relu: nn.Module
+    maxpool: nn.Module
+    layer1: nn.Module
+    layer2: nn.Module
+    layer3: nn.Module
+    layer4: nn.Module
 
     def __init__(self, fc_dim: int | None = None) -> None:
         super().__init__()
@@ -156,13 +171,13 @@ class ResNet50(nn.Module):
         self.fc = None if fc_dim is None else _fc(2048, fc_dim)
         self.feature_dim = 2048 if fc_dim is None else fc_dim
         if fc_dim is not None:  # torchreid's resnet50_fc512 uses last_stride=1
-            self.layer4[0].conv2.stride = (1, 1)
-            self.layer4[0].downsample[0].stride = (1, 1)
+            base.layer4[0].conv2.stride = (1, 1)  # the same block objects as self.layer4
+            base.layer4[0].downsample[0].stride = (1, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
         x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
-        v = self.global_avgpool(x).flatten(1)
+        v: torch.Tensor = self.global_avgpool(x).flatten(1)
         return v if self.fc is None else self.fc(v)
 
 

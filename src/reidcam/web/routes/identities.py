@@ -134,14 +134,13 @@ def get_identity(identity_id: IdentityId, mem: Memory) -> IdentityOut:
 @router.patch("/identities/{identity_id}", response_model=IdentityOut, responses=_ERRORS)
 def update_identity(identity_id: IdentityId, body: IdentityPatchIn, mem: Memory, ctrl: Ctrl) -> IdentityOut:
     """Rename (a name confirms the person and makes them a query) and/or replace the notes."""
-    changes: dict[str, object] = {}
-    if "name" in body.model_fields_set:
-        changes["name"] = body.name
-    if body.notes is not None:
-        changes["notes"] = body.notes
+    renamed = "name" in body.model_fields_set
     with _errors():
-        info = mem.update_identity(identity_id, **changes)  # type: ignore[arg-type]
-    if "name" in changes:
+        if renamed:
+            info = mem.update_identity(identity_id, name=body.name, notes=body.notes)
+        else:
+            info = mem.update_identity(identity_id, notes=body.notes)
+    if renamed:
         ctrl.sync_memory_queries()
     return identity_out(info)
 

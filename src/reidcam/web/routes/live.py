@@ -22,9 +22,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import struct
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from contextlib import aclosing
-from typing import Annotated
+from typing import Annotated, Any
 
 import anyio
 from fastapi import APIRouter, Query, WebSocket, WebSocketDisconnect, status
@@ -116,7 +116,7 @@ class _Sender:
 
 def _ending(
     scope: anyio.CancelScope, work: Callable[..., Awaitable[None]], *args: object
-) -> Callable[[], Awaitable[None]]:
+) -> Callable[[], Coroutine[Any, Any, None]]:
     """``work(*args)`` as a task whose end (the client went, the server stops) ends them all."""
 
     async def run() -> None:

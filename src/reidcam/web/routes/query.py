@@ -47,7 +47,7 @@ async def upload(request: Request, ctrl: Ctrl) -> UploadOut:
     image = await run_in_threadpool(decode_upload, up.data)
     label = (up.fields.get("label") or "").strip()[:64] or None
     query, pick = await run_in_threadpool(ctrl.upload, image, label, _flag(up.fields.get("replace")))
-    return UploadOut(query=query, used=pick.used, box=pick.box, message=pick.message)  # type: ignore[arg-type]
+    return UploadOut(query=query, used=pick.used, box=pick.box, message=pick.message)
 
 
 @router.delete("", response_model=QueriesOut)
