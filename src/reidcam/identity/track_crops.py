@@ -133,7 +133,7 @@ def span_crops(data_dir: Path, span: TrackSpan, slack_s: float = TIME_SLACK_S) -
 
 
 def _unlink(paths: Iterable[Path]) -> tuple[int, list[str]]:
-    removed, errors = 0, []
+    removed, errors = 0, list[str]()
     for path in paths:
         try:
             path.unlink()
@@ -160,7 +160,7 @@ def remove_span_crops(
     data_dir: Path, spans: Iterable[TrackSpan], slack_s: float = TIME_SLACK_S
 ) -> tuple[int, list[str]]:
     """Delete the saved track crops of these sightings; returns (files removed, error messages)."""
-    removed, errors = 0, []
+    removed, errors = 0, list[str]()
     for span in spans:
         n, errs = _unlink(span_crops(data_dir, span, slack_s))
         removed, errors = removed + n, errors + errs
@@ -182,7 +182,7 @@ def sweep_track_crops(
     base = Path(data_dir) / TRACK_FOLDER
     if not base.is_dir():
         return 0, []
-    removed, errors = 0, []
+    removed, errors = 0, list[str]()
     for folder in sorted(p for p in base.glob("*/*") if p.is_dir() and p.name.isdigit()):
         times = ((p, _captured_at(p)) for p in folder.glob("*.jpg"))
         old = [(p, at) for p, at in times if at is not None and at < cutoff_at]

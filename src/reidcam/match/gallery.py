@@ -59,7 +59,7 @@ class Gallery:
         """
         if len(embeddings) == 0:
             raise ValueError("no embeddings to add")
-        views = [None] * len(embeddings) if cameras is None else list(cameras)
+        views: list[str | None] = [None] * len(embeddings) if cameras is None else list(cameras)
         if len(views) != len(embeddings):
             raise ValueError(f"{len(views)} cameras for {len(embeddings)} query images")
         with self._lock:

@@ -115,8 +115,8 @@ def choose_threshold(
         if model_default is None:
             why = "no camera: no calibrated default for this model"
             return ThresholdChoice(user_threshold, f"{why}; the user's threshold {user_threshold:.3f}")
-        floor, why = model_default, f"no camera: the model's calibrated default {model_default:.3f}"
-        return _user_or_floor(user_threshold, floor, why, "")
+        why = f"no camera: the model's calibrated default {model_default:.3f}"
+        return _user_or_floor(user_threshold, model_default, why, "")
     est, note = decision_estimate(camera_id, other_camera, estimator)
     floor, why = _floor(est, note, estimator, model_default)
     uncertain = hard_to_separate(est) if est.enough else ""

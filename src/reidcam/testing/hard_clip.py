@@ -36,7 +36,8 @@ class Degradation:
             flat, (max(1, w // self.scale), max(1, h // self.scale)), interpolation=cv2.INTER_AREA
         )
         big = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
-        return cv2.cvtColor(cv2.GaussianBlur(big, (self.blur_px, self.blur_px), 0), cv2.COLOR_GRAY2BGR)
+        blurred = cv2.GaussianBlur(big, (self.blur_px, self.blur_px), 0)
+        return np.asarray(cv2.cvtColor(blurred, cv2.COLOR_GRAY2BGR), dtype=np.uint8)
 
 
 def hard_clip(src: Path, dst: Path, frames: int, how: Degradation | None = None, fps: float = 10.0) -> Path:
@@ -56,7 +57,7 @@ def hard_clip(src: Path, dst: Path, frames: int, how: Degradation | None = None,
             img = how.apply(frame)
             if writer is None:
                 size = (img.shape[1], img.shape[0])
-                writer = cv2.VideoWriter(str(dst), cv2.VideoWriter_fourcc(*"MJPG"), fps, size)
+                writer = cv2.VideoWriter(str(dst), cv2.VideoWriter.fourcc(*"MJPG"), fps, size)
             writer.write(img)
     finally:
         cap.release()
