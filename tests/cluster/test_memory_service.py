@@ -1,0 +1,116 @@
+"""The memory service in-process against a real nats-server and a SQLite memory.
+
+Each sighting published is stored once (also when it arrives again under another message id,
+past the broker's de-duplication), acked, and its assignment published; a sighting of another
+ReID model is refused with a clear line, not stored, not redelivered; a clean stop releases
+the lease.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+from cluster_support import Assignments, publish_all, stored_source_ids, stream_messages, wait_for
+
+from broker.nats_support import MODEL, make_sighting
+from reidcam.broker.connection import BrokerClient
+from reidcam.broker.leases import CameraLeases
+from reidcam.broker.streams import STREAM, sighting_subject
+from reidcam.broker.wire import encode_sighting, message_headers
+from reidcam.cluster.memory_service import LEASE_KEY, MemoryService, ServiceSettings
+from reidcam.identity import IdentityMemory
+
+pytestmark = pytest.mark.broker
+
+FAST = {"fetch_timeout_s": 0.2, "retry_delay_s": 0.2, "standby_poll_s": 0.1, "ack_wait_s": 2.0}
+
+
+@contextmanager
+def running(client: BrokerClient, memory: IdentityMemory, name: str = "m1") -> Iterator[MemoryService]:
+    """The service on a thread; stopped cleanly (and joined) on exit."""
+    service = MemoryService(client, memory, ServiceSettings(name=name, model_id=MODEL, batch=8, **FAST))
+    thread = threading.Thread(target=service.run, name=f"memory-service-{name}")
+    thread.start()
+    try:
+        yield service
+    finally:
+        service.stop()
+        thread.join(15.0)
+        assert not thread.is_alive(), "the memory service did not stop"
+
+
+def test_n_published_sightings_are_stored_once_each_and_their_assignments_published(client, memory):
+    assignments = Assignments(client)
+    sent = [make_sighting(camera_id=f"c{i % 3}", seed=i) for i in range(20)]
+    with running(client, memory) as service:
+        publish_all(client, sent)
+        wait_for(lambda: service.stats.stored == 20, 15.0, "20 sightings stored")
+        wait_for(lambda: len(assignments.messages) == 20, 5.0, "20 assignments published")
+    assert sorted(stored_source_ids(memory.engine)) == sorted(s.sighting_id for s in sent)
+    assert memory.counts()["sightings"] == 20
+    assert stream_messages(client) == 0  # all acked: the work queue is empty
+    pairs = zip(assignments.messages, assignments.subjects, strict=True)
+    by_source = {m["source_id"]: (m, subj) for m, subj in pairs}
+    for s in sent:
+        msg, subject = by_source[s.sighting_id]
+        assert subject == f"reidcam.assignments.{s.camera_id}"
+        assert msg["camera_id"] == s.camera_id and msg["kind"] == "assignment" and not msg["duplicate"]
+        assert memory.get_sighting(msg["sighting_id"]).identity_id == msg["identity_id"]
+    assert (service.stats.duplicates, service.stats.rejected, service.stats.failed) == (0, 0, 0)
+    assert service.stats.role == "stopped"
+    assert CameraLeases(client, "probe").open().owner(LEASE_KEY) is None  # released on the clean stop
+
+
+def test_the_same_sighting_id_under_another_message_id_is_stored_once(client, memory):
+    """Past the broker's de-duplication (another Nats-Msg-Id, as after its window): the memory's
+    unique source id still stores it once, acks it, and re-publishes where it stands."""
+    assignments = Assignments(client)
+    s = make_sighting(seed=7)
+    with running(client, memory) as service:
+        publish_all(client, [s])
+        wait_for(lambda: service.stats.stored == 1, 10.0, "the sighting stored")
+        headers = {**message_headers(s), "Nats-Msg-Id": "resent-after-the-window"}
+        ack = client.call(
+            client.js.publish(sighting_subject(s.camera_id), encode_sighting(s), headers=headers)
+        )
+        assert not ack.duplicate  # the broker took it as a new message
+        wait_for(lambda: service.stats.duplicates == 1, 10.0, "the re-sent copy seen as a duplicate")
+        wait_for(lambda: len(assignments.messages) == 2, 5.0, "both assignments published")
+    assert stored_source_ids(memory.engine) == [s.sighting_id]
+    assert service.stats.stored == 1 and stream_messages(client) == 0
+    first, again = assignments.messages
+    assert (first["duplicate"], again["duplicate"]) == (False, True)
+    assert first["sighting_id"] == again["sighting_id"] and first["identity_id"] == again["identity_id"]
+
+
+def test_a_sighting_of_another_model_is_refused_not_stored_not_redelivered(client, memory, caplog):
+    good, alien = make_sighting(seed=1), make_sighting(seed=2, model_id="resnet50")
+    with caplog.at_level(logging.ERROR), running(client, memory) as service:
+        publish_all(client, [alien, good])
+        wait_for(lambda: service.stats.stored == 1, 10.0, "the good sighting stored")
+        wait_for(lambda: service.stats.rejected == 1, 5.0, "the other model's sighting refused")
+    assert stored_source_ids(memory.engine) == [good.sighting_id]
+    assert "'resnet50'" in service.stats.last_rejection and f"holds {MODEL!r}" in service.stats.last_rejection
+    lines = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(lines) == 1 and alien.sighting_id in lines[0] and "never compared" in lines[0]
+    info = client.call(client.js.consumer_info(STREAM, "reidcam-memory"))
+    assert (info.num_pending, info.num_ack_pending, stream_messages(client)) == (0, 0, 0)
+
+
+def test_a_second_instance_stands_by_until_the_first_stops(client, memory, data_dir):
+    with IdentityMemory.open(data_dir) as memory2, running(client, memory, "m1") as first:
+        wait_for(lambda: first.stats.role == "active", 10.0, "m1 active")
+        with running(client, memory2, "m2") as second:
+            wait_for(lambda: second.stats.role == "standby", 10.0, "m2 standing by")
+            publish_all(client, [make_sighting(seed=i) for i in range(5)])
+            wait_for(lambda: first.stats.stored == 5, 10.0, "m1 stores")
+            assert second.stats.stored == 0 and second.stats.activations == 0
+            first.stop()  # a clean stop releases the lease: m2 takes it at its next poll
+            wait_for(lambda: second.stats.role == "active", 3.0, "m2 active after m1 stopped")
+            publish_all(client, [make_sighting(seed=10 + i) for i in range(5)])
+            wait_for(lambda: second.stats.stored == 5, 10.0, "m2 stores")
+    assert memory.counts()["sightings"] == 10 and len(set(stored_source_ids(memory.engine))) == 10
