@@ -14,6 +14,9 @@ from reidcam.broker.streams import STREAM, publish_sighting, setup_sightings_str
 from reidcam.broker.wire import ClosedSighting
 from reidcam.storage import tables as t
 
+#: short, so that lapses happen within a test (every client of one broker must use the same)
+LEASE_TTL_S = 2.0
+
 
 def publish_all(client: BrokerClient, sightings: list[ClosedSighting]) -> None:
     setup_sightings_stream(client)

@@ -6,12 +6,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cluster_support import LEASE_TTL_S
 
 from broker.nats_support import NatsServer, broker_config, need_nats_server
 from reidcam.broker.connection import BrokerClient
 from reidcam.identity import IdentityMemory, IdentitySettings
 
-LEASE_TTL_S = 2.0
 SETTINGS = IdentitySettings(threshold=0.7, margin=0.05, max_embeddings_per_identity=4)
 
 

@@ -19,9 +19,9 @@ from cluster_support import Assignments, publish_all, stored_source_ids, stream_
 from broker.nats_support import MODEL, make_sighting
 from reidcam.broker.connection import BrokerClient
 from reidcam.broker.leases import CameraLeases
-from reidcam.broker.streams import STREAM, sighting_subject
+from reidcam.broker.streams import STREAM, SightingConsumer, sighting_subject
 from reidcam.broker.wire import encode_sighting, message_headers
-from reidcam.cluster.memory_service import LEASE_KEY, MemoryService, ServiceSettings
+from reidcam.cluster.memory_service import LEASE_KEY, MemoryService, ServiceSettings, to_sighting
 from reidcam.identity import IdentityMemory
 
 pytestmark = pytest.mark.broker
@@ -85,6 +85,20 @@ def test_the_same_sighting_id_under_another_message_id_is_stored_once(client, me
     first, again = assignments.messages
     assert (first["duplicate"], again["duplicate"]) == (False, True)
     assert first["sighting_id"] == again["sighting_id"] and first["identity_id"] == again["identity_id"]
+
+
+def test_a_sighting_committed_but_never_acked_is_acked_on_redelivery_not_stored_again(client, memory):
+    """The window a SIGKILL may hit: the commit is done, the ack never sent."""
+    s = make_sighting(seed=3)
+    publish_all(client, [s])
+    dying = SightingConsumer(client, expect_model_id=MODEL, ack_wait_s=1.0).start()
+    [delivery] = dying.fetch(batch=1, timeout_s=2.0)
+    memory.record_published(to_sighting(delivery.sighting), delivery.sighting.sighting_id)
+    dying.stop()  # gone without the ack
+    with running(client, memory) as service:
+        wait_for(lambda: service.stats.duplicates == 1, 10.0, "the redelivery recognised")
+        wait_for(lambda: stream_messages(client) == 0, 5.0, "the redelivery acked")
+    assert service.stats.stored == 0 and stored_source_ids(memory.engine) == [s.sighting_id]
 
 
 def test_a_sighting_of_another_model_is_refused_not_stored_not_redelivered(client, memory, caplog):

@@ -108,6 +108,7 @@ def run(args: argparse.Namespace) -> int:
             model_id=args.model or cfg.reid.model,
             batch=args.batch,
             ack_wait_s=args.ack_wait_s,
+            standby_poll_s=min(0.5, cfg.broker.lease_ttl_s / 10),
         )
     except ValueError as exc:
         raise ConfigError(str(exc)) from exc
