@@ -9,12 +9,14 @@ the lease.
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
 from cluster_support import Assignments, publish_all, stored_source_ids, stream_messages, wait_for
+from sqlalchemy.exc import OperationalError
 
 from broker.nats_support import MODEL, make_sighting
 from reidcam.broker.connection import BrokerClient
@@ -113,6 +115,57 @@ def test_a_sighting_of_another_model_is_refused_not_stored_not_redelivered(clien
     assert len(lines) == 1 and alien.sighting_id in lines[0] and "never compared" in lines[0]
     info = client.call(client.js.consumer_info(STREAM, "reidcam-memory"))
     assert (info.num_pending, info.num_ack_pending, stream_messages(client)) == (0, 0, 0)
+
+
+def test_a_database_outage_redelivers_the_sightings_and_loses_none(client, memory, monkeypatch, caplog):
+    real, outages = memory.record_published, []
+
+    def flaky(sighting, source_id, now=None):
+        if len(outages) < 3:
+            outages.append(source_id)
+            raise OperationalError("INSERT ...", {}, sqlite3.OperationalError("database is locked"))
+        return real(sighting, source_id, now)
+
+    monkeypatch.setattr(memory, "record_published", flaky)
+    sent = [make_sighting(seed=i) for i in range(4)]
+    with caplog.at_level(logging.WARNING), running(client, memory) as service:
+        publish_all(client, sent)
+        wait_for(lambda: service.stats.stored == 4, 15.0, "all stored once the database is back")
+    assert service.stats.db_errors == 3 and service.stats.failed == 0
+    assert sorted(stored_source_ids(memory.engine)) == sorted(s.sighting_id for s in sent)
+    assert any("database is unavailable" in r.getMessage() and "database is locked" in r.getMessage()
+               for r in caplog.records)  # fmt: skip
+    assert not any("INSERT" in r.getMessage() for r in caplog.records)  # no SQL (nor prototype bytes)
+
+
+def test_a_sighting_the_memory_keeps_refusing_is_dropped_after_max_attempts(
+    client, memory, monkeypatch, caplog
+):
+    bad = make_sighting(camera_id="cbad", seed=1)
+    real = memory.record_published
+
+    def refuse_one(sighting, source_id, now=None):
+        if source_id == bad.sighting_id:
+            raise ValueError("camera id too long for this database")
+        return real(sighting, source_id, now)
+
+    monkeypatch.setattr(memory, "record_published", refuse_one)
+    service = MemoryService(
+        client, memory, ServiceSettings(name="m1", model_id=MODEL, **{**FAST, "max_attempts": 3})
+    )
+    thread = threading.Thread(target=service.run)
+    with caplog.at_level(logging.WARNING):
+        thread.start()
+        publish_all(client, [bad, make_sighting(seed=2)])
+        wait_for(lambda: service.stats.failed == 1, 15.0, "the refused sighting dropped")
+        service.stop()
+        thread.join(15.0)
+    assert service.stats.stored == 1 and stream_messages(client) == 0
+    tries = [r.getMessage() for r in caplog.records if "cannot store sighting" in r.getMessage()]
+    dropped = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(tries) == 2 and "try 1 of 3" in tries[0]
+    assert len(dropped) == 1 and bad.sighting_id in dropped[0] and "after 3 tries" in dropped[0]
+    assert "camera id too long" in dropped[0]
 
 
 def test_a_second_instance_stands_by_until_the_first_stops(client, memory, data_dir):
