@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -20,7 +21,7 @@ from sqlalchemy.exc import OperationalError
 
 from broker.nats_support import MODEL, make_sighting
 from reidcam.broker.connection import BrokerClient
-from reidcam.broker.leases import CameraLeases
+from reidcam.broker.leases import LEASE_BUCKET, CameraLeases
 from reidcam.broker.streams import STREAM, SightingConsumer, sighting_subject
 from reidcam.broker.wire import encode_sighting, message_headers
 from reidcam.cluster.memory_service import LEASE_KEY, MemoryService, ServiceSettings, to_sighting
@@ -181,3 +182,22 @@ def test_a_second_instance_stands_by_until_the_first_stops(client, memory, data_
             publish_all(client, [make_sighting(seed=10 + i) for i in range(5)])
             wait_for(lambda: second.stats.stored == 5, 10.0, "m2 stores")
     assert memory.counts()["sightings"] == 10 and len(set(stored_source_ids(memory.engine))) == 10
+
+
+def test_an_instance_whose_lease_is_taken_stops_writing_and_stands_by(client, memory, caplog):
+    """A partition healed: m1's lease went to another holder; its next renewal tells it so."""
+    intruder = CameraLeases(client, "intruder").open()
+    with caplog.at_level(logging.WARNING), running(client, memory) as service:
+        wait_for(lambda: service.stats.role == "active", 10.0, "m1 active")
+        kv = client.call(client.js.key_value(LEASE_BUCKET))
+        client.call(kv.delete(LEASE_KEY))  # as if it had lapsed
+        lease = intruder.acquire(LEASE_KEY)
+        assert lease is not None
+        wait_for(lambda: service.stats.role == "standby", 5.0, "m1 standing by")
+        assert any("lost the lease" in r.getMessage() for r in caplog.records)
+        publish_all(client, [make_sighting(seed=1)])
+        time.sleep(1.0)
+        assert service.stats.stored == 0  # not the holder: it does not fetch
+        intruder.release(lease)
+        wait_for(lambda: service.stats.stored == 1, 10.0, "m1 holds the lease again and stores")
+    assert service.stats.activations == 2

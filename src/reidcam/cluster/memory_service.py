@@ -188,9 +188,10 @@ class MemoryService:
         while not self._stop.is_set():
             if _quietly(lambda: keeper.take(LEASE_KEY), "take the memory lease"):
                 self._lost.clear()
-                self.stats.activations += 1
+                if self.stats.role != "active":  # not a retry of a takeover the broker interrupted
+                    self.stats.activations += 1
+                    log.info("memory service %s: active (holds the lease %r)", self.settings.name, LEASE_KEY)
                 self.stats.role = "active"
-                log.info("memory service %s: active (holds the lease %r)", self.settings.name, LEASE_KEY)
                 return True
             if not announced:
                 self.stats.role = "standby"
