@@ -22,7 +22,7 @@ def test_upgrade_is_idempotent_and_reaches_head(db_url):
     assert current_revision(engine) is None
     upgrade(engine)
     upgrade(engine)  # every startup runs it
-    assert current_revision(engine) == "0002"
+    assert current_revision(engine) == "0003"
     names = set(sa.inspect(engine).get_table_names())
     assert {"cameras", "identities", "identity_embeddings", "sightings", "match_decisions"} <= names
     engine.dispose()

@@ -62,7 +62,7 @@ def test_an_old_memory_migrates_keeps_its_data_and_new_sightings_join_it(db_url,
     alice = person(3)
     _old_memory(db_url, view(alice, 1))
     with IdentityMemory.open(data_dir, url=db_url, settings=SETTINGS) as memory:
-        assert current_revision(memory.engine) == "0002"
+        assert current_revision(memory.engine) == "0003"
         assert memory.counts() == {"identities": 1, "sightings": 1, "embeddings": 1, "decisions": 1}
         old = memory.get_identity("idn_old")
         assert (old.name, old.notes, old.confirmed, old.n_sightings) == ("Alice", "kept", True, 1)

@@ -27,6 +27,7 @@ LAYERS: tuple[frozenset[str], ...] = tuple(
         {"reid", "broker"},  # crops, embedders, query enrolment; the NATS JetStream transport
         {"pipeline"},  # the camera loop: strings the stages together, talks only to an EventSink
         {"identity", "outputs"},  # event sinks: the identity memory, the search output folders
+        {"cluster"},  # the distributed mode's processes on the broker: memory service, worker
         {"perf"},  # `reidcam bench`: pipeline figures (its sample-video cameras also feed eval)
         {"eval", "export"},  # offline tools: evaluation, calibration runs, model export
         {"web"},  # the app: routes over the pipeline, the identity memory and the tools

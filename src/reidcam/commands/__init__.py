@@ -13,11 +13,25 @@ from reidcam.commands import (
     export,
     export_set,
     finetune,
+    memory,
     search,
     serve,
     weights,
 )
 
-ALL = [search, serve, check_config, doctor, weights, eval_cmd, calibrate, export_set, finetune, bench, export]
+ALL = [
+    search,
+    serve,
+    check_config,
+    doctor,
+    weights,
+    eval_cmd,
+    calibrate,
+    export_set,
+    finetune,
+    bench,
+    export,
+    memory,
+]
 
 __all__ = ["ALL"]

@@ -11,6 +11,7 @@ from reidcam.identity.models import (
     IdentityInfo,
     IdentitySettings,
     PurgeReport,
+    Recorded,
     SearchHit,
     SightingInfo,
 )
@@ -25,6 +26,7 @@ __all__ = [
     "IdentitySettings",
     "IdentitySink",
     "PurgeReport",
+    "Recorded",
     "RetentionWorker",
     "SearchHit",
     "SightingInfo",

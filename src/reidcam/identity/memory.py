@@ -21,6 +21,7 @@ import numpy as np
 import sqlalchemy as sa
 from numpy.typing import NDArray
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import IntegrityError
 
 from reidcam.core.types import Embeddings, Sighting, l2_normalize
 from reidcam.identity import feedback, reads
@@ -31,6 +32,7 @@ from reidcam.identity.models import (
     IdentityInfo,
     IdentitySettings,
     PurgeReport,
+    Recorded,
     SearchHit,
     SightingInfo,
 )
@@ -138,18 +140,48 @@ class IdentityMemory:
         if sighting.prototype is None or not sighting.model_id:
             self.skipped += 1
             return None
+        return self._record(sighting, now, None).assignment
+
+    def record_published(self, sighting: Sighting, source_id: str, now: float | None = None) -> Recorded:
+        """Store a sighting received from the broker once per ``source_id`` (idempotent).
+
+        A sighting whose ``source_id`` is stored already (redelivered, or re-sent after the
+        broker's de-duplication window) writes nothing and returns the stored assignment with
+        ``duplicate`` True; so does the loser of two writers racing on one id (the unique index).
+
+        Raises:
+            ValueError: the sighting has no prototype or model id.
+            sqlalchemy.exc.OperationalError: the database is unavailable (nothing was written).
+        """
+        if sighting.prototype is None or not sighting.model_id:
+            raise ValueError(f"sighting {source_id} has no prototype: nothing to store")
+        try:
+            return self._record(sighting, now, source_id)
+        except IntegrityError:
+            with self._read() as conn:
+                stored = r.stored_assignment(conn, source_id)
+            if stored is None:
+                raise
+            return Recorded(stored, duplicate=True)
+
+    def _record(self, sighting: Sighting, now: float | None, source_id: str | None) -> Recorded:
         now = time.time() if now is None else now
         sighting_id = t.new_id(t.SIGHTING_PREFIX)
         crop_path = self._save_sighting_crop(sighting_id, sighting)
         self._ensure_index(int(np.asarray(sighting.prototype).size))
         try:
             with self._write() as conn:
-                self._ensure_camera(conn, sighting.key.camera_id, now)
-                row = r.insert_sighting(conn, sighting_id, sighting, crop_path, now)
-                return r.place(conn, row, self.settings, now)
+                stored = None if source_id is None else r.stored_assignment(conn, source_id)
+                if stored is None:
+                    self._ensure_camera(conn, sighting.key.camera_id, now)
+                    row = r.insert_sighting(conn, sighting_id, sighting, crop_path, now, source_id)
+                    return Recorded(r.place(conn, row, self.settings, now), duplicate=False)
         except BaseException:
             remove_files(self.data_dir, [crop_path])
             raise
+        remove_files(self.data_dir, [crop_path])  # a duplicate: its crop (if any) is not needed
+        assert stored is not None
+        return Recorded(stored, duplicate=True)
 
     def _save_sighting_crop(self, sighting_id: str, sighting: Sighting) -> str | None:
         crop = sighting.best_crop

@@ -73,6 +73,18 @@ class Assignment:
 
 
 @dataclass(frozen=True)
+class Recorded:
+    """A published sighting's outcome (:meth:`IdentityMemory.record_published`).
+
+    ``duplicate``: its source id was stored before, so nothing was written and ``assignment``
+    is where that earlier copy stands now.
+    """
+
+    assignment: Assignment
+    duplicate: bool
+
+
+@dataclass(frozen=True)
 class IdentityInfo:
     """One person as the UI lists them; ``thumbnail`` is a crop path relative to the data dir."""
 

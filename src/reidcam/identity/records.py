@@ -53,9 +53,17 @@ def insert_identity(
 
 
 def insert_sighting(
-    conn: Connection, sighting_id: str, sighting: Sighting, crop_path: str | None, now: float
+    conn: Connection,
+    sighting_id: str,
+    sighting: Sighting,
+    crop_path: str | None,
+    now: float,
+    source_id: str | None = None,
 ) -> SightingRow:
-    """Store a closed sighting (not yet placed in an identity)."""
+    """Store a closed sighting (not yet placed in an identity).
+
+    ``source_id``: the id it was published under on the broker (unique), None in-process.
+    """
     proto = np.asarray(sighting.prototype, np.float32).reshape(-1)
     crop = sighting.best_crop
     row = SightingRow(
@@ -85,9 +93,46 @@ def insert_sighting(
             crop_box=None if crop is None else [round(float(v), 1) for v in crop.xyxy],
             crop_frame=None if crop is None else crop.frame_name,
             created_at=now,
+            source_id=source_id,
         )
     )
     return row
+
+
+def stored_assignment(conn: Connection, source_id: str) -> Assignment | None:
+    """Where the sighting published as ``source_id`` stands now, or None if it was never stored.
+
+    Built from the row and its latest decision: the assignment a redelivered sighting gets back
+    instead of being stored twice (a user's later move shows as verdict 'manual').
+    """
+    s, d = t.sightings, t.match_decisions
+    row = conn.execute(
+        sa.select(
+            s.c.id, s.c.identity_id, s.c.camera_id, s.c.first_seen_at, s.c.last_seen_at, s.c.crop_path
+        ).where(s.c.source_id == source_id)
+    ).first()
+    if row is None:
+        return None
+    dec = conn.execute(
+        sa.select(d.c.verdict, d.c.similarity, d.c.runner_up_id, d.c.runner_up_similarity, d.c.reason)
+        .where(d.c.sighting_id == row.id, d.c.identity_id == row.identity_id)
+        .order_by(d.c.id.desc())
+        .limit(1)
+    ).first()
+    return Assignment(
+        sighting_id=row.id,
+        identity_id=str(row.identity_id),
+        created_identity=False,
+        verdict=dec.verdict if dec is not None else "",
+        similarity=dec.similarity if dec is not None else None,
+        runner_up_id=dec.runner_up_id if dec is not None else None,
+        runner_up_similarity=dec.runner_up_similarity if dec is not None else None,
+        reason=dec.reason if dec is not None else "",
+        camera_id=row.camera_id,
+        first_seen_at=row.first_seen_at,
+        last_seen_at=row.last_seen_at,
+        crop_path=row.crop_path,
+    )
 
 
 def insert_enrolled(

@@ -109,11 +109,16 @@ sightings = sa.Table(
     sa.Column("crop_box", sa.JSON),
     sa.Column("crop_frame", sa.String(400)),
     sa.Column("created_at", sa.Float, nullable=False),
+    # The id the sighting was published under on the broker (minted by the worker that closed
+    # it), NULL for one recorded in-process: unique, so a redelivered or re-sent sighting is
+    # stored once (the memory service commits idempotently by it). Added by 0003.
+    sa.Column("source_id", sa.String(128)),
     sa.Index("ix_sightings_identity_seen", "identity_id", "first_seen_at"),
     # Serves "who was on this camera at that time" (the overlap check) as a short range scan.
     sa.Index("ix_sightings_camera_last_seen", "camera_id", "last_seen_at"),
     sa.Index("ix_sightings_model_seen", "model_id", "first_seen_at"),
     sa.Index("ix_sightings_last_seen_at", "last_seen_at"),
+    sa.Index("ix_sightings_source_id", "source_id", unique=True),
 )
 
 identity_embeddings = sa.Table(
