@@ -16,8 +16,9 @@ from reidcam.commands import (
     search,
     serve,
     weights,
+    worker,
 )
 
-ALL = [search, serve, check_config, doctor, weights, eval_cmd, calibrate, export_set, finetune, bench, export]
+ALL = [search, serve, check_config, doctor, weights, eval_cmd, calibrate, export_set, finetune, bench, export, worker]
 
 __all__ = ["ALL"]
