@@ -26,7 +26,8 @@ LAYERS: tuple[frozenset[str], ...] = tuple(
         {"capture", "detect", "track", "match", "storage"},  # the stages, and storage's engine/tables/files
         {"reid", "broker"},  # crops, embedders, query enrolment; the NATS JetStream transport
         {"pipeline"},  # the camera loop: strings the stages together, talks only to an EventSink
-        {"identity", "outputs", "cluster"},  # event sinks: the identity memory, the search output folders; the scale-out worker
+        # event sinks: the identity memory, the search output folders; the scale-out worker
+        {"identity", "outputs", "cluster"},
         {"perf"},  # `reidcam bench`: pipeline figures (its sample-video cameras also feed eval)
         {"eval", "export"},  # offline tools: evaluation, calibration runs, model export
         {"web"},  # the app: routes over the pipeline, the identity memory and the tools

@@ -91,7 +91,8 @@ def registry_camera(camera_id: str, value: dict[str, object]) -> CameraConfig:
         ReidcamError: the entry is not a valid camera, names another id, or an unset variable.
     """
     if not isinstance(value, dict):
-        raise ReidcamError(f"registry camera {camera_id!r}: expected a JSON object, got {type(value).__name__}")
+        kind = type(value).__name__
+        raise ReidcamError(f"registry camera {camera_id!r}: expected a JSON object, got {kind}")
     if value.get("id", camera_id) != camera_id:
         raise ReidcamError(f"registry camera {camera_id!r} names another id {value['id']!r}")
     data = substitute_env({**value, "id": camera_id})
@@ -187,11 +188,13 @@ class Worker:
             try:
                 step()
             except Exception as exc:
-                log.warning("worker %s: stopping the %s: %s", self.options.name, what, self.client.scrub(str(exc)))
+                why = self.client.scrub(str(exc))
+                log.warning("worker %s: stopping the %s: %s", self.options.name, what, why)
         with self._lock:
             self._running.clear()
         status = self.status()
-        log.info("worker %s stopped: %d sighting(s) published, %s", status.name, status.published, status.publisher)
+        log.info("worker %s stopped: %d sighting(s) published, %s", status.name, status.published,
+                 status.publisher)  # fmt: skip
 
     def _close_publisher(self) -> None:
         if self._publisher is None:
@@ -233,7 +236,8 @@ class Worker:
         try:
             registry = self._read_registry()
         except Exception as exc:  # broker away: keep running what we hold; leases tell later
-            log.debug("worker %s: reading the camera registry: %s", self.options.name, self.client.scrub(str(exc)))
+            why = self.client.scrub(str(exc))
+            log.debug("worker %s: reading the camera registry: %s", self.options.name, why)
             return
         for camera_id in self.cameras():
             if camera_id not in registry:
@@ -281,7 +285,8 @@ class Worker:
             log.info("worker %s: camera %s not added yet: %s", self.options.name, cam.id, exc)
             return
         except Exception as exc:
-            log.error("worker %s: camera %s cannot be built, lease released: %s", self.options.name, cam.id, exc)
+            log.error("worker %s: camera %s cannot be built, lease released: %s", self.options.name,
+                      cam.id, exc)  # fmt: skip
             self._keeper.release(cam.id)
             return
         with self._lock:
@@ -317,4 +322,3 @@ class Worker:
 
 def _disabled(value: object) -> bool:
     return isinstance(value, dict) and value.get("enabled") is False
-

@@ -19,6 +19,9 @@ from reidcam.commands import (
     worker,
 )
 
-ALL = [search, serve, check_config, doctor, weights, eval_cmd, calibrate, export_set, finetune, bench, export, worker]
+ALL = [
+    search, serve, check_config, doctor, weights, eval_cmd, calibrate, export_set, finetune, bench, export,
+    worker,
+]  # fmt: skip
 
 __all__ = ["ALL"]

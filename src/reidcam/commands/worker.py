@@ -29,10 +29,12 @@ log = logging.getLogger(__name__)
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("worker", help="scale-out perception worker: leases cameras from the NATS broker")
-    p.add_argument("--broker", help="NATS URL nats://HOST:PORT or tls://HOST:PORT (else broker.url of --config)")
+    p.add_argument("--broker", help="NATS URL nats://HOST:PORT or tls://HOST:PORT (else broker.url)")
     p.add_argument("--name", help="this worker's unique name (default HOSTNAME-PID)")
     p.add_argument("--max-cameras", type=int, help="lease at most this many cameras (default: no limit)")
-    p.add_argument("--config", help="YAML config: models, performance, broker credentials (cameras come from the broker)")
+    p.add_argument(
+        "--config", help="YAML config: models, performance, broker credentials (cameras come from the broker)"
+    )
     p.add_argument("--weights-dir", help="folder with model weights (else $REIDCAM_WEIGHTS_DIR, cache)")
     p.add_argument("--allow-download", action="store_true", help="download missing weights (needs internet)")
     add_device_arg(p)
@@ -54,7 +56,7 @@ def worker_config(args: argparse.Namespace) -> AppConfig:
     if args.broker:
         broker["url"] = args.broker
     if broker.get("url") is None:
-        raise ConfigError("reidcam worker needs a broker: --broker nats://HOST:PORT (or broker.url in --config)")
+        raise ConfigError("reidcam worker needs a broker: --broker nats://HOST:PORT or broker.url")
     if args.name:
         broker["name"] = args.name
     if args.weights_dir:
