@@ -14,8 +14,10 @@ from nats_support import broker_config
 
 from reidcam.broker.connection import BrokerClient
 from reidcam.cluster.worker import Worker, WorkerOptions
+from reidcam.config import TrackerConfig
 from reidcam.testing.live import scene_camera
 from reidcam.testing.models import fake_models
+from reidcam.track import build_tracker
 
 SCRIPT = Path(__file__)
 MODEL = "fake-colour-v1"  # FakeEmbedder's model id
@@ -30,9 +32,16 @@ def make_worker(client: BrokerClient, name: str, max_cameras: int | None = None)
 
 
 def main(argv: list[str]) -> int:
+    import logging
+
     from reidcam.commands.worker import serve_worker
 
+    logging.basicConfig(level=logging.INFO, format="%(relativeCreated)d %(name)s: %(message)s")
+
     url, name, ttl = argv[0], argv[1], float(argv[2])
+    # Load the tracker's runtime (Ultralytics, torch: 2+ s here) before leasing, as the real
+    # command's build_models does, so a leased camera starts at once.
+    build_tracker(TrackerConfig())
     max_cameras = int(argv[3]) if len(argv) > 3 else None
     client = BrokerClient(broker_config(url, lease_ttl_s=ttl)).connect()
     try:
