@@ -1,7 +1,8 @@
 """``reidcam worker --broker nats://HOST:PORT``: the perception worker of the distributed mode.
 
 Connects first (an unreachable broker is one error line and exit code 2 before any model
-loads), then loads the models exactly as ``reidcam serve`` does (``pipeline.build``) and runs a
+loads), then loads the models exactly as ``reidcam serve`` does (``pipeline.build``), builds
+each leased camera as it does (``pipeline.replay``: file cameras paced and looping), and runs a
 ``cluster.worker.Worker`` until SIGTERM or SIGINT, which stop it cleanly: open sightings closed
 and published, leases released, the publisher flushed for a bounded time.
 """
@@ -37,6 +38,14 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     p.add_argument("--weights-dir", help="folder with model weights (else $REIDCAM_WEIGHTS_DIR, cache)")
     p.add_argument("--allow-download", action="store_true", help="download missing weights (needs internet)")
+    p.add_argument(
+        "--fps",
+        type=float,
+        default=None,
+        help="file cameras (demo videos, image folders) are paced as in `reidcam serve`: frames per "
+        "second taken from them (default: a video's own rate, 5/s for image folders); 0: unpaced",
+    )
+    p.add_argument("--no-loop", action="store_true", help="play file cameras once, not in a loop")
     add_device_arg(p)
     p.set_defaults(func=run)
 
@@ -84,9 +93,12 @@ def worker_options(cfg: AppConfig, args: argparse.Namespace) -> WorkerOptions:
 
 
 def run(args: argparse.Namespace) -> int:
-    from reidcam.pipeline.build import build_camera, build_models
+    from reidcam.pipeline.build import build_models
+    from reidcam.pipeline.replay import replay_camera
 
     cfg = worker_config(args)
+    if args.fps is not None and args.fps < 0:
+        raise ConfigError("--fps must be >= 0 (0 plays file cameras as fast as they decode)")
     options = worker_options(cfg, args)
     if not args.name and cfg.broker.name == "reidcam":  # the connection's name = the worker's
         cfg = cfg.model_copy(update={"broker": cfg.broker.model_copy(update={"name": options.name})})
@@ -94,7 +106,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         log.info("loading models")
         models = build_models(cfg)
-        return serve_worker(Worker(client, models, partial(build_camera, cfg), options))
+        build = partial(replay_camera, cfg, args.fps, not args.no_loop)  # as `reidcam serve` builds them
+        return serve_worker(Worker(client, models, build, options))
     finally:
         client.close()
 
