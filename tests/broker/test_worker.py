@@ -23,7 +23,7 @@ from worker_support import MODEL, SCRIPT, make_worker
 from reidcam.broker.connection import BrokerClient
 from reidcam.broker.leases import CameraLeases, CameraRegistry
 from reidcam.broker.settings import QueryPerson, SharedSettings
-from reidcam.broker.streams import SightingConsumer
+from reidcam.broker.streams import SightingConsumer, setup_sightings_stream
 from reidcam.cluster.worker import Worker
 from reidcam.commands.worker import serve_worker
 
@@ -82,6 +82,12 @@ def registry_with(client: BrokerClient, cameras: dict[str, dict[str, object]]) -
     return registry
 
 
+def consumer_of(client: BrokerClient) -> SightingConsumer:
+    """The memory service's consumer; the stream is made here too (a worker may not have yet)."""
+    setup_sightings_stream(client)
+    return SightingConsumer(client, expect_model_id=MODEL).start()
+
+
 def consume(consumer: SightingConsumer, until: Callable[[list], bool], timeout_s: float = 20.0) -> list:
     """Fetch and ack sightings until ``until(all so far)`` holds."""
     got: list = []
@@ -103,7 +109,7 @@ def test_one_worker_takes_both_cameras_and_publishes_their_sightings(connect) ->
         wait_for("w1 runs both cameras", lambda: worker.cameras() == ["cam0", "cam1"])
         leases = CameraLeases(admin, "admin", TTL_S).open()
         assert leases.owner("cam0") == leases.owner("cam1") == "w1"
-        consumer = SightingConsumer(admin, expect_model_id=MODEL).start()
+        consumer = consumer_of(admin)
         got = consume(consumer, lambda s: {x.camera_id for x in s} == {"cam0", "cam1"})
         assert all(s.worker == "w1" and s.model_id == MODEL and s.n_embeddings > 0 for s in got)
         assert len({s.sighting_id for s in got}) == len(got)
@@ -124,7 +130,7 @@ def test_two_workers_with_one_camera_each_share_the_cameras(connect) -> None:
     with running(w1), running(w2):
         wait_for("each worker runs one camera", lambda: len(w1.cameras()) == len(w2.cameras()) == 1)
         assert sorted(w1.cameras() + w2.cameras()) == ["cam0", "cam1"]
-        consumer = SightingConsumer(admin, expect_model_id=MODEL).start()
+        consumer = consumer_of(admin)
         got = consume(consumer, lambda s: {x.worker for x in s} == {"w1", "w2"})
         by_worker = {s.worker: {x.camera_id for x in got if x.worker == s.worker} for s in got}
         assert by_worker == {"w1": set(w1.cameras()), "w2": set(w2.cameras())}
@@ -180,7 +186,7 @@ def test_a_dead_workers_camera_moves_to_the_other_within_the_lease_ttl(
     proc = _spawn_worker(own_nats_server.url, "doomed")
     try:
         wait_for("the subprocess leases cam0", lambda: leases.owner("cam0") == "doomed", timeout_s=30.0)
-        consumer = SightingConsumer(admin, expect_model_id=MODEL).start()
+        consumer = consumer_of(admin)
         consume(consumer, lambda s: any(x.worker == "doomed" for x in s))  # it runs cam0
         survivor = make_worker(connect(), "survivor")
         with running(survivor):
