@@ -250,3 +250,4 @@ def test_queries_of_the_scene_match_on_the_worker(connect) -> None:
     worker.models.matcher.decide = spy  # type: ignore[method-assign]
     with running(worker):
         wait_for("alice matched on cam0", lambda: any(d.matched for d in list(seen)), timeout_s=20.0)
+    assert {d.query_id for d in seen if d.matched} == {"shared:alice"}
