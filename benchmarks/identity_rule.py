@@ -37,8 +37,8 @@ from reidcam.identity import IdentityMemory
 from reidcam.identity.audit import audit
 from reidcam.identity.setup import match_threshold, settings_from_config
 from reidcam.pipeline.build import build_models
+from reidcam.pipeline.replay import replay_cameras
 from reidcam.pipeline.runner import Runner
-from reidcam.web.replay import replay_cameras
 
 
 class Collect(NullSink):

@@ -21,8 +21,8 @@ from reidcam.identity import IdentitySink
 from reidcam.identity.audit import audit
 from reidcam.identity.setup import open_memory
 from reidcam.pipeline.build import build_models
+from reidcam.pipeline.replay import replay_cameras
 from reidcam.pipeline.runner import Runner
-from reidcam.web.replay import replay_cameras
 
 CAMERAS = {"vtest": "vtest.avi", "ceiling": "people-detection.264"}
 log = logging.getLogger(__name__)

@@ -17,10 +17,10 @@ from reidcam.capture import source_problems
 from reidcam.cli import main
 from reidcam.config import AppConfig
 from reidcam.core.errors import ConfigError
+from reidcam.pipeline.replay import replay_cameras
 from reidcam.testing import render, two_camera_scene
 from reidcam.web import Services, create_app
 from reidcam.web.feed import placeholder_text
-from reidcam.web.replay import replay_cameras
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -19,8 +19,8 @@ from web_support import wait_for
 
 from reidcam.config import AppConfig
 from reidcam.core.errors import SourceError
+from reidcam.pipeline.replay import replay_cameras
 from reidcam.web import Services, create_app
-from reidcam.web.replay import replay_cameras
 
 PASSWORD = "s3cret"
 URL = f"rtsp://user:{PASSWORD}@127.0.0.1:1/x"

@@ -12,8 +12,8 @@ import numpy as np
 from reidcam.capture import PacedSource
 from reidcam.config import AppConfig
 from reidcam.core.status import SourceState
+from reidcam.pipeline.replay import replay_cameras
 from reidcam.testing import FakeSource
-from reidcam.web.replay import replay_cameras
 
 
 def _frames(n: int) -> list[np.ndarray]:

@@ -177,13 +177,23 @@ class LeaseKeeper:
         self._on_lost = on_lost
         self._held: dict[str, Lease] = {}
         self._task: asyncio.Task[None] | None = None
+        # A renewal round is never cut in half by a release or a stop: a renewal cancelled after
+        # the broker applied it would leave a stale revision, and the release then fails (the
+        # lease stayed held until its TTL after a clean stop, seen in the worker tests).
+        self._round: asyncio.Lock | None = None
 
     def start(self) -> LeaseKeeper:
         self._client.call(self._start())
         return self
 
     async def _start(self) -> None:
+        self._round = asyncio.Lock()
         self._task = asyncio.get_running_loop().create_task(self._run(), name="reidcam-lease-keeper")
+
+    def _lock(self) -> asyncio.Lock:
+        if self._round is None:
+            self._round = asyncio.Lock()
+        return self._round
 
     def take(self, camera_id: str) -> bool:
         """Try to lease ``camera_id``; True when this holder has it now."""
@@ -207,9 +217,10 @@ class LeaseKeeper:
         self._client.call(self._release(camera_id))
 
     async def _release(self, camera_id: str) -> None:
-        lease = self._held.pop(camera_id, None)
-        if lease is not None:
-            await self._leases.release_async(lease)
+        async with self._lock():
+            lease = self._held.pop(camera_id, None)
+            if lease is not None:
+                await self._leases.release_async(lease)
 
     def stop(self) -> None:
         """Clean stop: stop renewing and release every held lease (the cameras move at once)."""
@@ -217,7 +228,8 @@ class LeaseKeeper:
 
     async def _stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
+            async with self._lock():  # between rounds: no renewal is in flight
+                self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
         for camera_id in list(self._held):
@@ -230,8 +242,9 @@ class LeaseKeeper:
         period = self._leases.ttl_s / 3.0
         while True:
             await asyncio.sleep(period)
-            for camera_id, lease in list(self._held.items()):
-                await self._renew_one(camera_id, lease)
+            async with self._lock():
+                for camera_id, lease in list(self._held.items()):
+                    await self._renew_one(camera_id, lease)
 
     async def _renew_one(self, camera_id: str, lease: Lease) -> None:
         try:

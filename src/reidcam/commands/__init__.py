@@ -17,6 +17,7 @@ from reidcam.commands import (
     search,
     serve,
     weights,
+    worker,
 )
 
 ALL = [
@@ -32,6 +33,7 @@ ALL = [
     bench,
     export,
     memory,
+    worker,
 ]
 
 __all__ = ["ALL"]

@@ -18,10 +18,10 @@ from reidcam.identity import IdentityMemory
 from reidcam.identity.setup import open_memory
 from reidcam.pipeline.build import build_models
 from reidcam.pipeline.camera import CameraUnit
+from reidcam.pipeline.replay import replay_camera, replay_cameras
 from reidcam.pipeline.step import Models
 from reidcam.runtime.priority import ThreadLauncher
 from reidcam.track import build_tracker
-from reidcam.web.replay import replay_camera, replay_cameras
 from reidcam.web.state import LiveSettings
 
 DEFAULT_MAX_UPLOAD_BYTES = 10 * 1024 * 1024

@@ -1,7 +1,8 @@
 """Play file cameras (videos, image folders) like live ones: paced and looping.
 
 A demo camera in the web app should show people walking at a natural rate, over and
-over, so a person picked in the gallery is seen again later.
+over, so a person picked in the gallery is seen again later. ``reidcam serve`` and the
+scale-out worker (``reidcam worker``) build their cameras with these.
 """
 
 from __future__ import annotations
