@@ -226,11 +226,17 @@ class IdentityConfig(_Strict):
     similar member. The join threshold is ``storage.identity_threshold`` when set (the user's
     explicit word), else the one the ReID model's calibration (``matcher.calibration``) gives for
     ``target_fmr``, else the model's match threshold plus ``uncalibrated_extra``.
+
+    ``collect_track_crops``: ``reidcam serve`` keeps a few good crops of every track under
+    ``training/tracks/`` in the data directory, what ``reidcam finetune --from-memory`` learns
+    from. Off by default: they are more pictures of people; deleting a sighting or an identity,
+    and retention, remove them with their sighting.
     """
 
     target_fmr: float = Field(default=0.001, gt=0.0, lt=1.0)
     uncalibrated_extra: float = Field(default=0.1, ge=0.0, le=1.0)
     quorum: float = Field(default=0.5, ge=0.0, lt=1.0)
+    collect_track_crops: bool = False
 
 
 class WebConfig(_Strict):

@@ -200,7 +200,8 @@ def build_memory_set(
         if skipped["too few crops on disk"]:
             hint = (
                 f"; the memory keeps one crop per sighting: collect several per track under "
-                f"{TRACK_FOLDER}/ (TrackCropSink, benchmarks/collect_memory.py)"
+                f"{TRACK_FOLDER}/ (`identity.collect_track_crops: true` for reidcam serve, or "
+                f"benchmarks/collect_memory.py)"
             )
         raise DatasetError(
             f"{data_dir}: {len(tracks)} clean tracks, none seen together on one camera "

@@ -20,6 +20,7 @@ from reidcam.core.errors import ImageError
 from reidcam.core.events import EventSink, FanOutSink
 from reidcam.core.status import SourceState
 from reidcam.identity import Assignment, IdentitySink
+from reidcam.identity.track_crops import TrackCropSink
 from reidcam.pipeline.camera import CameraUnit
 from reidcam.pipeline.camera_set import CameraSetError, DuplicateCamera, UnknownCamera
 from reidcam.pipeline.runner import Runner
@@ -95,7 +96,10 @@ class Controller:
         sink: EventSink = self.live
         if self.memory is not None:
             self._identity_sink = IdentitySink(self.memory, on_assigned=self._on_assigned)
-            sink = FanOutSink([self.live, self._identity_sink])
+            sinks: list[EventSink] = [self.live, self._identity_sink]
+            if self.config.identity.collect_track_crops:  # for `reidcam finetune --from-memory`
+                sinks.append(TrackCropSink(self.services.data_dir))
+            sink = FanOutSink(sinks)
         self._runner = Runner(units, self.models, sink=sink, wait_for_cameras=True)
         self._runner.start()
 
