@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import shutil
 import tempfile
 import time
@@ -173,7 +174,9 @@ def _times(rng: np.random.Generator, n: int) -> NDArray[np.float64]:
     return time.time() - rng.uniform(0, DAYS * 86_400, n)
 
 
-def bulk_load(engine: sa.Engine, people: People, n: int, model_id: str, opts: Options) -> tuple[Stored, float]:
+def bulk_load(
+    engine: sa.Engine, people: People, n: int, model_id: str, opts: Options
+) -> tuple[Stored, float]:
     """Identities, ``n`` sightings and a few kept embeddings per identity; returns rows/s."""
     rng, now = people.rng, time.time()
     n_ids = len(people.centres)
@@ -204,10 +207,14 @@ def bulk_load(engine: sa.Engine, people: People, n: int, model_id: str, opts: Op
             if emb:
                 conn.execute(sa.insert(t.identity_embeddings), emb)
         stored.add(ids, who, vecs)
+        if (start // opts.batch) % 100 == 99:
+            log.info("loaded %d of %d sightings", start + len(who), n)
     return stored, n / (time.perf_counter() - t0)
 
 
-def _sighting_row(sid: str, camera: str, ident: str, v: NDArray[np.float32], seen: float, model_id: str, now: float) -> dict:
+def _sighting_row(
+    sid: str, camera: str, ident: str, v: NDArray[np.float32], seen: float, model_id: str, now: float
+) -> dict[str, object]:
     return {
         "id": sid,
         "camera_id": camera,
@@ -223,7 +230,9 @@ def _sighting_row(sid: str, camera: str, ident: str, v: NDArray[np.float32], see
     }
 
 
-def _embedding_row(sid: str, ident: str, v: NDArray[np.float32], model_id: str, now: float) -> dict:
+def _embedding_row(
+    sid: str, ident: str, v: NDArray[np.float32], model_id: str, now: float
+) -> dict[str, object]:
     return {
         "identity_id": ident,
         "sighting_id": sid,
@@ -289,7 +298,10 @@ def sizes_mb(engine: sa.Engine, dim: int) -> dict[str, float]:
         "database": "pg_database_size(current_database())",
     }
     with engine.connect() as conn:
-        return {k: round(int(conn.exec_driver_sql(f"SELECT {v}").scalar() or 0) / 2**20, 1) for k, v in sql.items()}
+        return {
+            k: round(int(conn.exec_driver_sql(f"SELECT {v}").scalar() or 0) / 2**20, 1)
+            for k, v in sql.items()
+        }
 
 
 def search_pass(
@@ -322,7 +334,9 @@ def measure_size(url: str, n: int, opts: Options, data_dir: Path) -> dict[str, o
     try:
         knobs = SessionSettings(memory.engine)
         stored, bulk_rate = bulk_load(memory.engine, people, n, model_id, opts)
+        log.info("%d sightings loaded at %.0f rows/s; building the HNSW index", n, bulk_rate)
         build_s = build_index(memory.engine, dim, opts.maintenance_work_mem)
+        log.info("index built in %.1f s; %d product writes", build_s, opts.writes)
         writes = product_writes(memory, people, opts.writes, model_id, stored) if opts.writes else None
         out: dict[str, object] = {
             "rows": n + opts.writes,
@@ -340,20 +354,33 @@ def measure_size(url: str, n: int, opts: Options, data_dir: Path) -> dict[str, o
 
 
 def _searches(
-    memory: IdentityMemory, knobs: SessionSettings, people: People, stored: Stored, model_id: str, dim: int, opts: Options
+    memory: IdentityMemory,
+    knobs: SessionSettings,
+    people: People,
+    stored: Stored,
+    model_id: str,
+    dim: int,
+    opts: Options,
 ) -> list[dict]:
-    queries = people.sightings(people.rng.integers(0, len(people.centres), opts.queries))
+    q_who = people.rng.integers(0, len(people.centres), opts.queries)
+    queries = people.sightings(q_who)
     vectors, who = stored.matrix()
     top = exact_top_k(vectors, queries)
     truth = [[stored.ids[i] for i in row] for row in top]
+    person = dict(zip(stored.ids, who.tolist(), strict=True))
     passes = [({"hnsw__ef_search": ef}, f"hnsw ef_search={ef}", len(queries)) for ef in opts.ef_search]
-    passes.append(({"enable_indexscan": "off"}, "exact (index scans off)", min(opts.exact_queries, len(queries))))
+    passes.append(
+        ({"enable_indexscan": "off"}, "exact (index scans off)", min(opts.exact_queries, len(queries)))
+    )
     out = []
     for gucs, label, nq in passes:
         knobs.use(**gucs)
         res = search_pass(memory, queries[:nq], model_id, truth[:nq], dim)
+        log.info("%s: %s, recall@10 %.4f", label, res["ms"], res["recall_at_10"])
         res["mode"] = label
-        del res["found"]
+        found = res.pop("found")
+        same = [person[i] == q for hits, q in zip(found, q_who[:nq].tolist(), strict=True) for i in hits]
+        res["same_person_at_10"] = round(float(np.mean(same)), 4) if same else 0.0
         out.append(res)
     knobs.use()
     return out
@@ -396,14 +423,19 @@ def run(opts: Options, root: Path) -> dict[str, object]:
         with sa.create_engine(fresh_database(srv, "bench_probe")).connect() as conn:
             versions = {
                 "postgresql": conn.exec_driver_sql("SHOW server_version").scalar(),
-                "pgvector": conn.exec_driver_sql("SELECT extversion FROM pg_extension WHERE extname='vector'").scalar(),
+                "pgvector": conn.exec_driver_sql(
+                    "SELECT extversion FROM pg_extension WHERE extname='vector'"
+                ).scalar(),
                 "shared_buffers": conn.exec_driver_sql("SHOW shared_buffers").scalar(),
             }
         report: dict[str, object] = {"server": versions, "options": _jsonable(opts), "sizes": []}
         for n in opts.rows:
             log.info("size %d", n)
             url = fresh_database(srv, f"bench_{n}")
-            report["sizes"].append(measure_size(url, n, opts, root / f"data_{n}"))  # type: ignore[union-attr]
+            load_before = os.getloadavg()[0]
+            result = measure_size(url, n, opts, root / f"data_{n}")
+            result["load_avg_1min"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
+            report["sizes"].append(result)  # type: ignore[union-attr]
     return report
 
 
@@ -426,8 +458,9 @@ def table(report: dict) -> list[str]:
             ms = s["ms"]
             lines.append(
                 f"| {size['rows']:,} | {s['mode']} | {ms['p50']:.1f} / {ms['p95']:.1f} / {ms['p99']:.1f} "
-                f"| {s['recall_at_10']:.3f} | {s['index_scans']}/{ms['n']} | {size['bulk_insert_rows_per_s']:,.0f} "
-                f"| {writes} | {size['index_build_s']:.1f} | {mb['sightings_table']:,.0f} | {mb['sightings_hnsw_index']:,.0f} |"
+                f"| {s['recall_at_10']:.3f} | {s['index_scans']}/{ms['n']} "
+                f"| {size['bulk_insert_rows_per_s']:,.0f} | {writes} | {size['index_build_s']:.1f} "
+                f"| {mb['sightings_table']:,.0f} | {mb['sightings_hnsw_index']:,.0f} |"
             )
     return lines
 
