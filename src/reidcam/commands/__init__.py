@@ -7,6 +7,7 @@ Each module has ``register(subparsers)`` (adds its parser, sets ``func``) and
 from reidcam.commands import (
     bench,
     calibrate,
+    cameras,
     check_config,
     doctor,
     eval_cmd,
@@ -34,6 +35,7 @@ ALL = [
     export,
     memory,
     worker,
+    cameras,
 ]
 
 __all__ = ["ALL"]
