@@ -14,6 +14,7 @@ import logging
 import os
 import signal
 import socket
+import sys
 import threading
 from functools import partial
 from pathlib import Path
@@ -107,7 +108,22 @@ def run(args: argparse.Namespace) -> int:
         log.info("loading models")
         models = build_models(cfg)
         build = partial(replay_camera, cfg, args.fps, not args.no_loop)  # as `reidcam serve` builds them
-        return serve_worker(Worker(client, models, build, options))
+        worker = Worker(client, models, build, options)
+        limit = options.max_cameras or "any number of"
+        print(
+            f"reidcam: worker {options.name} on {client.url} (model {models.embedder.model_id}): leases "
+            f"{limit} cameras from the registry (`--log-level INFO` names each camera taken and let go)",
+            file=sys.stderr,
+            flush=True,
+        )
+        code = serve_worker(worker)
+        final = worker.status()
+        print(
+            f"reidcam: worker {options.name} stopped: {final.published} sighting(s) published, "
+            f"{final.publisher.get('dropped', 0)} dropped while the broker was away",
+            file=sys.stderr,
+        )
+        return code
     finally:
         client.close()
 
