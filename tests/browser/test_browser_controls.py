@@ -116,6 +116,37 @@ def test_another_tabs_threshold_reaches_a_tab_that_just_stepped(
     assert _api(app_url + "api/threshold")["threshold"] == pytest.approx(0.82)
 
 
+# Status answers that were built before a change and delivered after it (a busy server, a slow
+# network): the first tab's status answers arrive 1.5 s late.
+LATE_STATUS_JS = """() => {
+  const real = window.fetch;
+  window.fetch = async (url, options) => {
+    const answer = await real(url, options);
+    if (String(url).includes('/api/status')) await new Promise((done) => setTimeout(done, 1500));
+    return answer;
+  };
+}"""
+
+
+def test_a_late_status_answer_never_sets_the_threshold_back(app_url: str, browser: Any, expect: Any) -> None:
+    _api(app_url + "api/threshold", "PUT", {"threshold": 0.80})
+    first, second = browser.new_page(), browser.new_page()
+    for page in (first, second):
+        page.goto(app_url)
+        expect(page.locator("#threshold-value")).to_have_text("0.80")
+    first.evaluate(LATE_STATUS_JS)
+    first.evaluate(RECORD_SLIDER_JS)
+    first.wait_for_timeout(1600)  # late status answers (0.80) are now on their way all the time
+    second.focus("#threshold")
+    second.keyboard.press("ArrowRight")
+    expect(first.locator("#threshold-value")).to_have_text("0.81", timeout=1000)
+    first.wait_for_timeout(3000)  # every status answer built before the change has arrived
+    expect(first.locator("#threshold-value")).to_have_text("0.81")
+    seen = first.evaluate("window.sliderSeen")
+    after = seen[seen.index(0.81) :]
+    assert 0.8 not in after, "a status answer older than the change set the slider back"
+
+
 def test_no_calibration_no_empty_box_beside_the_threshold(app_url: str, browser: Any, expect: Any) -> None:
     page = browser.new_page()
     page.goto(app_url)

@@ -125,16 +125,18 @@ def test_clear_query_and_new_person(client: TestClient) -> None:
 
 def test_threshold_is_read_validated_and_applied(client: TestClient, services: Services) -> None:
     assert client.get("/api/threshold").json() == {
-        **{"threshold": 0.8, "default": 0.8, "min": 0.0, "max": 1.0},
+        **{"threshold": 0.8, "version": 0, "default": 0.8, "min": 0.0, "max": 1.0},
         **{"uncertain_band": 0.05, "fmr": None, "tpr": None},  # fmr/tpr: not calibrated
     }
     r = client.put("/api/threshold", json={"threshold": 0.55})
-    assert r.status_code == 200 and r.json()["threshold"] == 0.55
+    assert r.status_code == 200 and r.json()["threshold"] == 0.55 and r.json()["version"] == 1
     assert services.models.matcher.settings.threshold == 0.55
-    assert client.get("/api/status").json()["threshold"] == 0.55
+    status = client.get("/api/status").json()
+    assert status["threshold"] == 0.55 and status["threshold_version"] == 1
     for bad in (1.5, -0.1, "high", None):
         assert client.put("/api/threshold", json={"threshold": bad}).status_code == 422
     assert services.models.matcher.settings.threshold == 0.55
+    assert client.get("/api/threshold").json()["version"] == 1, "a refused value is no change"
 
 
 def test_snapshot_and_mjpeg_stream(client: TestClient) -> None:

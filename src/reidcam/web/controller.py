@@ -46,6 +46,8 @@ class Controller:
         self.memory = services.memory
         self._lock = threading.Lock()
         self._stopping = False  # Stop asked, the runner still writing its last sightings
+        self._threshold_lock = threading.Lock()
+        self._threshold_version = 0
         self._runner: Runner | None = None
         self._identity_sink: IdentitySink | None = None
         self._sightings_failed = 0  # of the runs before the current one
@@ -359,9 +361,18 @@ class Controller:
 
     # -- threshold ------------------------------------------------------------
     def set_threshold(self, value: float) -> float:
-        self.models.matcher.set_threshold(value)
-        self.hub.publish({"type": "threshold", "threshold": value})
+        """Set and announce under one lock: two tabs' changes are announced in the order they were
+        made, each with a version the pages use to ignore an older value (a late status answer)."""
+        with self._threshold_lock:
+            self.models.matcher.set_threshold(value)
+            self._threshold_version += 1
+            self.hub.publish({"type": "threshold", "threshold": value, "version": self._threshold_version})
         return value
+
+    def threshold_state(self) -> tuple[float, int]:
+        """The threshold in use and its version (counts the changes since the server started)."""
+        with self._threshold_lock:
+            return self.threshold, self._threshold_version
 
     @property
     def threshold(self) -> float:

@@ -189,6 +189,7 @@ class StatusOut(BaseModel):
     )
     error: str | None
     threshold: float
+    threshold_version: int = Field(default=0, description="counts threshold changes (see ThresholdOut)")
     cameras: list[CameraOut]
     queries: int
     gallery_cards: int
@@ -213,6 +214,7 @@ class ThresholdIn(BaseModel):
 
 class ThresholdOut(BaseModel):
     threshold: float
+    version: int = Field(default=0, description="counts threshold changes: a page ignores older values")
     default: float
     min: float = 0.0
     max: float = 1.0

@@ -24,11 +24,13 @@ async def get_status(request: Request, ctrl: Ctrl) -> Response:
 def status_out(ctrl: Controller) -> StatusOut:
     runner = ctrl.runner_state()
     live = ctrl.live
+    threshold, threshold_version = ctrl.threshold_state()
     return StatusOut(
         running=runner.running,
         stopping=runner.stopping,
         error=runner.error,
-        threshold=ctrl.threshold,
+        threshold=threshold,
+        threshold_version=threshold_version,
         cameras=ctrl.cameras(),
         queries=len(ctrl.queries.records()),
         gallery_cards=len(live.cards),
@@ -52,10 +54,12 @@ def stop(ctrl: Ctrl) -> RunnerOut:
 
 
 def threshold_out(ctrl: Controller) -> ThresholdOut:
-    t, cal = ctrl.threshold, ctrl.models.calibration
+    (t, version), cal = ctrl.threshold_state(), ctrl.models.calibration
     fmr, tpr = cal.rates_at(t) if cal is not None else (None, None)
     band = ctrl.models.matcher.settings.uncertain_band
-    return ThresholdOut(threshold=t, default=ctrl.default_threshold, uncertain_band=band, fmr=fmr, tpr=tpr)
+    return ThresholdOut(
+        threshold=t, version=version, default=ctrl.default_threshold, uncertain_band=band, fmr=fmr, tpr=tpr
+    )
 
 
 @router.get("/threshold", response_model=ThresholdOut)

@@ -15,6 +15,7 @@ const state = {
   thresholdAgain: false,
   thresholdEditedAt: 0,
   thresholdPending: null,
+  thresholdVersion: -1,
   streams: new Map(),
   live: null,
   calibration: null,
@@ -248,7 +249,7 @@ async function refreshStatus() {
     renderCameras(s.cameras);
     showRunState(s);
     $("#device").textContent = s.device;
-    if (!userOwnsThreshold()) setThreshold(s.threshold);
+    serverThreshold(s.threshold, s.threshold_version);
     renderStorage(s.storage);
   } catch (e) {
     $("#run-state").textContent = "offline";
@@ -303,7 +304,8 @@ async function sendThreshold() {
     do {
       state.thresholdAgain = false;
       const r = await api("/api/threshold", Object.assign({ method: "PUT" }, jsonBody({ threshold: Number($("#threshold").value) })));
-      if (!state.thresholdAgain) setThreshold(r.threshold); // the server's value (it may round)
+      // the server's value (it may round), unless another tab's newer one came meanwhile
+      if (!state.thresholdAgain && newerThreshold(r.version)) setThreshold(r.threshold);
     } while (state.thresholdAgain);
   } catch (e) {
     banner(`Threshold not changed: ${e.message}`, "error");
@@ -314,11 +316,19 @@ async function sendThreshold() {
   }
 }
 
-// A threshold event that arrives while the slider is the user's is kept, not dropped: it may be
-// another tab's change (two operators stepping within a second of each other), and the latest event
-// is the server's value. It is applied once the slider is free again. Events come in order over one
-// socket, so the last one kept is never older than this tab's own echo.
-function serverThreshold(v) {
+// The server's threshold comes from events, status answers and PUT answers, each with the version
+// (a count of changes) it had. An older one than already seen is dropped: a status answer built
+// before another tab's change and delivered after it set the slider back (0.81 for 0.82). A newer
+// one that arrives while the slider is the user's is kept, not dropped (another operator's step),
+// and applied once the slider is free again.
+function newerThreshold(version) {
+  if (version < state.thresholdVersion) return false;
+  state.thresholdVersion = version;
+  return true;
+}
+
+function serverThreshold(v, version) {
+  if (!newerThreshold(version)) return;
   state.thresholdPending = v;
   applyPendingThreshold();
 }
@@ -458,7 +468,7 @@ async function useCalibrated() {
   if (!cal || !cal.calibrated) return;
   try {
     const r = await api("/api/threshold", Object.assign({ method: "PUT" }, jsonBody({ threshold: cal.threshold })));
-    setThreshold(r.threshold);
+    if (newerThreshold(r.version)) setThreshold(r.threshold);
   } catch (e) {
     banner(`Threshold not changed: ${e.message}`, "error");
   }
@@ -921,7 +931,7 @@ const EVENT_HANDLERS = {
   },
   query: () => refreshQuery(),
   matches_cleared: () => refreshMatches(),
-  threshold: (e) => serverThreshold(e.threshold),
+  threshold: (e) => serverThreshold(e.threshold, e.version),
   runner: (e) => (e.stopping ? showRunState(e) : refreshStatus()),
   cameras: () => refreshStatus(),
   sighting: () => debounce("people", refreshPeople, 1500),
