@@ -124,6 +124,11 @@ class SharedSettings:
     def watch(self, on_change: Callable[[str, object | None], None]) -> SettingsWatch:
         """Call ``on_change(key, value)`` (on the broker loop; value None = deleted) now for
         every set key, then on each change. Stop it with ``.stop()``."""
+        return self.watch_revisions(lambda key, value, revision: on_change(key, value))
+
+    def watch_revisions(self, on_change: Callable[[str, object | None, int], None]) -> SettingsWatch:
+        """As :meth:`watch`, with each value's KV revision: a writer that also watches (a web
+        server) tells its own, already applied writes, and older values, from newer ones."""
         w = SettingsWatch(self._client, self._kv, on_change)
         self._client.call(w._start())
         return w
@@ -133,7 +138,7 @@ class SettingsWatch:
     """A running watch of the settings bucket; remade on each new broker connection."""
 
     def __init__(
-        self, client: BrokerClient, kv: Any, on_change: Callable[[str, object | None], None]
+        self, client: BrokerClient, kv: Any, on_change: Callable[[str, object | None, int], None]
     ) -> None:
         self._client = client
         self._kv = kv
@@ -185,7 +190,7 @@ class SettingsWatch:
         deleted = entry.operation is not None and str(entry.operation).endswith(("DEL", "PURGE"))
         try:
             value = None if deleted or not entry.value else decode_setting(entry.key, entry.value)
-            self._on_change(entry.key, value)
+            self._on_change(entry.key, value, int(entry.revision or 0))
         except Exception as exc:  # a bad value or a failing callback must not end the watch
             self.errors += 1
             log.error("shared setting %r: %s", entry.key, exc)

@@ -9,17 +9,14 @@ registry, so a secret goes in as a ``${ENV}`` reference, expanded on the worker.
 from __future__ import annotations
 
 import argparse
-import re
 from typing import Any
 
 from reidcam.broker.connection import BrokerClient
 from reidcam.broker.leases import CameraRegistry
 from reidcam.capture.urls import redact_url
-from reidcam.cluster.worker import registry_camera
+from reidcam.cluster.registry import registry_entry
 from reidcam.config import AppConfig, load_config
 from reidcam.core.errors import ConfigError
-
-ENV_REF = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*\}")
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -43,18 +40,7 @@ def entry(camera_id: str, source: str, name: str | None) -> dict[str, object]:
     Raises:
         ConfigError: a password written into the source, or an entry a worker would refuse.
     """
-    literal = ENV_REF.sub("***", source)  # a ${ENV} reference is what we ask for: as if redacted
-    if redact_url(literal) != literal:
-        raise ConfigError(
-            f"camera {camera_id!r}: the source holds a password; every broker client can read the "
-            "registry, so write it as a reference the worker expands, e.g. rtsp://viewer:${CAM_PW}@host/x"
-        )
-    value: dict[str, object] = {"source": source}
-    if name:
-        value["name"] = name
-    # Checked as a worker reads it, with each ${ENV} standing for a value only the worker has.
-    registry_camera(camera_id, {**value, "source": ENV_REF.sub("set-on-the-worker", source)})
-    return value
+    return registry_entry(camera_id, {"source": source, "name": name or None})
 
 
 def run(args: argparse.Namespace) -> int:

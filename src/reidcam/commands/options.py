@@ -58,6 +58,10 @@ def config_from_args(args: argparse.Namespace) -> AppConfig:
         data["matcher"]["threshold"] = args.threshold
     if getattr(args, "calibration", None):
         data["matcher"]["calibration"] = Path(args.calibration)
+    if getattr(args, "broker", None):
+        data["broker"]["url"] = args.broker  # credentials in it move to the secret fields
+    if getattr(args, "storage_url", None):
+        data["storage"]["url"] = args.storage_url
     try:
         return AppConfig.model_validate(data)
     except ValidationError as exc:

@@ -14,11 +14,15 @@ import socket
 import sys
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from reidcam.capture import source_problems
 from reidcam.commands.options import add_run_args, config_from_args
 from reidcam.config import AppConfig
 from reidcam.core.errors import ConfigError
+
+if TYPE_CHECKING:
+    from reidcam.broker.connection import BrokerClient
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +60,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--calibration",
         help="calibration.json of `reidcam calibrate` for this ReID model (its threshold is the default)",
+    )
+    p.add_argument(
+        "--broker",
+        help="distributed mode: NATS URL nats://HOST:PORT; the page shows the cameras the workers run "
+        "(the registry's) and writes cameras, threshold and queries to the broker (else broker.url)",
+    )
+    p.add_argument(
+        "--storage-url",
+        help="identity memory database, e.g. postgresql+psycopg://USER@HOST/DB (else storage.url, SQLite "
+        "in --data-dir); in the distributed mode, the memory service's",
     )
     add_run_args(p)
     p.set_defaults(func=run)
@@ -128,13 +142,20 @@ def run(args: argparse.Namespace) -> int:
     from reidcam.web.security import is_loopback, loopback_hosts
 
     tune_malloc()  # before any camera or inference thread: a server runs for weeks
-    cfg = _with_default_cameras(config_from_args(args))
+    cfg = config_from_args(args)
+    distributed = cfg.broker.url is not None
+    if not distributed:
+        cfg = _with_default_cameras(cfg)
+    elif cfg.cameras:
+        print("reidcam: distributed mode: the cameras are the broker's registry (reidcam cameras add, "
+              "or the page); the config's cameras are not run here", file=sys.stderr)  # fmt: skip
     configured = cfg.web.token.get_secret_value() if cfg.web.token is not None else None
     token = resolve_token(args, args.host, configured)
     if args.fps is not None and args.fps < 0:
         raise ConfigError("--fps must be >= 0 (0 plays file cameras as fast as they decode)")
     _check_port_free(args.host, args.port)
-    problems = report_source_problems(cfg)
+    problems = {} if distributed else report_source_problems(cfg)
+    broker = _connect(cfg) if distributed else None  # unreachable: one error line, before the models
     log.info("loading models")
     services = build_services(
         cfg,
@@ -146,6 +167,7 @@ def run(args: argparse.Namespace) -> int:
         autostart=args.start,
         allowed_hosts=loopback_hosts(args.port) if is_loopback(args.host) else None,
     )
+    services.broker = broker
     app = create_app(cfg, services)
 
     class _Server(uvicorn.Server):
@@ -173,4 +195,13 @@ def run(args: argparse.Namespace) -> int:
     finally:
         if services.memory is not None:
             services.memory.close()
+        if broker is not None:
+            broker.close()
     return 0
+
+
+def _connect(cfg: AppConfig) -> BrokerClient:
+    """The broker client of the distributed mode (``BrokerUnavailableError`` after its attempts)."""
+    from reidcam.broker.connection import BrokerClient
+
+    return BrokerClient(cfg.broker).connect()

@@ -30,6 +30,7 @@ from reidcam.core.errors import ReidcamError
 from reidcam.identity.setup import retention_worker
 from reidcam.runtime.allocator import trim
 from reidcam.runtime.priority import lower_this_thread
+from reidcam.web.cluster_controller import ClusterController
 from reidcam.web.controller import Controller
 from reidcam.web.docs import add_docs
 from reidcam.web.hub import EventHub
@@ -68,6 +69,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.live.frames.bind(asyncio.get_running_loop())
     app.state.live.shutting_down.clear()
     retention = None
+    await run_in_threadpool(ctrl.open)  # the distributed mode starts following the broker
     if ctrl.memory is not None:
         n = await run_in_threadpool(ctrl.sync_memory_queries)
         if n:
@@ -83,7 +85,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         trimmer.cancel()
         app.state.live.shutting_down.set()
         app.state.hub.close()
-        await run_in_threadpool(ctrl.stop)  # also writes the queued sightings and stops the writer
+        await run_in_threadpool(ctrl.shutdown)  # also writes the queued sightings and stops the writer
         if retention is not None:
             await run_in_threadpool(retention.stop)
 
@@ -176,7 +178,8 @@ def create_app(config: AppConfig, services: Services) -> FastAPI:
         redoc_url=None,
     )
     app.state.services, app.state.hub, app.state.live = services, hub, live
-    app.state.controller = Controller(config, services, live, hub)
+    kind = Controller if services.broker is None else ClusterController
+    app.state.controller = kind(config, services, live, hub)
     app.state.list_cache = ListCache()
     app.add_middleware(WriteTracker, cache=app.state.list_cache)
     if services.allowed_hosts is not None:

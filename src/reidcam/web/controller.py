@@ -125,6 +125,13 @@ class Controller:
                 self._stopping = False
         return self._publish_runner()
 
+    def open(self) -> None:
+        """The server starts (nothing to do in one process: Start opens the cameras)."""
+
+    def shutdown(self) -> None:
+        """The server stops: detection stops, the last sightings are written."""
+        self.stop()
+
     # -- identity memory ------------------------------------------------------
     def _close_identity_sink(self) -> None:
         """Write every queued sighting, then stop the writer (the runner has stopped)."""

@@ -59,6 +59,13 @@ class FrameSignal:
             await event.wait()
         return event.is_set()
 
+    @property
+    def watchers(self) -> int:
+        """How many viewers wait for frames now (the distributed mode asks workers for pictures
+        only while there are some)."""
+        with self._lock:
+            return self._watchers
+
     def watching(self, delta: int) -> None:
         """One more (+1) or one less (-1) viewer; with none, ``notify`` costs nothing."""
         with self._lock:

@@ -112,6 +112,7 @@ class CameraOut(BaseModel):
     last_match: CameraSeenOut | None
     stream_url: str
     snapshot_url: str
+    worker: str | None = Field(default=None, description="distributed mode: the worker running it")
 
 
 MAX_SOURCE_CHARS = 4096

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
+from reidcam.broker.connection import BrokerClient
 from reidcam.capture import source_problem
 from reidcam.capture import source_problems as check_sources
 from reidcam.config import AppConfig, CameraConfig
@@ -49,6 +50,9 @@ class Services:
             closes it: the app only reads and writes it.
         source_problems: ``camera id -> why`` for cameras whose source could not be used when the
             server started; shown as ``failed`` before the first Start (the runner reports them after).
+        broker: a connected broker client: the distributed mode (``reidcam serve --broker``),
+            where workers run the registry's cameras and this server shows them; the caller
+            closes it once the server has stopped.
         launcher, web_nice: detection's threads are started on ``launcher`` (normal priority)
             and the server's own threads run ``web_nice`` nicer (``reidcam.runtime.priority``);
             no launcher: everything at the caller's priority.
@@ -68,6 +72,7 @@ class Services:
     source_problems: dict[str, str] = field(default_factory=dict)
     launcher: ThreadLauncher | None = None
     web_nice: int = 0
+    broker: BrokerClient | None = None
 
 
 def build_services(

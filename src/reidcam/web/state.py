@@ -77,12 +77,33 @@ class LiveState:
             log.exception("web view: handling a frame of camera %s failed", result.frame.camera_id)
 
     def _on_frame(self, result: FrameResult) -> None:
+        self._show(result)
+        self._file(result)
+
+    def on_remote_frame(self, shown: FrameResult | None, filed: FrameResult) -> None:
+        """A frame a worker processed (distributed mode): ``filed`` goes to the cards and matches
+        (boxes in the camera's pixels, crops lent per track); ``shown``, the downscaled picture
+        with boxes scaled to it, becomes the camera's view, and None (nobody watched, so no
+        picture was sent) keeps the last one."""
+        try:
+            if shown is not None:
+                self._show(shown)
+            else:
+                self.version += 1
+            self._file(filed)
+        except Exception:
+            log.exception("web view: handling a remote frame of camera %s failed", filed.frame.camera_id)
+
+    def _show(self, result: FrameResult) -> None:
         cam = result.frame.camera_id
         self.version += 1
         with self._lock:
             view = self._views.setdefault(cam, _View())
             view.result, view.seq, view.jpeg = result, view.seq + 1, None
         self.frames.notify(cam)
+
+    def _file(self, result: FrameResult) -> None:
+        """The frame's observations into the gallery cards and the matches; events to the pages."""
         events = []
         for obs in result.observations:
             if obs.crop is None:

@@ -1,0 +1,226 @@
+"""The page's verbs in the distributed mode: the same page, with the cameras on the workers.
+
+Detection does not run in the web server: workers run the cameras of the registry and send
+their feeds (``ClusterLink``). So here:
+
+- the cameras are the registry's; adding or removing one writes the registry (a worker takes a
+  new camera within its poll period; a removed camera's worker closes its sightings and lets
+  go); a camera shows the state its worker reported, and "waiting for a worker" until one
+  takes it;
+- Start is a no-op and Stop is refused: cameras run as long as they are registered and a
+  worker runs; to stop one, remove it (or disable it in the registry);
+- the threshold and the query people go to the shared settings, which every worker applies to
+  its next frame; the web keeps them locally too (the slider, the labels, search by photo).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from fastapi import HTTPException, status
+
+from reidcam.broker.settings import QueryPerson
+from reidcam.capture.urls import describe_source, redact_text
+from reidcam.cluster.registry import registry_entry
+from reidcam.config import AppConfig, CameraConfig
+from reidcam.core.status import SourceState
+from reidcam.pipeline.camera_set import DuplicateCamera, UnknownCamera
+from reidcam.web.cluster_link import ClusterLink
+from reidcam.web.controller import Controller
+from reidcam.web.hub import EventHub
+from reidcam.web.remote_feed import RemoteFrames
+from reidcam.web.schemas import CameraOut, RunnerOut, seen_out
+from reidcam.web.services import Services
+from reidcam.web.state import LiveState
+
+log = logging.getLogger(__name__)
+
+#: A camera whose worker sent nothing for this long is shown stalled (its worker may be gone;
+#: another takes it once the lease lapses).
+FEED_STALE_S = 15.0
+
+
+class ClusterController(Controller):
+    """``Controller`` over the broker (see the module docstring)."""
+
+    def __init__(self, config: AppConfig, services: Services, live: LiveState, hub: EventHub) -> None:
+        super().__init__(config, services, live, hub)
+        if services.broker is None:
+            raise ValueError("the distributed mode needs a connected broker client")
+        self.remote = RemoteFrames(live)
+        self.link = ClusterLink(
+            services.broker,
+            self.remote,
+            on_cameras=lambda ids: self._cameras_changed(),
+            on_threshold=self._shared_threshold,
+            on_assignment=self._assignment,
+            watched=lambda: self.live.frames.watchers > 0,
+            on_tick=self._share_queries,
+        )
+        self._camera_configs = ()
+        self._queries_unshared = False
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def open(self) -> None:
+        """Start following the broker; the shared threshold, if set, becomes this server's."""
+        self.link.start()
+        shared = self.link.shared_threshold()
+        if shared is not None:
+            self._apply_threshold(shared)
+
+    def shutdown(self) -> None:
+        self.link.stop()
+
+    def start(self) -> RunnerOut:
+        return self._publish_runner()
+
+    def stop(self) -> RunnerOut:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            "in the distributed mode the workers run the cameras: remove a camera to stop it",
+        )
+
+    @property
+    def running(self) -> bool:
+        return True
+
+    def runner_state(self) -> RunnerOut:
+        st = self.services.broker.status() if self.services.broker is not None else None
+        error = None
+        if st is not None and st.state != "connected":
+            away = f" for {st.disconnected_for_s:.0f} s" if st.disconnected_for_s else ""
+            error = f"broker {st.state}{away}: {st.last_error or 'no answer'}"
+        return RunnerOut(running=True, stopping=False, error=error)
+
+    # -- cameras -----------------------------------------------------------------------------
+    def camera_ids(self) -> list[str]:
+        return sorted(self.link.cameras())
+
+    def has_camera(self, camera_id: str) -> bool:
+        return camera_id in self.link.cameras()
+
+    def camera_failed(self, camera_id: str) -> bool:
+        cam = self.remote.camera(camera_id)
+        return cam is not None and cam.status is not None and cam.status.state == SourceState.FAILED
+
+    def cameras(self) -> list[CameraOut]:
+        return [self._remote_camera(cid, value) for cid, value in sorted(self.link.cameras().items())]
+
+    def camera(self, camera_id: str) -> CameraOut | None:
+        value = self.link.cameras().get(camera_id)
+        return None if value is None else self._remote_camera(camera_id, value)
+
+    def add_camera(self, cam: CameraConfig) -> CameraOut:
+        """Register the camera; a worker takes it within its poll period.
+
+        Raises:
+            DuplicateCamera: the id is registered. ConfigError: a password in the source.
+        """
+        if cam.id in self.link.cameras():
+            raise DuplicateCamera(f"camera {cam.id!r} already exists; remove it first")
+        fields = cam.model_dump(mode="json", exclude_defaults=True)
+        fields["source"] = cam.source
+        value = registry_entry(cam.id, fields)
+        self._broker(lambda: self.link.put_camera(cam.id, value))
+        log.info("camera %s registered (%s)", cam.id, describe_source(cam.source))
+        return self.camera(cam.id) or self._remote_camera(cam.id, value)
+
+    def remove_camera(self, camera_id: str) -> None:
+        if camera_id not in self.link.cameras():
+            raise UnknownCamera(f"no camera {camera_id!r}; see GET /api/cameras")
+        self._broker(lambda: self.link.remove_camera(camera_id))
+        log.info("camera %s removed from the registry", camera_id)
+
+    def _remote_camera(self, camera_id: str, value: dict[str, object]) -> CameraOut:
+        cam = self.remote.camera(camera_id)
+        st = None if cam is None else cam.status
+        source = value.get("source", "")
+        age = None if cam is None or not cam.last_frame_at else time.monotonic() - cam.last_frame_at
+        state, error = SourceState.STARTING.value, "waiting for a worker to take it"
+        if st is not None:
+            state, error = st.state.value, st.last_error or ""
+        if cam is not None and age is not None and age > FEED_STALE_S and state == SourceState.LIVE.value:
+            state, error = SourceState.STALLED.value, f"no word from worker {cam.worker} for {age:.0f} s"
+        return CameraOut(
+            camera_id=camera_id,
+            name=str(value.get("name") or camera_id),
+            description=describe_source(source if isinstance(source, (int, str)) else str(source)),
+            state=state,
+            fps=0.0 if cam is None else round(cam.fps, 2),
+            frames_read=0 if st is None else st.frames_read,
+            frames_processed=0 if cam is None else cam.frames_processed,
+            errors=0 if cam is None else cam.errors,
+            reconnects=0 if st is None else st.reconnects,
+            last_frame_age_s=None if age is None else round(age, 2),
+            last_error=redact_text(error) if error else None,
+            last_match=seen_out(self.live.matches.seen(camera_id)),
+            stream_url=f"/api/cameras/{camera_id}/stream.mjpg",
+            snapshot_url=f"/api/cameras/{camera_id}/snapshot.jpg",
+            worker=None if cam is None or not cam.worker else cam.worker,
+        )
+
+    # -- threshold and queries ---------------------------------------------------------------
+    def set_threshold(self, value: float) -> float:
+        """Apply here, then share: every worker applies it to its next frame."""
+        super().set_threshold(value)
+        self._broker(lambda: self.link.set_threshold(value))
+        return value
+
+    def _shared_threshold(self, value: float | None) -> None:
+        """(Broker loop.) Another web server changed the threshold (None: deleted, the default)."""
+        self._apply_threshold(self.default_threshold if value is None else value)
+
+    def _apply_threshold(self, value: float) -> None:
+        if value != self.threshold:
+            super().set_threshold(value)
+
+    def _queries_changed(self) -> None:
+        super()._queries_changed()
+        self._queries_unshared = True
+        self._share_queries()
+
+    def _share_queries(self) -> None:
+        """Write the query people to the shared settings; while the broker is away the link's
+        poll tries again every period (the page keeps the query meanwhile)."""
+        if not self._queries_unshared:
+            return
+        people = [
+            QueryPerson(ident.query_id, ident.model_id, ident.vectors)
+            for ident in self.models.gallery.identities()
+        ]
+        try:
+            self.link.set_queries(people)
+        except Exception as exc:
+            log.error("the query people could not be shared with the workers yet: %s",
+                      self.link.client.scrub(str(exc)))  # fmt: skip
+            return
+        self._queries_unshared = False
+
+    @property
+    def queries_shared(self) -> bool:
+        """False while a query change has not reached the shared settings (broker away)."""
+        return not self._queries_unshared
+
+    def _assignment(self, event: dict[str, Any]) -> None:
+        """A sighting the memory service stored: the pages' People list learns it at once."""
+        self.hub.publish(
+            {
+                "type": "sighting",
+                "sighting_id": event.get("sighting_id"),
+                "identity_id": event.get("identity_id"),
+                "camera_id": event.get("camera_id"),
+                "verdict": event.get("verdict"),
+            }
+        )
+
+    def _broker(self, write: Any) -> None:
+        """A write to the broker; away, the page gets a clear 503 and the write can be retried."""
+        try:
+            write()
+        except Exception as exc:
+            raise HTTPException(
+                status.HTTP_503_SERVICE_UNAVAILABLE,
+                f"the broker did not take it: {self.link.client.scrub(str(exc))}",
+            ) from exc

@@ -1,0 +1,224 @@
+"""The web app in the distributed mode (``reidcam serve --broker``), against a real nats-server.
+
+The test plays the workers: it publishes the feed messages a worker sends (``broker.feed``) and
+reads what the web writes to the shared buckets, so the web side is checked on its own; the
+whole chain with real workers is in tests/cluster.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from web_support import fake_config, wait_for
+
+from broker.nats_support import NatsServer, broker_config, need_nats_server
+from reidcam.broker.connection import BrokerClient
+from reidcam.broker.feed import (
+    FeedObservation,
+    FrameFeed,
+    StatusFeed,
+    encode_frame,
+    encode_status,
+    frame_subject,
+    status_subject,
+    watch_subject,
+)
+from reidcam.broker.leases import CameraRegistry
+from reidcam.broker.settings import QUERIES, THRESHOLD, SharedSettings
+from reidcam.web import Services, create_app
+
+pytestmark = pytest.mark.broker
+
+
+@pytest.fixture(scope="module")
+def nats(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]:
+    need_nats_server()
+    srv = NatsServer(tmp_path_factory.mktemp("nats")).start()
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+@pytest.fixture
+def worker(nats: NatsServer) -> Iterator[BrokerClient]:
+    """The test's own connection: it plays the workers and reads the buckets."""
+    with BrokerClient(broker_config(nats.url)) as c:
+        registry = CameraRegistry(c).open()
+        for cid in registry.cameras():  # each test starts with an empty registry
+            registry.remove(cid)
+        yield c
+
+
+@pytest.fixture
+def web(
+    nats: NatsServer, worker: BrokerClient, make_services: Callable[..., Services]
+) -> Iterator[TestClient]:
+    registry = CameraRegistry(worker).open()
+    registry.put("cam0", {"source": "rtsp://10.0.0.7/live", "name": "Door"})
+    registry.put("cam1", {"source": "rtsp://10.0.0.8/live"})
+    with BrokerClient(broker_config(nats.url)) as broker:
+        services = make_services(broker=broker)
+        with TestClient(create_app(fake_config(), services)) as c:
+            yield c
+
+
+def _cameras(client: TestClient) -> dict[str, dict[str, Any]]:
+    return {c["camera_id"]: c for c in client.get("/api/cameras").json()}
+
+
+def _publish(client: BrokerClient, subject: str, data: bytes) -> None:
+    async def send() -> None:
+        await client.nc.publish(subject, data)
+        await client.nc.flush()
+
+    client.call(send())
+
+
+def _jpeg(colour: tuple[int, int, int], size: tuple[int, int] = (128, 64)) -> bytes:
+    img = np.full((size[0], size[1], 3), colour, np.uint8)
+    ok, buf = cv2.imencode(".jpg", img)
+    assert ok
+    return buf.tobytes()
+
+
+def _frame(index: int, *, decision: dict[str, Any] | None = None, crop: bool = True,
+           picture: bool = False, camera: str = "cam0") -> FrameFeed:  # fmt: skip
+    obs = FeedObservation(
+        0, (100.0, 50.0, 164.0, 178.0), 0.9, 1, True, "ok", decision, _jpeg((30, 30, 220)) if crop else None
+    )
+    return FrameFeed(
+        camera_id=camera,
+        index=index,
+        captured_at=time.time(),
+        width=640,
+        height=360,
+        worker="w1",
+        observations=(obs,),
+        fps=9.5,
+        frames_processed=index + 1,
+        image_jpeg=_jpeg((200, 200, 200), (180, 320)) if picture else None,
+    )
+
+
+def test_cameras_are_the_registry_and_show_their_worker_state(web: TestClient, worker: BrokerClient) -> None:
+    cams = _cameras(web)
+    assert list(cams) == ["cam0", "cam1"]
+    assert cams["cam0"]["name"] == "Door"
+    assert cams["cam0"]["state"] == "starting" and "waiting for a worker" in cams["cam0"]["last_error"]
+    _publish(worker, status_subject("cam1"), encode_status(
+        StatusFeed("cam1", "w2", "failed", last_error="cannot open rtsp://10.0.0.8/live", at=time.time())
+    ))  # fmt: skip
+    wait_for(lambda: _cameras(web)["cam1"]["state"] == "failed", what="cam1 failed, from its worker")
+    assert _cameras(web)["cam1"]["worker"] == "w2"
+    _publish(worker, frame_subject("cam0"), encode_frame(_frame(0)))
+    wait_for(lambda: _cameras(web)["cam0"]["frames_processed"] == 1, what="cam0's counters from its feed")
+    assert _cameras(web)["cam0"]["fps"] == 9.5 and _cameras(web)["cam0"]["worker"] == "w1"
+    # a camera registered by someone else (`reidcam cameras add`) shows up by itself
+    CameraRegistry(worker).open().put("cam2", {"source": "/videos/yard.mp4"})
+    wait_for(lambda: "cam2" in _cameras(web), what="cam2 from the registry")
+
+
+def test_add_and_remove_write_the_registry(web: TestClient, worker: BrokerClient) -> None:
+    registry = CameraRegistry(worker).open()
+    r = web.post("/api/cameras", json={"id": "lobby", "source": "rtsp://viewer:${LOBBY_PW}@10.0.0.9/live"})
+    assert r.status_code == 201, r.text
+    assert registry.cameras()["lobby"] == {"source": "rtsp://viewer:${LOBBY_PW}@10.0.0.9/live"}
+    r = web.post("/api/cameras", json={"id": "leak", "source": "rtsp://viewer:hunter22@10.0.0.9/live"})
+    assert r.status_code == 400 and "password" in r.json()["detail"]
+    assert "hunter22" not in r.text and "leak" not in registry.cameras()
+    assert web.post("/api/cameras", json={"id": "lobby", "source": "x.mp4"}).status_code == 409
+    assert web.delete("/api/cameras/lobby").status_code == 204
+    assert "lobby" not in registry.cameras() and "lobby" not in _cameras(web)
+    assert web.delete("/api/cameras/lobby").status_code == 404
+    assert web.post("/api/stop").status_code == 409  # the workers run the cameras
+
+
+def test_threshold_is_shared_both_ways(web: TestClient, worker: BrokerClient) -> None:
+    settings = SharedSettings(worker).open()
+    r = web.put("/api/threshold", json={"threshold": 0.77})
+    assert r.status_code == 200
+    assert settings.get(THRESHOLD) == 0.77
+    version = r.json()["version"]
+    settings.set_threshold(0.71)  # another web server behind the same proxy
+    wait_for(lambda: web.get("/api/threshold").json()["threshold"] == 0.71, what="the other server's value")
+    assert web.get("/api/threshold").json()["version"] > version
+
+
+def test_feed_fills_gallery_query_goes_to_workers_and_matches_show(
+    web: TestClient, worker: BrokerClient
+) -> None:
+    for i in range(3):  # a crop with the first frame only: later frames borrow it
+        _publish(worker, frame_subject("cam0"), encode_frame(_frame(i, crop=i == 0)))
+    wait_for(lambda: web.get("/api/gallery").json()["total"] == 1, what="a gallery card from the feed")
+    card = web.get("/api/gallery").json()["cards"][0]
+    assert card["camera_id"] == "cam0" and card["track_id"] == 1 and card["observations"] == 3
+    crop_id = card["crops"][0]["crop_id"]
+    r = web.post("/api/query/crops", json={"crop_ids": [crop_id], "label": "Alice"})
+    assert r.status_code == 200, r.text
+    qid = r.json()["query_id"]
+    people = SharedSettings(worker).open().get(QUERIES)
+    assert isinstance(people, tuple) and [p.name for p in people] == [qid]  # the workers' query set
+    decision = {"verdict": "match", "query_id": f"shared:{qid}", "similarity": 0.91, "runner_up_id": None,
+                "runner_up_similarity": None, "threshold": 0.7, "reason": "above threshold"}  # fmt: skip
+    _publish(worker, frame_subject("cam0"), encode_frame(_frame(3, decision=decision)))
+    wait_for(lambda: web.get("/api/matches").json()["total"] == 1, what="the worker's match on the page")
+    match = web.get("/api/matches").json()["matches"][0]
+    assert match["query_id"] == qid and match["label"] == "Alice" and match["camera_id"] == "cam0"
+
+
+def test_pictures_are_asked_for_only_while_watched(web: TestClient, worker: BrokerClient) -> None:
+    pings: list[str] = []
+
+    async def on_ping(msg: Any) -> None:
+        pings.append(msg.subject)
+
+    sub = worker.call(worker.nc.subscribe(watch_subject("cam0"), cb=on_ping))
+    time.sleep(2.5)
+    assert pings == []  # nobody watches: no pictures asked for
+    assert web.get("/api/cameras/cam0/snapshot.jpg").status_code == 409
+    stop = threading.Event()
+
+    def watch() -> None:
+        with web.stream("GET", "/api/cameras/cam0/stream.mjpg") as r:
+            for _ in r.iter_bytes():
+                if stop.is_set():
+                    return
+
+    viewer = threading.Thread(target=watch, daemon=True)
+    viewer.start()
+    wait_for(lambda: pings, what="a watch ping while the stream is open")
+    _publish(worker, frame_subject("cam0"), encode_frame(_frame(0, picture=True)))
+    wait_for(lambda: web.get("/api/cameras/cam0/snapshot.jpg").status_code == 200, what="the picture")
+    jpeg = web.get("/api/cameras/cam0/snapshot.jpg").content
+    img = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+    assert img.shape[:2] == (180, 320)  # the worker's picture, boxes drawn on it
+    stop.set()
+    _publish(worker, frame_subject("cam0"), encode_frame(_frame(1, picture=True)))  # ends the stream loop
+    viewer.join(10)
+    worker.call(sub.unsubscribe())
+
+
+def test_unreachable_broker_at_serve_is_one_line(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from broker.nats_support import free_port
+
+    port = free_port()
+    r = subprocess.run(
+        [sys.executable, "-m", "reidcam.cli", "serve", "--broker", f"nats://127.0.0.1:{port}",
+         "--data-dir", str(tmp_path), "--port", str(free_port())],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert r.returncode == 2, r.stderr
+    errors = [line for line in r.stderr.splitlines() if "error" in line]
+    assert len(errors) == 1 and "cannot reach the NATS broker" in errors[0], r.stderr
