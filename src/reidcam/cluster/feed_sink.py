@@ -201,6 +201,10 @@ class LiveFeedSink:
     # -- EventSink ---------------------------------------------------------------------------
 
     def on_frame(self, result: FrameResult) -> None:
+        self._send(frame_subject(result.frame.camera_id), self.frame_message(result))
+
+    def frame_message(self, result: FrameResult) -> bytes:
+        """The encoded ``frame`` message of ``result`` (crops and picture as due; counted)."""
         frame = result.frame
         cid = frame.camera_id
         now = self._clock()
@@ -238,7 +242,7 @@ class LiveFeedSink:
             self.counts.frames += 1
             self.counts.crops += sum(c is not None for c in crops)
             self.counts.images += image is not None
-        self._send(frame_subject(cid), encode_frame(feed))
+        return encode_frame(feed)
 
     def on_status(self, status: SourceStatus) -> None:
         feed = StatusFeed(
@@ -377,10 +381,15 @@ class LiveFeedSink:
 
     async def _on_watch(self, camera_id: str, msg: Any) -> None:
         with self._lock:
+            known = camera_id in self._cameras
+        if known:  # else forgotten since: a late ping must not bring it back
+            self.watch(camera_id)
+
+    def watch(self, camera_id: str) -> None:
+        """A watch ping for the camera: its picture goes out for ``watch_for_s`` from now."""
+        with self._lock:
             self.counts.watch_pings += 1
-            cam = self._cameras.get(camera_id)
-            if cam is not None:
-                cam.watched_until = self._clock() + self.options.watch_for_s
+            self._camera(camera_id).watched_until = self._clock() + self.options.watch_for_s
 
     async def _resend_statuses(self) -> None:
         while True:
