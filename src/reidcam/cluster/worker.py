@@ -76,6 +76,8 @@ class WorkerOptions:
             raise ValueError(f"max_cameras must be at least 1, got {self.max_cameras}")
         if self.poll_s <= 0:
             raise ValueError("poll_s must be > 0")
+        if self.health_every_s <= 0 or self.health_ttl_s <= self.health_every_s:
+            raise ValueError("health_every_s must be > 0 and health_ttl_s longer")
 
 
 @dataclass
