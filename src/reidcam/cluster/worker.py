@@ -15,8 +15,11 @@ worker keeps are never paused when another one comes or goes. A control loop, ev
 
 Polling rather than a registry watch: the same loop must retry leases held by others anyway (a
 dead worker's lease lapses by TTL without an event), and a poll is correct across reconnects
-by construction. A clean stop ends the runner (closing and publishing every open sighting),
-releases the leases (the cameras move at once) and flushes the publisher for a bounded time.
+by construction. Next to the sightings, a ``LiveFeedSink`` sends each camera's overlays and
+decisions (``cluster.feed_sink``) and a ``HealthReporter`` puts ``status()`` under
+``worker.<name>`` in ``reidcam-health`` every 2 s. A clean stop ends the runner (closing and
+publishing every open sighting), releases the leases (the cameras move at once), deletes the
+health key and flushes the publisher for a bounded time.
 """
 
 from __future__ import annotations
