@@ -21,6 +21,7 @@ from nats_support import NatsServer, broker_config, free_port
 from worker_support import MODEL, SCRIPT, make_worker
 
 from reidcam.broker.connection import BrokerClient
+from reidcam.broker.health import HEALTH_TTL_S, read_health
 from reidcam.broker.leases import CameraLeases, CameraRegistry
 from reidcam.broker.settings import QueryPerson, SharedSettings
 from reidcam.broker.streams import SightingConsumer, setup_sightings_stream
@@ -188,6 +189,7 @@ def test_a_dead_workers_camera_moves_to_the_other_within_the_lease_ttl(
         wait_for("the subprocess leases cam0", lambda: leases.owner("cam0") == "doomed", timeout_s=30.0)
         consumer = consumer_of(admin)
         consume(consumer, lambda s: any(x.worker == "doomed" for x in s))  # it runs cam0
+        assert read_health(admin)["worker.doomed"]["cameras"] == ["cam0"]
         survivor = make_worker(connect(), "survivor")
         with running(survivor):
             time.sleep(0.5)
@@ -199,6 +201,12 @@ def test_a_dead_workers_camera_moves_to_the_other_within_the_lease_ttl(
             log.info("takeover after %s: %.3f s", signal.Signals(sig).name, took_s)  # the figure in the docs
             wait_for("the survivor runs cam0", lambda: survivor.cameras() == ["cam0"], timeout_s=20.0)
             proc.wait(15)
+            # its health key: deleted by the clean stop (before the process exits), lapsed by
+            # the bucket's TTL after a kill
+            doomed_health = "worker.doomed" in read_health(admin)
+            wait_for("doomed's health key gone", lambda: "worker.doomed" not in read_health(admin),
+                     timeout_s=HEALTH_TTL_S + 2.0)  # fmt: skip
+            assert "worker.survivor" in read_health(admin)
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -207,6 +215,7 @@ def test_a_dead_workers_camera_moves_to_the_other_within_the_lease_ttl(
     if sig == signal.SIGTERM:
         assert proc.returncode == 0, out
         assert took_s < 1.5, f"a clean stop releases the lease at once; took {took_s:.2f} s\n{out}"
+        assert not doomed_health, "a clean stop deletes the health key"
     else:
         assert proc.returncode == -signal.SIGKILL
         # the lease lapses at most a TTL after the last renewal (every TTL/3 before the kill)

@@ -22,6 +22,7 @@ from sqlalchemy.exc import OperationalError
 
 from broker.nats_support import MODEL, make_sighting
 from reidcam.broker.connection import BrokerClient
+from reidcam.broker.health import read_health
 from reidcam.broker.leases import LEASE_BUCKET, CameraLeases
 from reidcam.broker.streams import STREAM, SightingConsumer, sighting_subject
 from reidcam.broker.wire import encode_sighting, message_headers
@@ -67,6 +68,17 @@ def test_n_published_sightings_are_stored_once_each_and_their_assignments_publis
     assert (service.stats.duplicates, service.stats.rejected, service.stats.failed) == (0, 0, 0)
     assert service.stats.role == "stopped"
     assert CameraLeases(client, "probe").open().owner(LEASE_KEY) is None  # released on the clean stop
+
+
+def test_the_service_puts_its_counters_in_the_health_bucket_and_deletes_them_on_stop(client, memory):
+    with running(client, memory, name="m-health") as service:
+        publish_all(client, [make_sighting(seed=3)])
+        wait_for(lambda: service.stats.stored == 1, 10.0, "the sighting stored")
+        wait_for(lambda: read_health(client).get("memory.m-health", {}).get("stored") == 1, 5.0, "health")
+        health = read_health(client)["memory.m-health"]
+        assert health["role"] == "active" and health["model_id"] == MODEL
+        assert health["broker"]["state"] == "connected"
+    assert "memory.m-health" not in read_health(client), "a clean stop deletes the health key"
 
 
 def test_the_same_sighting_id_under_another_message_id_is_stored_once(client, memory):

@@ -9,6 +9,7 @@ import pytest
 
 from reidcam.broker.settings import QUERIES, THRESHOLD, QueryPerson
 from reidcam.broker.wire import ClosedSighting
+from reidcam.cluster.feed_sink import FeedOptions
 from reidcam.cluster.sink import SHARED_QUERY_PREFIX, PublishingSink, SettingsApplier
 from reidcam.cluster.worker import WorkerOptions, registry_camera
 from reidcam.core.errors import ReidcamError
@@ -44,6 +45,12 @@ def test_worker_options_are_checked() -> None:
         WorkerOptions(name="w", max_cameras=0)
     with pytest.raises(ValueError, match="name"):
         WorkerOptions(name="")
+    with pytest.raises(ValueError, match="health"):
+        WorkerOptions(name="w", health_every_s=2.0, health_ttl_s=2.0)
+    with pytest.raises(ValueError, match="crop_every_frames"):
+        FeedOptions(crop_every_frames=0)
+    with pytest.raises(ValueError, match="watch_for_s"):
+        FeedOptions(watch_for_s=0)
 
 
 def _applier() -> SettingsApplier:

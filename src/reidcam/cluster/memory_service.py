@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from functools import partial
@@ -30,6 +31,7 @@ from functools import partial
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from reidcam.broker.connection import BrokerClient
+from reidcam.broker.health import HEALTH_EVERY_S, HEALTH_TTL_S, HealthReporter, health_key
 from reidcam.broker.leases import CameraLeases, LeaseKeeper
 from reidcam.broker.streams import Delivery, SightingConsumer, setup_sightings_stream
 from reidcam.broker.wire import ClosedSighting
@@ -109,6 +111,8 @@ class ServiceSettings:
     max_attempts: int = 5
     retry_delay_s: float = 2.0
     standby_poll_s: float = 0.5
+    health_every_s: float = HEALTH_EVERY_S
+    health_ttl_s: float = HEALTH_TTL_S
 
     def __post_init__(self) -> None:
         if not self.name or not self.model_id:
@@ -169,13 +173,27 @@ class MemoryService:
         """
         leases = CameraLeases(self._client, self.settings.name).open()
         keeper = LeaseKeeper(leases, self._on_lost).start()
+        health = _quietly(self._health().start, "put the memory service's health")
         try:
             while self._wait_for_lease(keeper, leases):
                 self._serve()
         finally:
             self.stats.role = "stopped"
             _quietly(keeper.stop, "release the memory lease")  # a standby takes over at once
+            if isinstance(health, HealthReporter):
+                health.stop(delete=True)
         return self.stats
+
+    def _health(self) -> HealthReporter:
+        """``memory.<name>`` in ``reidcam-health``: the counters, role and broker state."""
+        s = self.settings
+
+        def snapshot() -> dict[str, object]:
+            return {"name": s.name, "model_id": s.model_id, **asdict(self.stats),
+                    "broker": self._client.status().as_dict(), "at": time.time()}  # fmt: skip
+
+        return HealthReporter(self._client, health_key("memory", s.name), snapshot, s.health_every_s,
+                              s.health_ttl_s)  # fmt: skip
 
     def _on_lost(self, key: str, reason: str) -> None:
         # On the broker loop: only flag it. Another instance may write meanwhile, which is safe

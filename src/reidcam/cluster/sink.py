@@ -50,7 +50,7 @@ class PublishingSink:
         self._lock = threading.Lock()
 
     def on_frame(self, result: FrameResult) -> None:
-        return None  # overlays on reidcam.cameras.<id>.* are not built yet (docs/scale-out.md)
+        return None  # overlays and decisions: cluster.feed_sink.LiveFeedSink
 
     def on_status(self, status: SourceStatus) -> None:
         return None

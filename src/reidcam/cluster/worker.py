@@ -15,27 +15,34 @@ worker keeps are never paused when another one comes or goes. A control loop, ev
 
 Polling rather than a registry watch: the same loop must retry leases held by others anyway (a
 dead worker's lease lapses by TTL without an event), and a poll is correct across reconnects
-by construction. A clean stop ends the runner (closing and publishing every open sighting),
-releases the leases (the cameras move at once) and flushes the publisher for a bounded time.
+by construction. Next to the sightings, a ``LiveFeedSink`` sends each camera's overlays and
+decisions (``cluster.feed_sink``) and a ``HealthReporter`` puts ``status()`` under
+``worker.<name>`` in ``reidcam-health`` every 2 s. A clean stop ends the runner (closing and
+publishing every open sighting), releases the leases (the cameras move at once), deletes the
+health key and flushes the publisher for a bounded time.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 from pydantic import ValidationError
 
 from reidcam.broker.buffer import SightingPublisher
 from reidcam.broker.connection import BrokerClient
+from reidcam.broker.health import HEALTH_EVERY_S, HEALTH_TTL_S, HealthReporter, health_key
 from reidcam.broker.leases import CameraLeases, CameraRegistry, LeaseKeeper
 from reidcam.broker.settings import SettingsWatch, SharedSettings
+from reidcam.cluster.feed_sink import FeedOptions, LiveFeedSink
 from reidcam.cluster.sink import PublishingSink, SettingsApplier
 from reidcam.config import CameraConfig
 from reidcam.config.loader import substitute_env
 from reidcam.core.errors import ReidcamError
+from reidcam.core.events import FanOutSink
 from reidcam.pipeline.camera import CameraUnit
 from reidcam.pipeline.camera_set import CameraSetError
 from reidcam.pipeline.runner import Runner
@@ -61,6 +68,9 @@ class WorkerOptions:
     remove_timeout_s: float = 10.0
     prefetch_frames: int = 2
     pipelined: bool = True
+    feed: FeedOptions = field(default_factory=FeedOptions)
+    health_every_s: float = HEALTH_EVERY_S
+    health_ttl_s: float = HEALTH_TTL_S
 
     def __post_init__(self) -> None:
         if not self.name:
@@ -69,6 +79,8 @@ class WorkerOptions:
             raise ValueError(f"max_cameras must be at least 1, got {self.max_cameras}")
         if self.poll_s <= 0:
             raise ValueError("poll_s must be > 0")
+        if self.health_every_s <= 0 or self.health_ttl_s <= self.health_every_s:
+            raise ValueError("health_every_s must be > 0 and health_ttl_s longer")
 
 
 @dataclass
@@ -82,6 +94,11 @@ class WorkerStatus:
     publisher: dict[str, object]
     broker: dict[str, object]
     refused_cameras: dict[str, str] = field(default_factory=dict)
+    feed: dict[str, object] = field(default_factory=dict)
+    at: float = 0.0
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
 
 
 def registry_camera(camera_id: str, value: dict[str, object]) -> CameraConfig:
@@ -127,6 +144,8 @@ class Worker:
         self.runner: Runner | None = None
         self._publisher: SightingPublisher | None = None
         self._sink: PublishingSink | None = None
+        self.feed: LiveFeedSink | None = None
+        self._health: HealthReporter | None = None
         self._keeper: LeaseKeeper | None = None
         self._registry: CameraRegistry | None = None
         self._watch: SettingsWatch | None = None
@@ -140,10 +159,11 @@ class Worker:
         leases = CameraLeases(self.client, name).open()
         self._publisher = SightingPublisher(self.client).start()
         self._sink = PublishingSink(self._publisher, name)
+        self.feed = LiveFeedSink(self.client, name, self.options.feed, self._camera_counters).start()
         self.runner = Runner(
             [],
             self.models,
-            self._sink,
+            FanOutSink([self._sink, self.feed]),
             prefetch_frames=self.options.prefetch_frames,
             pipelined=self.options.pipelined,
             wait_for_cameras=True,
@@ -154,6 +174,11 @@ class Worker:
             self.models.matcher, self.models.gallery, self.models.embedder.model_id, self._default_threshold
         )
         self._watch = SharedSettings(self.client).open().watch(applier)
+        opts = self.options
+        self._health = HealthReporter(
+            self.client, health_key("worker", name), lambda: self.status().as_dict(), opts.health_every_s,
+            opts.health_ttl_s,
+        ).start()  # fmt: skip
         log.info("worker %s started (at most %s cameras)", name, self.options.max_cameras or "any number of")
         return self
 
@@ -178,12 +203,14 @@ class Worker:
     def stop(self) -> None:
         """Clean stop: end the runner (open sightings closed and published), release the leases,
         flush the publisher for at most ``flush_timeout_s``. Each step runs even if one fails."""
-        watch, runner, keeper = self._watch, self.runner, self._keeper
+        watch, runner, keeper, feed, health = self._watch, self.runner, self._keeper, self.feed, self._health
         timeout_s = self.options.remove_timeout_s
         steps: list[tuple[str, Callable[[], None]]] = [
             ("settings watch", watch.stop if watch is not None else _nothing),
             ("runner", (lambda: runner.stop(timeout_s)) if runner is not None else _nothing),
             ("leases", keeper.stop if keeper is not None else _nothing),
+            ("live feed", feed.stop if feed is not None else _nothing),
+            ("health key", health.stop if health is not None else _nothing),
             ("publisher", self._close_publisher),
         ]
         for what, step in steps:
@@ -227,7 +254,17 @@ class Worker:
             publisher=self._publisher.status().as_dict() if self._publisher else {},
             broker=self.client.status().as_dict(),
             refused_cameras=dict(self._refused),
+            feed=self.feed.snapshot() if self.feed is not None else {},
+            at=time.time(),
         )
+
+    def _camera_counters(self, camera_id: str) -> tuple[int, int] | None:
+        """(frames processed, errors) of a running camera, for its live feed."""
+        runner = self.runner
+        for unit in runner.cameras if runner is not None else ():
+            if unit.camera_id == camera_id:
+                return unit.frames_processed, unit.errors
+        return None
 
     # -- the control loop's pass -------------------------------------------------------------
 
@@ -307,6 +344,8 @@ class Worker:
             except CameraSetError as exc:
                 log.warning("worker %s: camera %s: %s", self.options.name, camera_id, exc)
             log.info("worker %s: let go of camera %s: %s", self.options.name, camera_id, why)
+            if self.feed is not None:
+                self.feed.forget(camera_id)
         if release:
             self._keeper.release(camera_id)
 

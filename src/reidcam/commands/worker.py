@@ -120,7 +120,8 @@ def run(args: argparse.Namespace) -> int:
         final = worker.status()
         print(
             f"reidcam: worker {options.name} stopped: {final.published} sighting(s) published, "
-            f"{final.publisher.get('dropped', 0)} dropped while the broker was away",
+            f"{final.publisher.get('dropped', 0)} dropped while the broker was away; live feed: "
+            f"{final.feed.get('sent', 0)} message(s) sent, {final.feed.get('dropped', 0)} dropped",
             file=sys.stderr,
         )
         return code
