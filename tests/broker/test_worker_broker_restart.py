@@ -17,12 +17,12 @@ from contextlib import contextmanager
 
 import pytest
 from nats_support import NatsServer, broker_config
+from recording_worker import RecordingWorker
 from worker_support import MODEL
 
 from reidcam.broker.connection import BrokerClient
 from reidcam.broker.leases import CameraRegistry
 from reidcam.broker.streams import SightingConsumer, setup_sightings_stream
-from reidcam.broker.wire import ClosedSighting
 from reidcam.cluster.worker import Worker, WorkerOptions
 from reidcam.commands.worker import serve_worker
 from reidcam.testing.live import scene_camera
@@ -31,33 +31,6 @@ from reidcam.testing.models import fake_models
 pytestmark = pytest.mark.broker  # ~8 s here (an outage long enough to overflow the buffer)
 BUFFER = 3
 SCENE = {"cam0": {"source": "synthetic-cam0"}, "cam1": {"source": "synthetic-cam1"}}
-
-
-class RecordingWorker(Worker):
-    """A worker that notes every closed sighting handed to its publisher, in order."""
-
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-        self.closed: list[ClosedSighting] = []
-        self.closed_lock = threading.Lock()
-
-    def start(self) -> Worker:
-        super().start()
-        publisher = self._publisher  # the test's only look inside: which ids were handed over
-        assert publisher is not None
-        publish = publisher.publish
-
-        def record(s: ClosedSighting) -> None:
-            with self.closed_lock:
-                self.closed.append(s)
-            publish(s)
-
-        publisher.publish = record  # type: ignore[method-assign]
-        return self
-
-    def closed_ids(self) -> list[str]:
-        with self.closed_lock:
-            return [s.sighting_id for s in self.closed]
 
 
 def wait_for(what: str, check, timeout_s: float = 20.0) -> None:  # type: ignore[no-untyped-def]
