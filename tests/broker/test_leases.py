@@ -126,3 +126,28 @@ def test_registry_lists_added_and_removed_cameras(client):
         assert reg.cameras() == {"c2.left": {"source": 0}}
     finally:
         client.call(client.js.delete_key_value("reidcam-cameras"))
+
+
+def test_reading_the_registry_leaves_no_consumer_behind(client):
+    """A worker reads the registry every second: each read's consumer must go soon after it
+    (nats-py's ``kv.keys()`` left one for 5 minutes: ~300 idle consumers per worker)."""
+    from reidcam.broker.leases import REGISTRY_READ_INACTIVE_S
+
+    reg = CameraRegistry(client).open()
+    try:
+        reg.put("c1", {"source": "a"})
+        reg.put("c2", {"source": "b"})
+        reg.put("c1", {"source": "a2"})  # the latest value is read
+        reg.put("c3", {"source": "c"})
+        reg.remove("c3")  # the last message of the bucket is a delete
+        for _ in range(10):
+            assert reg.cameras() == {"c1": {"source": "a2"}, "c2": {"source": "b"}}
+        deadline = time.monotonic() + 3 * REGISTRY_READ_INACTIVE_S + 5
+        while time.monotonic() < deadline:
+            left = client.call(client.js.stream_info("KV_reidcam-cameras")).state.consumer_count
+            if left == 0:
+                break
+            time.sleep(0.2)
+        assert left == 0, f"{left} consumer(s) left on the registry's stream"
+    finally:
+        client.call(client.js.delete_key_value("reidcam-cameras"))

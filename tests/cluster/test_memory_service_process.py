@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -20,12 +21,19 @@ import pytest
 from cluster_support import LEASE_TTL_S, publish_all, stored_source_ids, stream_messages, wait_for
 
 import reidcam
-from broker.nats_support import MODEL, make_sighting
-from reidcam.broker.leases import CameraLeases
+from broker.nats_support import MODEL, broker_config, make_sighting
+from broker.recording_worker import RecordingWorker
+from reidcam.broker.connection import BrokerClient
+from reidcam.broker.leases import CameraLeases, CameraRegistry
 from reidcam.cluster.memory_service import LEASE_KEY
+from reidcam.cluster.worker import WorkerOptions
+from reidcam.commands.worker import serve_worker
 from reidcam.storage.db import default_url, make_engine
+from reidcam.testing.live import scene_camera
+from reidcam.testing.models import fake_models
 
 pytestmark = pytest.mark.broker
+FAKE_MODEL = "fake-colour-v1"  # the fake embedder's model id, that of the worker's sightings
 
 SRC = Path(reidcam.__file__).resolve().parents[1]
 CONFIG = f"""
@@ -40,14 +48,14 @@ broker:
 class ServiceProcess:
     """One ``reidcam memory`` process; its stderr goes to a file the test can read."""
 
-    def __init__(self, workdir: Path, broker_url: str, data_dir: Path, name: str) -> None:
+    def __init__(self, workdir: Path, broker_url: str, data_dir: Path, name: str, model: str = MODEL) -> None:
         self.name = name
         self.log = workdir / f"{name}.log"
         config = workdir / "memory.yaml"
         config.write_text(CONFIG, encoding="utf-8")
         self.cmd = [sys.executable, "-m", "reidcam.cli", "--log-level", "INFO", "memory",
                     "--broker", broker_url, "--storage-url", default_url(data_dir),
-                    "--data-dir", str(data_dir), "--name", name, "--model", MODEL, "--config", str(config),
+                    "--data-dir", str(data_dir), "--name", name, "--model", model, "--config", str(config),
                     "--ack-wait-s", "2", "--batch", "8"]  # fmt: skip
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -79,8 +87,8 @@ class ServiceProcess:
 def processes(tmp_path):
     started: list[ServiceProcess] = []
 
-    def start(broker_url: str, data_dir: Path, name: str) -> ServiceProcess:
-        started.append(ServiceProcess(tmp_path, broker_url, data_dir, name).start())
+    def start(broker_url: str, data_dir: Path, name: str, model: str = MODEL) -> ServiceProcess:
+        started.append(ServiceProcess(tmp_path, broker_url, data_dir, name, model).start())
         return started[-1]
 
     yield start
@@ -149,6 +157,57 @@ def test_standby_takes_over_within_the_lease_ttl_after_a_sigkill(client, nats_se
     wait_for(lambda: len(stored_source_ids(engine)) >= 80, 20.0, "m2 stores after the takeover")
     wait_for(lambda: stream_messages(client) == 0, 10.0, "every sighting acked")
     assert sorted(stored_source_ids(engine)) == sorted(s.sighting_id for s in sent + more)
+    second.signal(signal.SIGTERM)
+    assert second.wait() == 0
+    engine.dispose()
+
+
+@pytest.mark.slow  # ~11 s here; the default run has the SIGKILL case above
+def test_sigkill_while_a_worker_streams_then_restart_stores_each_published_sighting_once(
+    client, nats_server, data_dir, processes
+):
+    """As above, with the sightings coming live from a worker (fake models, the looping scene)
+    that keeps closing and publishing while the service is dead and after it is back: at the
+    end (the worker stopped cleanly, its publisher flushed) the memory holds exactly the
+    sightings the worker closed, once each."""
+    engine = make_engine(default_url(data_dir))
+    leases = CameraLeases(client, "probe").open()
+    registry = CameraRegistry(client).open()
+    for cam in ("cam0", "cam1"):
+        registry.put(cam, {"source": f"synthetic-{cam}"})
+    wclient = BrokerClient(broker_config(nats_server.url, lease_ttl_s=LEASE_TTL_S)).connect()
+    options = WorkerOptions(name="w1", poll_s=0.2, flush_timeout_s=10.0)
+    worker = RecordingWorker(wclient, fake_models(), lambda cam: scene_camera(cam, fps=30.0), options)
+    stop = threading.Event()
+    thread = threading.Thread(target=serve_worker, args=(worker, stop), daemon=True)
+    try:
+        first = processes(nats_server.url, data_dir, "m1", FAKE_MODEL)
+        wait_for(lambda: _owner(leases) == "m1", 30.0, "m1 holds the lease")
+        thread.start()
+        wait_for(lambda: len(stored_source_ids(engine)) >= 5, 30.0, "m1 stores the worker's sightings")
+        first.signal(signal.SIGKILL)
+        first.wait()
+        at_kill = len(worker.closed_ids())
+        wait_for(lambda: len(worker.closed_ids()) >= at_kill + 3, 20.0, "the worker closes more meanwhile")
+        assert worker.status().publisher["dropped"] == 0  # the broker took them: they wait in the stream
+
+        second = processes(nats_server.url, data_dir, "m2", FAKE_MODEL)  # after m1's lease lapses
+        wait_for(lambda: "m2: active" in second.text(), 30.0, "m2 active")
+        n = len(worker.closed_ids())
+        wait_for(lambda: len(worker.closed_ids()) >= n + 3, 20.0, "the worker keeps publishing")
+    finally:
+        stop.set()
+        worker.wake()
+        thread.join(30)
+    assert not thread.is_alive(), "the worker did not stop"
+    status = worker.status()
+    wclient.close()
+    assert (status.publisher["queued"], status.publisher["dropped"]) == (0, 0), status
+    closed = worker.closed_ids()
+    wait_for(lambda: len(stored_source_ids(engine)) >= len(closed), 30.0, "m2 stores the rest")
+    wait_for(lambda: stream_messages(client) == 0, 10.0, "every sighting acked")
+    ids = stored_source_ids(engine)
+    assert sorted(ids) == sorted(closed), f"doubled: {[i for i, n in Counter(ids).items() if n > 1]}"
     second.signal(signal.SIGTERM)
     assert second.wait() == 0
     engine.dispose()

@@ -257,6 +257,10 @@ class LeaseKeeper:
             log.debug("renewing camera %s: %s", camera_id, self._client.scrub(str(exc)))
 
 
+#: how long the server keeps a registry read's consumer once the read is done (seconds)
+REGISTRY_READ_INACTIVE_S = 2.0
+
+
 class CameraRegistry:
     """Which cameras exist: ``camera_id`` -> its settings (a JSON object), in ``reidcam-cameras``.
 
@@ -283,16 +287,22 @@ class CameraRegistry:
         return dict(self._client.call(self._all()))
 
     async def _all(self) -> dict[str, dict[str, object]]:
-        from nats.js.errors import KeyDeletedError, KeyNotFoundError, NoKeysError
+        """Every camera's latest value in one pass of one short-lived consumer.
 
-        try:
-            keys = await self._kv.keys()
-        except NoKeysError:
-            return {}
+        Not ``kv.keys()`` then a ``get`` per key: a worker reads the registry every second, and
+        ``keys()`` costs a request per camera plus an ordered consumer that nats-py leaves on the
+        server for 5 minutes after (300 idle consumers per worker). This watcher reads the values
+        themselves (last per key, deletes skipped) and its consumer goes
+        ``REGISTRY_READ_INACTIVE_S`` after the read.
+        """
+        watcher = await self._kv.watchall(ignore_deletes=True, inactive_threshold=REGISTRY_READ_INACTIVE_S)
         out: dict[str, dict[str, object]] = {}
-        for key in keys:
-            try:
-                out[key] = json.loads((await self._kv.get(key)).value)
-            except (KeyNotFoundError, KeyDeletedError):
-                continue  # removed meanwhile
+        try:
+            async for entry in watcher:
+                if entry is None:  # the end of what the bucket holds now
+                    break
+                if entry.value:
+                    out[entry.key] = json.loads(entry.value)
+        finally:
+            await watcher.stop()
         return out
