@@ -47,7 +47,7 @@ from reidcam.identity import IdentityMemory, IdentitySettings
 from reidcam.reid.registry import REGISTRY
 from reidcam.storage import tables as t
 from reidcam.storage.db import write_tx
-from reidcam.storage.vector_ops import ensure_ann_index, search_ef
+from reidcam.storage.vector_ops import ensure_ann_index
 
 log = logging.getLogger("pgvector_search")
 
@@ -438,6 +438,8 @@ def _searches(
     top = exact_top_k(vectors, queries)
     truth = [[stored.ids[i] for i in row] for row in top]
     person = dict(zip(stored.ids, who.tolist(), strict=True))
+    from reidcam.storage.vector_ops import search_ef  # here: record_statements.py runs on older trees
+
     passes: list[tuple[dict[str, object], int | None, str, int]] = [
         ({}, ef, f"hnsw ef_search={ef}", len(queries)) for ef in opts.ef_search
     ]
