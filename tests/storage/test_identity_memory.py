@@ -294,6 +294,49 @@ def test_postgres_search_uses_the_pgvector_hnsw_index(memory):
     assert f"ix_sightings_prototype_hnsw_{DIM}" in plan
 
 
+def _settings_seen_by_searches(memory, **search_args):
+    """hnsw.ef_search / iterative_scan in the session when the search's pgvector query ran."""
+    seen = []
+
+    def after(conn, _cursor, statement, *_):
+        if "<=>" in statement:
+            seen.append(
+                conn.exec_driver_sql(
+                    "SELECT current_setting('hnsw.ef_search'), current_setting('hnsw.iterative_scan')"
+                ).one()
+            )
+
+    sa.event.listen(memory.engine, "after_cursor_execute", after)
+    try:
+        hits = memory.search(view(person(3), 9), MODEL, **search_args)
+    finally:
+        sa.event.remove(memory.engine, "after_cursor_execute", after)
+    return hits, seen
+
+
+def test_postgres_search_widens_the_hnsw_beam_for_this_search_only(memory):
+    if memory.engine.dialect.name != "postgresql":
+        pytest.skip("pgvector only exists on PostgreSQL")
+    for i in range(20):
+        memory.record_sighting(sighting("c1", i, person(i), 1000.0 + i))
+
+    hits, seen = _settings_seen_by_searches(memory, k=10)
+    assert seen == [("200", "strict_order")]  # search_ef(10): 20 per hit, not pgvector's 40
+    assert len(hits) == 10 and hits[0].sighting.identity_id
+    _, seen = _settings_seen_by_searches(memory, k=100)
+    assert seen == [("1000", "strict_order")]  # capped at pgvector's maximum
+    _, seen = _settings_seen_by_searches(memory, k=5, ef_search=64)
+    assert seen == [("64", "strict_order")]
+    with memory.engine.connect() as conn:  # SET LOCAL: a pooled session keeps pgvector's default
+        assert conn.exec_driver_sql("SHOW hnsw.ef_search").scalar() == "40"
+
+
+def test_search_ef_grows_with_k_within_pgvector_s_bounds():
+    from reidcam.storage.vector_ops import search_ef
+
+    assert [search_ef(k) for k in (1, 2, 10, 20, 50, 51, 500)] == [40, 40, 200, 400, 1000, 1000, 1000]
+
+
 def test_settings_are_validated():
     with pytest.raises(ValueError):
         IdentitySettings(threshold=2.0)

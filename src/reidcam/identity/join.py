@@ -19,7 +19,7 @@ from reidcam.identity.policy import Support, rank_supports, support
 from reidcam.identity.rows import SightingRow
 from reidcam.identity.topology import Topology, sighting_gap_s
 from reidcam.storage import tables as t
-from reidcam.storage.vector_ops import identity_scores
+from reidcam.storage.vector_ops import identity_scores, inner_product, pg_vector_literal
 
 MAX_CANDIDATES = 16
 
@@ -32,15 +32,29 @@ def member_similarities(
     if not identity_ids:
         return {}
     e = t.identity_embeddings
-    rows = conn.execute(
-        sa.select(e.c.identity_id, e.c.vector, e.c.source).where(
-            e.c.identity_id.in_(list(identity_ids)),
-            e.c.model_id == row.model_id,
-            e.c.dim == len(row.prototype),
-        )
-    ).all()
+    where = (
+        e.c.identity_id.in_(list(identity_ids)),
+        e.c.model_id == row.model_id,
+        e.c.dim == len(row.prototype),
+    )
+    if conn.dialect.name == "postgresql":
+        # The database computes the dot products: only one float per member comes back, not
+        # its vector (256 floats as text to parse, for up to 16 x 32 members).
+        rows = conn.execute(
+            sa.select(e.c.identity_id, inner_product(e.c.vector, len(row.prototype)), e.c.source).where(
+                *where
+            ),
+            {"q": pg_vector_literal(row.prototype)},
+        ).all()
+        sims_of: dict[str, list[tuple[float, bool]]] = {}
+        for ident, sim, source in rows:
+            sims_of.setdefault(str(ident), []).append((float(sim), source in t.PINNED_SOURCES))
+        return {
+            i: (np.array([x for x, _ in m], np.float32), np.array([p for _, p in m], bool))
+            for i, m in sims_of.items()
+        }
     grouped: dict[str, list[tuple[np.ndarray, bool]]] = {}
-    for ident, vec, source in rows:
+    for ident, vec, source in conn.execute(sa.select(e.c.identity_id, e.c.vector, e.c.source).where(*where)):
         grouped.setdefault(str(ident), []).append((vec, source in t.PINNED_SOURCES))
     return {
         i: (np.stack([v for v, _ in m]) @ row.prototype, np.array([p for _, p in m], bool))
@@ -78,8 +92,9 @@ def topology_blocked(
 
 def candidate_supports(
     conn: Connection, row: SightingRow, blocked: Collection[str], settings: IdentitySettings
-) -> tuple[list[Support], dict[str, str]]:
-    """The sighting's quorum support for each possible identity, best first, and what topology removed.
+) -> tuple[list[Support], dict[str, str], dict[str, np.ndarray]]:
+    """The sighting's quorum support for each possible identity, best first, what topology
+    removed, and the similarity to each member of the supported identities (for the evidence step).
 
     Candidates are the identities of the nearest embeddings (at most ``MAX_CANDIDATES``); the
     quorum similarity is never above the nearest-member similarity, so no identity outside them
@@ -93,7 +108,7 @@ def candidate_supports(
     allowed = [i for i in ids if i not in forbidden]
     sims = member_similarities(conn, row, allowed)
     ranked = [support(i, sims[i][0], settings, sims[i][1]) for i in allowed if i in sims]
-    return rank_supports(ranked), forbidden
+    return rank_supports(ranked), forbidden, {i: m[0] for i, m in sims.items()}
 
 
 def overlapping_pair(conn: Connection, keep_id: str, other_id: str) -> tuple[str, str, str] | None:

@@ -174,8 +174,8 @@ class IdentityMemory:
                 stored = None if source_id is None else r.stored_assignment(conn, source_id)
                 if stored is None:
                     self._ensure_camera(conn, sighting.key.camera_id, now)
-                    row = r.insert_sighting(conn, sighting_id, sighting, crop_path, now, source_id)
-                    return Recorded(r.place(conn, row, self.settings, now), duplicate=False)
+                    row, values = r.sighting_values(sighting_id, sighting, crop_path, now, source_id)
+                    return Recorded(r.place(conn, row, self.settings, now, new_row=values), duplicate=False)
         except BaseException:
             remove_files(self.data_dir, [crop_path])
             raise
@@ -374,14 +374,18 @@ class IdentityMemory:
         camera_ids: Sequence[str] | None = None,
         since: float | None = None,
         until: float | None = None,
+        ef_search: int | None = None,
     ) -> list[SearchHit]:
-        """Past sightings most similar to a probe embedding, best first (pgvector or a NumPy scan)."""
+        """Past sightings most similar to a probe embedding, best first (pgvector or a NumPy scan).
+
+        ``ef_search``: PostgreSQL's HNSW beam width (default: ``vector_ops.search_ef(k)``).
+        """
         if k < 1:
             raise ValueError("k must be at least 1")
         probe = _as_probe(vector)
         flt = SightingFilter(model_id, camera_ids, since, until)
         with self._read() as conn:
-            return reads.search_hits(conn, nearest_sightings(conn, probe, flt, k))
+            return reads.search_hits(conn, nearest_sightings(conn, probe, flt, k, ef_search))
 
     def search_photo(
         self, image: NDArray[np.uint8], embedder: Embedder, k: int = 20, **filters: object

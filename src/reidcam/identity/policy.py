@@ -129,6 +129,11 @@ def is_redundant(vector: NDArray[np.float32], existing: NDArray[np.float32], lim
     return len(existing) > 0 and float(np.max(existing @ vector)) >= limit
 
 
+def is_redundant_sims(sims: NDArray[np.float32], limit: float) -> bool:
+    """``is_redundant`` from the similarities to the existing vectors, already computed."""
+    return len(sims) > 0 and float(np.max(sims)) >= limit
+
+
 def evictions(vectors: NDArray[np.float32], pinned: NDArray[np.bool_], max_n: int) -> list[int]:
     """Row indexes to drop so that at most ``max_n`` remain, never a pinned one.
 

@@ -14,7 +14,7 @@ from sqlalchemy.engine import Connection
 from reidcam.core.types import Sighting
 from reidcam.identity.join import candidate_supports
 from reidcam.identity.models import Assignment, IdentitySettings
-from reidcam.identity.policy import VERDICT_NEW, Choice, choose, evictions, is_redundant
+from reidcam.identity.policy import VERDICT_NEW, Choice, choose, evictions, is_redundant_sims
 from reidcam.identity.rows import SightingRow
 from reidcam.identity.track_crops import TrackSpan
 from reidcam.storage import tables as t
@@ -37,6 +37,7 @@ def insert_identity(
     notes: str = "",
     confirmed: bool = False,
     identity_id: str | None = None,
+    last_seen_at: float | None = None,
 ) -> str:
     ident = identity_id or t.new_id(t.IDENTITY_PREFIX)
     conn.execute(
@@ -47,6 +48,7 @@ def insert_identity(
             created_at=now,
             updated_at=now,
             confirmed_at=now if confirmed else None,
+            last_seen_at=last_seen_at,
         )
     )
     return ident
@@ -64,6 +66,19 @@ def insert_sighting(
 
     ``source_id``: the id it was published under on the broker (unique), None in-process.
     """
+    row, values = sighting_values(sighting_id, sighting, crop_path, now, source_id)
+    conn.execute(sa.insert(t.sightings).values(**values))
+    return row
+
+
+def sighting_values(
+    sighting_id: str,
+    sighting: Sighting,
+    crop_path: str | None,
+    now: float,
+    source_id: str | None = None,
+) -> tuple[SightingRow, dict[str, object]]:
+    """The row of a closed sighting and the column values that store it (no identity yet)."""
     proto = np.asarray(sighting.prototype, np.float32).reshape(-1)
     crop = sighting.best_crop
     row = SightingRow(
@@ -76,27 +91,25 @@ def insert_sighting(
         proto,
         crop_path,
     )
-    conn.execute(
-        sa.insert(t.sightings).values(
-            id=sighting_id,
-            camera_id=row.camera_id,
-            track_id=row.track_id,
-            part=sighting.key.part,
-            first_seen_at=row.first_seen_at,
-            last_seen_at=row.last_seen_at,
-            n_embeddings=sighting.n_embeddings,
-            model_id=row.model_id,
-            dim=len(proto),
-            prototype=proto,
-            crop_path=crop_path,
-            crop_quality=None if crop is None else crop.quality,
-            crop_box=None if crop is None else [round(float(v), 1) for v in crop.xyxy],
-            crop_frame=None if crop is None else crop.frame_name,
-            created_at=now,
-            source_id=source_id,
-        )
-    )
-    return row
+    values: dict[str, object] = {
+        "id": sighting_id,
+        "camera_id": row.camera_id,
+        "track_id": row.track_id,
+        "part": sighting.key.part,
+        "first_seen_at": row.first_seen_at,
+        "last_seen_at": row.last_seen_at,
+        "n_embeddings": sighting.n_embeddings,
+        "model_id": row.model_id,
+        "dim": len(proto),
+        "prototype": proto,
+        "crop_path": crop_path,
+        "crop_quality": None if crop is None else crop.quality,
+        "crop_box": None if crop is None else [round(float(v), 1) for v in crop.xyxy],
+        "crop_frame": None if crop is None else crop.frame_name,
+        "created_at": now,
+        "source_id": source_id,
+    }
+    return row, values
 
 
 def stored_assignment(conn: Connection, source_id: str) -> Assignment | None:
@@ -238,14 +251,24 @@ def add_embedding(
     source: str,
     settings: IdentitySettings,
     now: float,
+    member_sims: NDArray[np.float32] | None = None,
 ) -> bool:
-    """Add the sighting's prototype to the identity unless redundant; keep the bound. True if added."""
+    """Add the sighting's prototype to the identity unless redundant; keep the bound. True if added.
+
+    ``member_sims``: the prototype's similarity to each of the identity's kept embeddings (same
+    model), when the caller has them already: they are not read again, and neither are the
+    members for the bound unless the identity is over it.
+    """
     e = t.identity_embeddings
-    existing = conn.execute(
-        sa.select(e.c.vector).where(e.c.identity_id == identity_id, e.c.model_id == row.model_id)
-    ).all()
-    stack = np.stack([r[0] for r in existing]) if existing else np.zeros((0, len(row.prototype)), np.float32)
-    if source == t.SOURCE_SIGHTING and is_redundant(row.prototype, stack, settings.redundant_similarity):
+    if member_sims is None:
+        existing = conn.execute(
+            sa.select(e.c.vector).where(e.c.identity_id == identity_id, e.c.model_id == row.model_id)
+        ).all()
+        stack = (
+            np.stack([r[0] for r in existing]) if existing else np.zeros((0, len(row.prototype)), np.float32)
+        )
+        member_sims = stack @ row.prototype
+    if source == t.SOURCE_SIGHTING and is_redundant_sims(member_sims, settings.redundant_similarity):
         return False
     conn.execute(
         sa.insert(e).values(
@@ -259,7 +282,8 @@ def add_embedding(
             created_at=now,
         )
     )
-    enforce_bound(conn, identity_id, row.model_id, settings.max_embeddings_per_identity)
+    if len(member_sims) + 1 > settings.max_embeddings_per_identity:
+        enforce_bound(conn, identity_id, row.model_id, settings.max_embeddings_per_identity)
     return True
 
 
@@ -289,15 +313,25 @@ def touch_identity(conn: Connection, identity_id: str, seen_at: float, now: floa
 
 
 def place(
-    conn: Connection, row: SightingRow, settings: IdentitySettings, now: float, exclude: Collection[str] = ()
+    conn: Connection,
+    row: SightingRow,
+    settings: IdentitySettings,
+    now: float,
+    exclude: Collection[str] = (),
+    new_row: dict[str, object] | None = None,
 ) -> Assignment:
     """Join the sighting to the identity it agrees with as a whole, or found a new one.
 
     Never joins an identity seen at the same time on this camera, one the sighting was rejected
     from, or one the camera topology says it cannot have come from. Writes link, decision, evidence.
+
+    ``new_row``: the column values of a sighting not stored yet (``sighting_values``): it is
+    inserted with its identity, saving an update (on PostgreSQL a second row version, hence a
+    second entry in every index, the HNSW one included), and it can have no earlier rejection.
     """
-    blocked = set(exclude) | cannot_link(conn, row) | rejected_identities(conn, row.id)
-    supports, forbidden = candidate_supports(conn, row, blocked, settings)
+    rejected = rejected_identities(conn, row.id) if new_row is None else set()
+    blocked = set(exclude) | cannot_link(conn, row) | rejected
+    supports, forbidden, member_sims = candidate_supports(conn, row, blocked, settings)
     choice = choose(
         [(x.identity_id, x.similarity) for x in supports], settings, {x.identity_id: x for x in supports}
     )
@@ -305,12 +339,19 @@ def place(
         why = "; ".join(f"not {i}: {w}" for i, w in list(forbidden.items())[:2])
         choice = replace(choice, reason=f"{choice.reason}; {why}")
     created = choice.identity_id is None
-    identity_id = insert_identity(conn, now) if created else str(choice.identity_id)
-    conn.execute(sa.update(t.sightings).where(t.sightings.c.id == row.id).values(identity_id=identity_id))
+    if created:
+        identity_id = insert_identity(conn, now, last_seen_at=row.last_seen_at)
+    else:
+        identity_id = str(choice.identity_id)
+        touch_identity(conn, identity_id, row.last_seen_at, now)
+    if new_row is None:
+        conn.execute(sa.update(t.sightings).where(t.sightings.c.id == row.id).values(identity_id=identity_id))
+    else:
+        conn.execute(sa.insert(t.sightings).values(**new_row, identity_id=identity_id))
     insert_decision(conn, row, identity_id, choice, settings.threshold, now)
     if choice.enrich:
-        add_embedding(conn, identity_id, row, t.SOURCE_SIGHTING, settings, now)
-    touch_identity(conn, identity_id, row.last_seen_at, now)
+        sims = member_sims.get(identity_id, np.zeros((0,), np.float32))
+        add_embedding(conn, identity_id, row, t.SOURCE_SIGHTING, settings, now, sims)
     if created:
         log.debug("sighting %s founded identity %s (%s)", row.id, identity_id, choice.reason)
     return Assignment(

@@ -24,6 +24,9 @@ from reidcam.storage import tables as t
 log = logging.getLogger(__name__)
 
 SCAN_CHUNK_ROWS = 4096
+DEFAULT_EF_SEARCH = 40  # pgvector's hnsw.ef_search default
+MAX_EF_SEARCH = 1000  # pgvector's upper bound for hnsw.ef_search
+EF_PER_HIT = 20  # chosen by measurement, see search_ef
 _ANN_TABLES = (("sightings", "prototype"), ("identity_embeddings", "vector"))
 _indexed_dims: set[tuple[str, int]] = set()
 _iterative_scan: dict[str, bool] = {}
@@ -44,7 +47,8 @@ def _is_pg(conn: Connection) -> bool:
     return conn.dialect.name == "postgresql"
 
 
-def _pg_vector_literal(vector: NDArray[np.float32]) -> str:
+def pg_vector_literal(vector: NDArray[np.float32]) -> str:
+    """``vector`` as pgvector's text input, for the ``q`` parameter of the expressions here."""
     return "[" + ",".join(f"{float(x):.7g}" for x in vector) + "]"
 
 
@@ -53,6 +57,14 @@ def _pg_distance(column: sa.ColumnElement[object], dim: int) -> sa.ColumnElement
 
     q = sa.bindparam("q", type_=sa.String)
     return sa.cast(column, VECTOR(dim)).op("<=>", return_type=sa.Float)(sa.cast(q, VECTOR(dim)))
+
+
+def inner_product(column: sa.ColumnElement[Any], dim: int) -> sa.ColumnElement[float]:
+    """``column · q`` computed by pgvector (``q``: a bound ``pg_vector_literal``); PostgreSQL only."""
+    from pgvector.sqlalchemy import VECTOR
+
+    q = sa.bindparam("q", type_=sa.String)
+    return -sa.cast(column, VECTOR(dim)).op("<#>", return_type=sa.Float)(sa.cast(q, VECTOR(dim)))
 
 
 def _dim_predicate(table: sa.Table, dim: int) -> sa.ColumnElement[bool]:
@@ -75,16 +87,32 @@ def ensure_ann_index(conn: Connection, dim: int) -> None:
     _indexed_dims.add((url, dim))
 
 
-def _pg_search_settings(conn: Connection) -> None:
-    # pgvector >= 0.8 keeps scanning the HNSW graph until enough rows pass the filters.
+def search_ef(k: int) -> int:
+    """``hnsw.ef_search`` for a top-``k`` search of sightings: ``EF_PER_HIT`` candidates per hit.
+
+    pgvector's default (40) is fixed whatever ``k``; on 1M sightings it found a third of the true
+    top 10 (docs/scale-out.md, "Identity memory on PostgreSQL at scale"), so a search asks for a
+    wider beam, capped at pgvector's maximum.
+    """
+    return max(DEFAULT_EF_SEARCH, min(MAX_EF_SEARCH, EF_PER_HIT * int(k)))
+
+
+def _pg_search_settings(conn: Connection, ef_search: int | None = None) -> None:
+    """For this transaction: iterative scans (pgvector >= 0.8 keeps walking the HNSW graph until
+    enough rows pass the filters) and, if given, the beam width; one round trip."""
     url = str(conn.engine.url)
     if url not in _iterative_scan:
         version = conn.exec_driver_sql(
             "SELECT extversion FROM pg_extension WHERE extname = 'vector'"
         ).scalar()
         _iterative_scan[url] = bool(version) and tuple(int(p) for p in str(version).split(".")[:2]) >= (0, 8)
+    calls = []
     if _iterative_scan[url]:
-        conn.exec_driver_sql("SET LOCAL hnsw.iterative_scan = strict_order")
+        calls.append("set_config('hnsw.iterative_scan', 'strict_order', true)")
+    if ef_search is not None:
+        calls.append(f"set_config('hnsw.ef_search', '{int(ef_search)}', true)")
+    if calls:
+        conn.exec_driver_sql("SELECT " + ", ".join(calls))
 
 
 def _sighting_where(f: SightingFilter, dim: int) -> list[sa.ColumnElement[bool]]:
@@ -102,16 +130,19 @@ def _sighting_where(f: SightingFilter, dim: int) -> list[sa.ColumnElement[bool]]
 
 
 def nearest_sightings(
-    conn: Connection, vector: NDArray[np.float32], f: SightingFilter, k: int
+    conn: Connection, vector: NDArray[np.float32], f: SightingFilter, k: int, ef_search: int | None = None
 ) -> list[tuple[str, float]]:
-    """The ``k`` sightings whose prototype is most similar to ``vector``: (sighting_id, similarity)."""
+    """The ``k`` sightings whose prototype is most similar to ``vector``: (sighting_id, similarity).
+
+    ``ef_search``: the HNSW beam on PostgreSQL (default ``search_ef(k)``); SQLite scans exactly.
+    """
     q = np.asarray(vector, np.float32).reshape(-1)
     where = _sighting_where(f, len(q))
     if _is_pg(conn):
-        _pg_search_settings(conn)
+        _pg_search_settings(conn, search_ef(k) if ef_search is None else ef_search)
         dist = _pg_distance(t.sightings.c.prototype, len(q))
         stmt = sa.select(t.sightings.c.id, dist).where(*where).order_by(dist).limit(k)
-        rows = conn.execute(stmt, {"q": _pg_vector_literal(q)}).all()
+        rows = conn.execute(stmt, {"q": pg_vector_literal(q)}).all()
         return [(str(r[0]), 1.0 - float(r[1])) for r in rows]
     stmt = sa.select(t.sightings.c.id, _raw(t.sightings.c.prototype)).where(*where)
     return _numpy_top_k(_scan(conn, stmt, len(q)), q, k)
@@ -176,7 +207,7 @@ def identity_scores(
         _pg_search_settings(conn)
         dist = _pg_distance(e.c.vector, len(q))
         stmt = sa.select(e.c.identity_id, dist).where(*where).order_by(dist).limit(k_rows)
-        rows = conn.execute(stmt, {"q": _pg_vector_literal(q)}).all()
+        rows = conn.execute(stmt, {"q": pg_vector_literal(q)}).all()
         ids = [str(r[0]) for r in rows]
         return _best_per_identity(ids, 1.0 - np.array([float(r[1]) for r in rows], np.float32))
     stmt = sa.select(e.c.identity_id, _raw(e.c.vector)).where(*where)
