@@ -88,7 +88,7 @@ start worker-1 "$REIDCAM" worker --broker "$BROKER" --name worker-1 --max-camera
 start worker-2 "$REIDCAM" worker --broker "$BROKER" --name worker-2 --max-cameras 1 ${WORKER_ARGS:-}
 
 if [ "${CLUSTER_NO_WEB:-0}" != 1 ]; then
-  start serve "$REIDCAM" serve --broker "$BROKER" --storage-url "$STORAGE_URL" --port "$WEB_PORT"
+  start serve "$REIDCAM" serve --broker "$BROKER" --storage-url "$STORAGE_URL" --data-dir "$DATA/web" --port "$WEB_PORT"
   echo "cluster: open http://127.0.0.1:$WEB_PORT (broker $BROKER, monitoring http://127.0.0.1:$NATS_MONITOR_PORT)" >&2
 else
   echo "cluster: no web page (CLUSTER_NO_WEB=1); broker $BROKER, monitoring http://127.0.0.1:$NATS_MONITOR_PORT" >&2

@@ -184,7 +184,6 @@ def test_pictures_are_asked_for_only_while_watched(web: TestClient, worker: Brok
     sub = worker.call(worker.nc.subscribe(watch_subject("cam0"), cb=on_ping))
     time.sleep(2.5)
     assert pings == []  # nobody watches: no pictures asked for
-    assert web.get("/api/cameras/cam0/snapshot.jpg").status_code == 409
     stop = threading.Event()
 
     def watch() -> None:
@@ -204,6 +203,33 @@ def test_pictures_are_asked_for_only_while_watched(web: TestClient, worker: Brok
     stop.set()
     _publish(worker, frame_subject("cam0"), encode_frame(_frame(1, picture=True)))  # ends the stream loop
     viewer.join(10)
+    worker.call(sub.unsubscribe())
+
+
+def test_a_snapshot_asks_the_worker_for_a_picture(web: TestClient, worker: BrokerClient) -> None:
+    pings: list[str] = []
+    answer = threading.Event()
+
+    async def on_ping(msg: Any) -> None:  # a worker: a ping gets a frame with its picture
+        pings.append(msg.subject)
+        if answer.is_set():
+            await worker.nc.publish(frame_subject("cam0"), encode_frame(_frame(len(pings), picture=True)))
+
+    sub = worker.call(worker.nc.subscribe("reidcam.cameras.*.watch", cb=on_ping))
+    _publish(worker, frame_subject("cam0"), encode_frame(_frame(0)))  # live, no picture
+    t0 = time.monotonic()
+    r = web.get("/api/cameras/cam0/snapshot.jpg")  # nobody answers: an honest 409 after a wait
+    assert r.status_code == 409 and "not delivered a frame yet" in r.json()["detail"]
+    assert 2.5 < time.monotonic() - t0 < 6
+    assert pings == [watch_subject("cam0")]  # asked once, that camera only
+    answer.set()
+    r = web.get("/api/cameras/cam0/snapshot.jpg")
+    assert r.status_code == 200
+    img = cv2.imdecode(np.frombuffer(r.content, np.uint8), cv2.IMREAD_COLOR)
+    assert img.shape[:2] == (180, 320)
+    assert pings == [watch_subject("cam0")] * 2
+    assert web.get("/api/cameras/cam0/snapshot.jpg").status_code == 200  # fresh: no new ping
+    assert len(pings) == 2
     worker.call(sub.unsubscribe())
 
 

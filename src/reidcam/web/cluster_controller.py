@@ -21,6 +21,7 @@ from typing import Any
 
 from fastapi import HTTPException, status
 
+from reidcam.broker.feed import WATCH_FOR_S
 from reidcam.broker.settings import QueryPerson
 from reidcam.capture.urls import describe_source, redact_text
 from reidcam.cluster.registry import registry_entry
@@ -40,6 +41,8 @@ log = logging.getLogger(__name__)
 #: A camera whose worker sent nothing for this long is shown stalled (its worker may be gone;
 #: another takes it once the lease lapses).
 FEED_STALE_S = 15.0
+#: How long a snapshot request waits for the worker's picture when none came lately.
+SNAPSHOT_WAIT_S = 3.0
 
 
 class ClusterController(Controller):
@@ -93,6 +96,19 @@ class ClusterController(Controller):
             away = f" for {st.disconnected_for_s:.0f} s" if st.disconnected_for_s else ""
             error = f"broker {st.state}{away}: {st.last_error or 'no answer'}"
         return RunnerOut(running=True, stopping=False, error=error)
+
+    def snapshot(self, camera_id: str) -> tuple[int, bytes] | None:
+        """A picture the worker sent lately; else one is asked for and awaited for a moment (a
+        worker sends pictures only while somebody watches, so an old one would be stale)."""
+        if self.remote.picture_age_s(camera_id) <= WATCH_FOR_S:
+            return self.live.jpeg(camera_id)
+        self.link.ask_picture(camera_id)
+        deadline = time.monotonic() + SNAPSHOT_WAIT_S
+        while time.monotonic() < deadline:
+            if self.remote.picture_age_s(camera_id) <= WATCH_FOR_S:
+                return self.live.jpeg(camera_id)
+            time.sleep(0.05)
+        return None
 
     # -- cameras -----------------------------------------------------------------------------
     def camera_ids(self) -> list[str]:

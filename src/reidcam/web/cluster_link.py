@@ -172,6 +172,13 @@ class ClusterLink:
                 log.debug("watch ping for %s: %s", camera_id, self.client.scrub(str(exc)))
                 return
 
+    def ask_picture(self, camera_id: str) -> None:
+        """One watch ping for one camera (a snapshot request): its worker sends pictures a while."""
+        try:
+            self.client.call(self.client.nc.publish(watch_subject(camera_id), b"{}"))
+        except Exception as exc:
+            log.debug("watch ping for %s: %s", camera_id, self.client.scrub(str(exc)))
+
     # -- shared settings ---------------------------------------------------------------------
     def set_threshold(self, value: float) -> None:
         assert self._settings is not None

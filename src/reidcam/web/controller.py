@@ -183,6 +183,10 @@ class Controller:
             sightings_failed=self._sightings_failed + (0 if sink is None else sink.failed),
         )
 
+    def snapshot(self, camera_id: str) -> tuple[int, bytes] | None:
+        """The newest frame of a camera with its overlays (JPEG), None before the first one."""
+        return self.live.jpeg(camera_id)
+
     @property
     def running(self) -> bool:
         r = self._runner

@@ -48,6 +48,7 @@ class CameraFeedState:
     frames_processed: int = 0
     errors: int = 0
     last_frame_at: float = 0.0  # when the web received it (monotonic), 0 before any
+    last_picture_at: float = 0.0  # when a frame with its picture came (monotonic), 0 before any
     status: SourceStatus | None = None
 
 
@@ -101,6 +102,14 @@ class RemoteFrames:
         with self._lock:
             return self._cameras.get(camera_id)
 
+    def picture_age_s(self, camera_id: str) -> float:
+        """Seconds since a picture of the camera came (infinite before the first)."""
+        with self._lock:
+            cam = self._cameras.get(camera_id)
+            if cam is None or cam.last_picture_at == 0.0:
+                return float("inf")
+            return time.monotonic() - cam.last_picture_at
+
     def forget(self, camera_id: str) -> None:
         """A camera left the registry: its counters and crops go with it."""
         with self._lock:
@@ -135,6 +144,8 @@ class RemoteFrames:
             cam.worker, cam.fps = feed.worker, feed.fps
             cam.frames_processed, cam.errors = feed.frames_processed, feed.errors
             cam.last_frame_at = time.monotonic()
+            if feed.image_jpeg is not None:
+                cam.last_picture_at = cam.last_frame_at
         observations = tuple(self._observation(feed.camera_id, o) for o in feed.observations)
         filed = FrameResult(
             Frame(feed.camera_id, feed.index, _NO_PICTURE, feed.captured_at, feed.name),

@@ -87,7 +87,7 @@ async def get_camera(camera_id: str, ctrl: Ctrl) -> CameraOut:
 def snapshot(camera_id: str, ctrl: Ctrl) -> Response:
     """The newest processed frame with boxes drawn; 409 before the first frame (nothing is broken:
     the camera is stopped or has not delivered a frame yet)."""
-    got = ctrl.live.jpeg(_known(ctrl, camera_id))
+    got = ctrl.snapshot(_known(ctrl, camera_id))
     if got is None:
         state = "stopped: start detection first" if not ctrl.running else "not delivered a frame yet"
         raise HTTPException(
