@@ -17,8 +17,9 @@ from web_support import CAMERAS, fake_config, wait_for
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
-from reidcam.web import Services, begin_shutdown, create_app
+from reidcam.web import Services, create_app
 from reidcam.web.security import TOKEN_COOKIE, cookie_value
+from reidcam.web.server import Server
 
 TOKEN = "correct-horse-battery-staple"
 
@@ -103,13 +104,12 @@ def served(make_services: Callable[..., Services]) -> Iterator[tuple[str, Callab
         ws_per_message_deflate=False,
         lifespan="on",
     )
-    server = uvicorn.Server(config)
+    server = Server(config, app)  # the server of `reidcam serve`: its sockets close with 1001 first
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     wait_for(lambda: server.started, 10, "uvicorn to start")
 
-    def stop() -> None:
-        begin_shutdown(app)
+    def stop() -> None:  # as a signal does: uvicorn's exit flag, streams ended by the server itself
         server.should_exit = True
         thread.join(10)
 

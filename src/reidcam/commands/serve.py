@@ -140,6 +140,7 @@ def run(args: argparse.Namespace) -> int:
     from reidcam.runtime.allocator import tune_malloc
     from reidcam.web import begin_shutdown, build_services, create_app
     from reidcam.web.security import is_loopback, loopback_hosts
+    from reidcam.web.server import Server
 
     tune_malloc()  # before any camera or inference thread: a server runs for weeks
     cfg = config_from_args(args)
@@ -170,7 +171,7 @@ def run(args: argparse.Namespace) -> int:
     services.broker = broker
     app = create_app(cfg, services)
 
-    class _Server(uvicorn.Server):
+    class _Server(Server):
         def handle_exit(self, sig: int, frame: FrameType | None) -> None:
             begin_shutdown(app)  # end MJPEG/event streams so shutdown never waits on a browser tab
             super().handle_exit(sig, frame)
@@ -191,7 +192,7 @@ def run(args: argparse.Namespace) -> int:
     hint = f" (add ?token=<your {TOKEN_ENV}>)" if token else ""
     print(f"reidcam: open http://{shown}:{args.port}/{hint}; data in {args.data_dir}", file=sys.stderr)
     try:
-        _Server(config).run()
+        _Server(config, app).run()
     finally:
         if services.memory is not None:
             services.memory.close()

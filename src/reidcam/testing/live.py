@@ -20,6 +20,7 @@ from reidcam.testing.models import fake_models
 from reidcam.testing.scene import render, two_camera_scene
 from reidcam.track import build_tracker
 from reidcam.web import Services, begin_shutdown, create_app
+from reidcam.web.server import Server
 
 CAMERAS = ("cam0", "cam1")
 CHROMIUM = Path("/usr/bin/chromium")
@@ -88,10 +89,11 @@ def serving(config: AppConfig, services: Services, start_timeout_s: float = 20.0
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = int(s.getsockname()[1])
-    srv = uvicorn.Server(
+    srv = Server(
         uvicorn.Config(
             app, port=port, log_level="warning", ws="websockets-sansio", ws_per_message_deflate=False
-        )
+        ),
+        app,
     )
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()

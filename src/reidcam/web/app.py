@@ -15,6 +15,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import anyio
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.encoders import jsonable_encoder
@@ -58,6 +59,17 @@ def begin_shutdown(app: FastAPI) -> None:
     """
     app.state.live.shutting_down.set()
     app.state.hub.publish_end()
+
+
+async def end_streams(app: FastAPI, timeout_s: float) -> None:
+    """End every open stream from the event loop and wait, at most ``timeout_s``, until their
+    clients have gone: each page socket has then sent its 1001 (see ``reidcam.web.server``)."""
+    app.state.live.shutting_down.set()
+    hub: EventHub = app.state.hub
+    hub.close()
+    with anyio.move_on_after(timeout_s):
+        while hub.clients:
+            await asyncio.sleep(0.01)
 
 
 @asynccontextmanager

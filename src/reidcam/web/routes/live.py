@@ -14,7 +14,9 @@ a second tab (issue #13). Over ``/api/live`` the server sends
 
 What the client sends is read and ignored. The access token applies as to every /api route
 (cookie, ``?token=``, ``Authorization: Bearer``); a handshake from another site's page is
-refused (403), one without the token gets 401. The server closes with 1001 when it stops.
+refused (403), one without the token gets 401. The server closes with 1001 (going away) when it
+stops; a socket that cannot be closed within the server's wait (a client not reading) is cut by
+uvicorn with 1012 (service restart). The page reconnects on any close.
 """
 
 from __future__ import annotations
@@ -82,8 +84,10 @@ async def live(
     except WebSocketDisconnect:
         pass
     finally:
-        hub.unsubscribe(queue)
-        await sender.close()
+        try:
+            await sender.close()
+        finally:  # after the close frame: a stopping server waits for this (reidcam.web.server)
+            hub.unsubscribe(queue)
 
 
 class _Sender:

@@ -13,7 +13,6 @@ const state = {
   thresholdDragging: false,
   thresholdSending: false,
   thresholdAgain: false,
-  thresholdEditedAt: 0,
   thresholdPending: null,
   thresholdVersion: -1,
   streams: new Map(),
@@ -285,12 +284,12 @@ function renderStorage(st) {
   chip.title = st.last_error || "";
 }
 
-// The slider belongs to the user while they change it: a PUT in flight, or an edit in the last
-// second. The status poll and the threshold events echo older values meanwhile; applied, they
-// made the slider jump back while stepped with the arrow keys (0.71 -> 0.74 showed 0.72).
-const THRESHOLD_QUIET_MS = 1000;
-const userOwnsThreshold = () =>
-  state.thresholdDragging || state.thresholdSending || Date.now() - state.thresholdEditedAt < THRESHOLD_QUIET_MS;
+// The slider belongs to the user while they change it: an edit not sent yet, or a PUT in flight.
+// The status poll and the threshold events echo older values meanwhile; applied, they made the
+// slider jump back while stepped with the arrow keys (0.71 -> 0.74 showed 0.72). Once the last
+// PUT is answered its version says what is older, so no quiet time after it: a quiet second
+// held back another tab's newer step for up to a second (the 0.81-for-0.82 of the 3-tab test).
+const userOwnsThreshold = () => state.thresholdDragging || state.thresholdSending;
 
 // One PUT at a time, always of the slider's current value: two in flight could arrive out of
 // order and leave the server at an older value than the slider shows.
@@ -312,7 +311,7 @@ async function sendThreshold() {
   } finally {
     state.thresholdSending = false;
     state.thresholdDragging = false;
-    state.thresholdEditedAt = Date.now();
+    applyPendingThreshold(); // another tab's newer value that came meanwhile; an older one is dropped
   }
 }
 
@@ -320,7 +319,9 @@ async function sendThreshold() {
 // (a count of changes) it had. An older one than already seen is dropped: a status answer built
 // before another tab's change and delivered after it set the slider back (0.81 for 0.82). A newer
 // one that arrives while the slider is the user's is kept, not dropped (another operator's step),
-// and applied once the slider is free again.
+// and applied once the slider is free again, unless a newer one was applied meanwhile: a status
+// answer of the old version kept during this tab's own PUT came back after that PUT's answer and
+// set the slider back (0.81 for 0.82).
 function newerThreshold(version) {
   if (version < state.thresholdVersion) return false;
   state.thresholdVersion = version;
@@ -329,19 +330,22 @@ function newerThreshold(version) {
 
 function serverThreshold(v, version) {
   if (!newerThreshold(version)) return;
-  state.thresholdPending = v;
+  state.thresholdPending = { value: v, version };
   applyPendingThreshold();
 }
 
 function applyPendingThreshold() {
   clearTimeout(state.timers.thresholdPending);
   if (state.thresholdPending === null) return;
-  if (userOwnsThreshold()) {
-    const left = state.thresholdEditedAt + THRESHOLD_QUIET_MS - Date.now();
-    state.timers.thresholdPending = setTimeout(applyPendingThreshold, Math.max(50, left + 10));
+  if (state.thresholdPending.version < state.thresholdVersion) {
+    state.thresholdPending = null; // a newer value (this tab's PUT answer) was applied meanwhile
     return;
   }
-  setThreshold(state.thresholdPending);
+  if (userOwnsThreshold()) {
+    state.timers.thresholdPending = setTimeout(applyPendingThreshold, 100); // a drag has no end event to wait on
+    return;
+  }
+  setThreshold(state.thresholdPending.value);
   state.thresholdPending = null;
 }
 
@@ -967,7 +971,6 @@ function wire() {
   const th = $("#threshold");
   th.addEventListener("input", () => {
     state.thresholdDragging = true;
-    state.thresholdEditedAt = Date.now();
     $("#threshold-value").textContent = Number(th.value).toFixed(2);
     showRates(Number(th.value));
   });
