@@ -224,7 +224,7 @@ def test_a_snapshot_asks_the_worker_for_a_picture(web: TestClient, worker: Broke
     assert pings == [watch_subject("cam0")]  # asked once, that camera only
     answer.set()
     r = web.get("/api/cameras/cam0/snapshot.jpg")
-    assert r.status_code == 200
+    assert r.status_code == 200, r.text
     img = cv2.imdecode(np.frombuffer(r.content, np.uint8), cv2.IMREAD_COLOR)
     assert img.shape[:2] == (180, 320)
     assert pings == [watch_subject("cam0")] * 2
@@ -248,3 +248,65 @@ def test_unreachable_broker_at_serve_is_one_line(tmp_path: Path) -> None:
     assert r.returncode == 2, r.stderr
     errors = [line for line in r.stderr.splitlines() if "error" in line]
     assert len(errors) == 1 and "cannot reach the NATS broker" in errors[0], r.stderr
+
+
+@pytest.fixture
+def bare_web(
+    nats: NatsServer, worker: BrokerClient, make_services: Callable[..., Services]
+) -> Iterator[TestClient]:
+    """The page over an empty registry."""
+    with (
+        BrokerClient(broker_config(nats.url)) as broker,
+        TestClient(create_app(fake_config(), make_services(broker=broker))) as c,
+    ):
+        yield c
+
+
+def test_a_camera_added_in_the_page_runs_on_a_real_worker_and_goes_when_removed(
+    bare_web: TestClient, nats: NatsServer
+) -> None:
+    """The whole loop with a real worker (fake models, the synthetic scene): the page's Add puts
+    the camera in the registry, a worker leases it, its feed makes the panel live with pictures
+    and gallery cards; the page's × makes the worker let go."""
+    from functools import partial
+
+    from reidcam.cluster.worker import Worker, WorkerOptions
+    from reidcam.commands.worker import serve_worker
+    from reidcam.testing.live import scene_camera
+    from reidcam.testing.models import fake_models
+
+    with BrokerClient(broker_config(nats.url)) as wclient:
+        options = WorkerOptions(name="w1", poll_s=0.2, flush_timeout_s=3.0)
+        w = Worker(wclient, fake_models(), partial(scene_camera, fps=10.0), options)
+        stop = threading.Event()
+        thread = threading.Thread(target=serve_worker, args=(w, stop), daemon=True)
+        thread.start()
+        try:
+            t0 = time.monotonic()
+            r = bare_web.post("/api/cameras", json={"id": "lobby", "source": "synthetic-cam0"})
+            assert r.status_code == 201, r.text
+            wait_for(lambda: w.cameras() == ["lobby"], timeout_s=10, what="the worker leases the new camera")
+
+            def live_on_w1() -> bool:
+                cam = _cameras(bare_web)["lobby"]
+                return bool(cam["state"] == "live" and cam["worker"] == "w1" and cam["frames_processed"] > 0)
+
+            wait_for(live_on_w1, timeout_s=10, what="the panel live, run by w1")
+            assert time.monotonic() - t0 < 10  # "within seconds"
+            r = bare_web.get("/api/cameras/lobby/snapshot.jpg")  # nobody watches: asked for
+            assert r.status_code == 200, r.text
+            assert cv2.imdecode(np.frombuffer(r.content, np.uint8), cv2.IMREAD_COLOR) is not None
+
+            def lobby_cards() -> int:
+                cards = bare_web.get("/api/gallery").json()["cards"]
+                return sum(1 for c in cards if c["camera_id"] == "lobby" and c["crops"])
+
+            wait_for(lobby_cards, timeout_s=10, what="gallery cards with crops from the worker's feed")
+            assert bare_web.delete("/api/cameras/lobby").status_code == 204
+            wait_for(lambda: w.cameras() == [], timeout_s=5, what="the worker lets the camera go")
+            assert "lobby" not in _cameras(bare_web)
+        finally:
+            stop.set()
+            w.wake()
+            thread.join(20)
+    assert not thread.is_alive(), "the worker did not stop"

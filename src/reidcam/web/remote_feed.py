@@ -144,8 +144,6 @@ class RemoteFrames:
             cam.worker, cam.fps = feed.worker, feed.fps
             cam.frames_processed, cam.errors = feed.frames_processed, feed.errors
             cam.last_frame_at = time.monotonic()
-            if feed.image_jpeg is not None:
-                cam.last_picture_at = cam.last_frame_at
         observations = tuple(self._observation(feed.camera_id, o) for o in feed.observations)
         filed = FrameResult(
             Frame(feed.camera_id, feed.index, _NO_PICTURE, feed.captured_at, feed.name),
@@ -154,6 +152,9 @@ class RemoteFrames:
         )
         shown = self._shown(feed, observations)
         self.live.on_remote_frame(shown, filed)
+        if shown is not None:  # only now: a snapshot that sees the time finds the picture
+            with self._lock:
+                cam.last_picture_at = time.monotonic()
 
     def _observation(self, camera_id: str, o: FeedObservation) -> Observation:
         crop = None
