@@ -24,9 +24,11 @@ from contextlib import ExitStack, contextmanager
 from functools import partial
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from cluster_support import LEASE_TTL_S, wait_for
+from fastapi.testclient import TestClient
 from scene_support import (
     CAMERAS,
     Row,
@@ -40,12 +42,11 @@ from scene_support import (
 from broker.nats_support import NatsServer, broker_config
 from reidcam.broker.connection import BrokerClient
 from reidcam.broker.leases import CameraRegistry
-from reidcam.broker.settings import QueryPerson, SharedSettings
+from reidcam.broker.settings import QUERIES, SharedSettings
 from reidcam.cluster.memory_service import MemoryService, ServiceSettings
-from reidcam.cluster.sink import SHARED_QUERY_PREFIX
 from reidcam.cluster.worker import Worker, WorkerOptions
 from reidcam.commands.worker import serve_worker
-from reidcam.config import TrackerConfig
+from reidcam.config import AppConfig, TrackerConfig
 from reidcam.core.types import Sighting, Verdict
 from reidcam.identity import IdentityMemory, IdentitySettings
 from reidcam.identity.sink import IdentitySink
@@ -55,6 +56,7 @@ from reidcam.testing.fakes import FakeEmbedder
 from reidcam.testing.models import fake_models
 from reidcam.testing.scene import crop_of
 from reidcam.track import build_tracker
+from reidcam.web import Services, create_app
 
 pytestmark = pytest.mark.broker
 
@@ -74,7 +76,8 @@ def recording_decisions(models: Models) -> list[tuple]:
 
     def spy(vector, model_id, gallery, camera_id=None):  # type: ignore[no-untyped-def]
         d = original(vector, model_id, gallery, camera_id)
-        label = d.query_id.removeprefix(SHARED_QUERY_PREFIX) if d.query_id else None
+        # the one query person: "alice" here, the page's query id in the cluster
+        label = "alice" if d.query_id else None
         seen.append(decision_key(camera_id, d.verdict, label, d.similarity))
         return d
 
@@ -124,7 +127,13 @@ def cluster(url: str, data_dir: Path, expected: int) -> tuple[dict[Row, str], li
         return clients[-1]
 
     admin = connect()
-    SharedSettings(admin).open().set_queries([QueryPerson("alice", MODEL, alice_vectors())])
+    web = stack_web(connect(), data_dir / "web")
+    query_id = upload_alice(web)  # a user's photo of the query person, through the page
+    settings = SharedSettings(admin).open()
+    wait_for(lambda: settings.get(QUERIES), 10.0, "the page shares its query")
+    shared = settings.get(QUERIES)
+    assert [q.name for q in shared] == [query_id]  # type: ignore[union-attr]
+    np.testing.assert_allclose(shared[0].vectors, alice_vectors(), atol=1e-6)  # type: ignore[index]
     workers = []
     decisions: list[tuple] = []
     for name in ("w1", "w2"):
@@ -145,7 +154,7 @@ def cluster(url: str, data_dir: Path, expected: int) -> tuple[dict[Row, str], li
                             partial(serve_worker, w, stop), partial(stop_worker, w, stop), w.options.name
                         ))  # fmt: skip
                     for w in workers:  # the query reached each worker before any camera runs
-                        wait_for(lambda w=w: [i.label for i in w.models.gallery.identities()] == ["alice"],
+                        wait_for(lambda w=w: [i.label for i in w.models.gallery.identities()] == [query_id],
                                  10.0, f"{w.options.name} has the query")  # fmt: skip
                         decisions.append(recording_decisions(w.models))
                     registry = CameraRegistry(admin).open()
@@ -156,10 +165,31 @@ def cluster(url: str, data_dir: Path, expected: int) -> tuple[dict[Row, str], li
                     wait_for(lambda: service.stats.stored >= expected, 60.0, f"{expected} sightings stored")
                     time.sleep(1.0)  # anything beyond the expected count would show now
                 stats = {"service": vars(service.stats).copy(), "workers": [w.status() for w in workers]}
+                stats["web_matches"] = web.get("/api/matches", params={"limit": 500}).json()["matches"]
+                stats["query_id"] = query_id
             return stored_sightings(memory.engine), list(itertools.chain(*decisions)), stats
     finally:
+        web.__exit__(None, None, None)
         for c in reversed(clients):
             c.close()
+
+
+def stack_web(client: BrokerClient, data_dir: Path) -> TestClient:
+    """``reidcam serve --broker`` on fake models (the page's query is embedded by them)."""
+    services = Services(models=fake_models(), build_cameras=list, data_dir=data_dir, broker=client)
+    web = TestClient(create_app(AppConfig(), services))
+    web.__enter__()
+    return web
+
+
+def upload_alice(web: TestClient) -> str:
+    """Her photo (a lossless crop) uploaded as the query; the query's id."""
+    ok, png = cv2.imencode(".png", crop_of(ALICE))
+    assert ok
+    r = web.post("/api/query/upload", files={"file": ("alice.png", png.tobytes(), "image/png")},
+                 data={"label": "Alice"})  # fmt: skip
+    assert r.status_code == 200, r.text
+    return str(r.json()["query"]["query_id"])
 
 
 def test_two_workers_and_the_memory_service_give_the_single_process_answer(
@@ -176,6 +206,13 @@ def test_two_workers_and_the_memory_service_give_the_single_process_answer(
     # not vacuous: alice crosses both cameras, so one identity spans them and she is matched on both
     assert any(len({row[0] for row in group}) == 2 for group in partition(single))
     assert {d[0] for d in single_decisions if d[2] == "alice" and d[1] == Verdict.MATCH.value} == set(CAMERAS)
+    # the page over the broker shows those matches: on both cameras, each with a similarity the
+    # single process decided as a match there, under the label given with the photo
+    shown = [m for m in stats["web_matches"] if m["verdict"] == Verdict.MATCH.value]
+    assert {m["camera_id"] for m in shown} == set(CAMERAS)
+    assert {(m["query_id"], m["label"]) for m in shown} == {(stats["query_id"], "Alice")}
+    single_matches = {(d[0], d[3]) for d in single_decisions if d[1] == Verdict.MATCH.value}
+    assert {(m["camera_id"], round(m["similarity"], 5)) for m in shown} <= single_matches
     service = stats["service"]
     assert (service["stored"], service["duplicates"], service["rejected"]) == (len(single), 0, 0)
     assert sum(w.published for w in stats["workers"]) == len(single)

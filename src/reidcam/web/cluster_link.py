@@ -45,6 +45,9 @@ log = logging.getLogger(__name__)
 
 #: Feed messages waiting for the feed thread; past it the newest are dropped (live-only data).
 MAX_QUEUED = 2000
+#: A feed from an unknown camera reads the registry again at most this often (a new camera's
+#: first frames; a foreign deployment's cameras on the same broker cost one read a period).
+UNKNOWN_REFRESH_S = 0.5
 
 
 class ClusterLink:
@@ -89,6 +92,7 @@ class ClusterLink:
         self.dropped = 0
         self.bad_messages = 0
         self._last_ping = 0.0
+        self._unknown_refresh_at = 0.0
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> ClusterLink:
@@ -232,12 +236,25 @@ class ClusterLink:
             self._on_assignment(json.loads(data))
             return
         camera_id, kind = parse_subject(subject)
-        if camera_id not in self.cameras():
+        if camera_id not in self.cameras() and not self._learn(camera_id):
             return  # removed meanwhile, or a camera of another deployment on this broker
         if kind == "frame":
             self.remote.on_frame(decode_frame(data))
         elif kind == "status":
             self.remote.on_status(decode_status(data))
+
+    def _learn(self, camera_id: str) -> bool:
+        """A feed from a camera not in the last registry read: read it now (at most every
+        ``UNKNOWN_REFRESH_S``), so a new camera's first frames are not lost to the poll period."""
+        now = time.monotonic()
+        if now - self._unknown_refresh_at < UNKNOWN_REFRESH_S:
+            return False
+        self._unknown_refresh_at = now
+        try:
+            self._registry_changed()
+        except Exception as exc:  # broker away: the poll reads it later
+            log.debug("reading the camera registry: %s", self.client.scrub(str(exc)))
+        return camera_id in self.cameras()
 
     def status(self) -> dict[str, object]:
         """The broker connection and the feed's counters (no secret in any of it)."""
