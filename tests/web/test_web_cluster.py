@@ -55,6 +55,7 @@ def worker(nats: NatsServer) -> Iterator[BrokerClient]:
         registry = CameraRegistry(c).open()
         for cid in registry.cameras():  # each test starts with an empty registry
             registry.remove(cid)
+        SharedSettings(c).open().set_queries([])  # and nobody looked for
         yield c
 
 
@@ -173,6 +174,55 @@ def test_feed_fills_gallery_query_goes_to_workers_and_matches_show(
     wait_for(lambda: web.get("/api/matches").json()["total"] == 1, what="the worker's match on the page")
     match = web.get("/api/matches").json()["matches"][0]
     assert match["query_id"] == qid and match["label"] == "Alice" and match["camera_id"] == "cam0"
+
+
+def test_two_web_servers_share_one_query_set(
+    web: TestClient,
+    worker: BrokerClient,
+    nats: NatsServer,
+    make_services: Callable[..., Services],
+    tmp_path: Path,
+) -> None:
+    """Replicas behind a proxy: a query chosen on one server is the query on the other (label and
+    matches), a query added on the other joins it (ids never collide), and Clear on either ends it."""
+    img = np.full((128, 64, 3), (30, 30, 220), np.uint8)
+    ok, png = cv2.imencode(".png", img)
+    assert ok
+    r = web.post(
+        "/api/query/upload", files={"file": ("a.png", png.tobytes(), "image/png")}, data={"label": "Alice"}
+    )
+    assert r.status_code == 200, r.text
+    alice = r.json()["query"]["query_id"]
+    with (
+        BrokerClient(broker_config(nats.url)) as broker,
+        TestClient(create_app(fake_config(), make_services(broker=broker, data_dir=tmp_path / "b"))) as other,
+    ):
+        # a server started after the query was chosen takes it over at start
+        [q] = other.get("/api/query").json()["queries"]
+        assert (q["query_id"], q["label"], q["source"]) == (alice, "Alice", "shared")
+        decision = {"verdict": "match", "query_id": f"shared:{alice}", "similarity": 0.91,
+                    "runner_up_id": None, "runner_up_similarity": None, "threshold": 0.7,
+                    "reason": "above threshold"}  # fmt: skip
+        _publish(worker, frame_subject("cam0"), encode_frame(_frame(0, decision=decision)))
+        for page in (web, other):  # both servers show the worker's match, under her label
+            wait_for(lambda page=page: page.get("/api/matches").json()["total"] == 1, what="the match")
+            [m] = page.get("/api/matches").json()["matches"]
+            assert (m["query_id"], m["label"]) == (alice, "Alice")
+        r = other.post("/api/query/upload", files={"file": ("b.png", png.tobytes(), "image/png")},
+                       data={"label": "Bob", "replace": "false"})  # fmt: skip
+        assert r.status_code == 200, r.text
+        bob = r.json()["query"]["query_id"]
+        assert bob != alice
+        wait_for(lambda: {q["label"] for q in web.get("/api/query").json()["queries"]} == {"Alice", "Bob"},
+                 what="the other server's added query on the first")  # fmt: skip
+        people = SharedSettings(worker).open().get(QUERIES)
+        assert isinstance(people, tuple)
+        assert sorted((p.name, p.label) for p in people) == sorted([(alice, "Alice"), (bob, "Bob")])
+        assert web.delete("/api/query").status_code == 200
+        wait_for(
+            lambda: other.get("/api/query").json()["queries"] == [], what="Clear reaches the other server"
+        )
+        assert SharedSettings(worker).open().get(QUERIES) == ()
 
 
 def test_pictures_are_asked_for_only_while_watched(web: TestClient, worker: BrokerClient) -> None:

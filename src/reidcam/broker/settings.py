@@ -44,6 +44,7 @@ class QueryPerson:
     name: str
     model_id: str
     vectors: NDArray[np.float32]
+    label: str = ""  # what the pages call the person; "" in messages older than labels
 
     def __post_init__(self) -> None:
         v = np.ascontiguousarray(self.vectors, dtype=np.float32)
@@ -55,8 +56,15 @@ class QueryPerson:
 
     def to_json(self) -> dict[str, object]:
         raw = self.vectors.astype("<f4", copy=False).tobytes()
-        return {"name": self.name, "model_id": self.model_id, "dim": int(self.vectors.shape[1]),
-                "vectors": base64.b64encode(raw).decode()}  # fmt: skip
+        out: dict[str, object] = {
+            "name": self.name,
+            "model_id": self.model_id,
+            "dim": int(self.vectors.shape[1]),
+            "vectors": base64.b64encode(raw).decode(),
+        }
+        if self.label:
+            out["label"] = self.label
+        return out
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> QueryPerson:
@@ -66,7 +74,8 @@ class QueryPerson:
             raise ValueError(
                 f"query {d.get('name')!r}: {len(raw)} bytes is not a whole number of {dim}-d vectors"
             )
-        return cls(str(d["name"]), str(d["model_id"]), np.frombuffer(raw, "<f4").reshape(-1, dim))
+        vectors = np.frombuffer(raw, "<f4").reshape(-1, dim)
+        return cls(str(d["name"]), str(d["model_id"]), vectors, str(d.get("label") or ""))
 
 
 def decode_setting(key: str, value: bytes) -> object:

@@ -16,6 +16,7 @@ their feeds (``ClusterLink``). So here:
 from __future__ import annotations
 
 import logging
+import secrets
 import time
 from typing import Any
 
@@ -27,6 +28,7 @@ from reidcam.capture.urls import describe_source, redact_text
 from reidcam.cluster.registry import registry_entry
 from reidcam.config import AppConfig, CameraConfig
 from reidcam.core.status import SourceState
+from reidcam.core.types import Embeddings
 from reidcam.pipeline.camera_set import DuplicateCamera, UnknownCamera
 from reidcam.web.cluster_link import ClusterLink
 from reidcam.web.controller import Controller
@@ -58,11 +60,14 @@ class ClusterController(Controller):
             self.remote,
             on_cameras=lambda ids: self._cameras_changed(),
             on_threshold=self._shared_threshold,
+            on_queries=self._adopt_queries,
             on_assignment=self._assignment,
             watched=lambda: self.live.frames.watchers > 0,
             on_tick=self._share_queries,
         )
         self._camera_configs = ()
+        # Query ids of this server cannot collide with another server's in the shared settings.
+        self.queries.id_prefix = f"q{secrets.token_hex(3)}-"
         self._queries_unshared = False
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -72,6 +77,9 @@ class ClusterController(Controller):
         shared = self.link.shared_threshold()
         if shared is not None:
             self._apply_threshold(shared)
+        people = self.link.shared_queries()
+        if people:  # the query the workers look for now (set by another server, or before a restart)
+            self._adopt_queries(people)
 
     def shutdown(self) -> None:
         self.link.stop()
@@ -202,8 +210,9 @@ class ClusterController(Controller):
         poll tries again every period (the page keeps the query meanwhile)."""
         if not self._queries_unshared:
             return
+        labels = self.queries.labels()
         people = [
-            QueryPerson(ident.query_id, ident.model_id, ident.vectors)
+            QueryPerson(ident.query_id, ident.model_id, ident.vectors, labels.get(ident.query_id, ""))
             for ident in self.models.gallery.identities()
         ]
         try:
@@ -213,6 +222,20 @@ class ClusterController(Controller):
                       self.link.client.scrub(str(exc)))  # fmt: skip
             return
         self._queries_unshared = False
+
+    def _adopt_queries(self, people: tuple[QueryPerson, ...]) -> None:
+        """(Broker loop.) The shared query people changed (another web server): they become this
+        server's, so every page behind any server shows the same query and its matches."""
+        model = self.models.embedder.model_id
+        usable = [p for p in people if p.model_id == model]
+        if len(usable) < len(people):
+            log.warning("shared query people of another ReID model ignored: %s",
+                        ", ".join(sorted({p.model_id for p in people} - {model})))  # fmt: skip
+        entries = [(p.name, p.label, Embeddings(p.vectors, p.model_id)) for p in usable]
+        if self.queries.adopt(entries):
+            if not entries:
+                self.live.cards.pin(set(), replace=True)
+            Controller._queries_changed(self)  # shown here, not shared back
 
     @property
     def queries_shared(self) -> bool:

@@ -37,7 +37,7 @@ from reidcam.broker.feed import (
     watch_subject,
 )
 from reidcam.broker.leases import CameraRegistry
-from reidcam.broker.settings import THRESHOLD, QueryPerson, SettingsWatch, SharedSettings
+from reidcam.broker.settings import QUERIES, THRESHOLD, QueryPerson, SettingsWatch, SharedSettings
 from reidcam.cluster.memory_service import ASSIGNMENT_PREFIX
 from reidcam.web.remote_feed import RemoteFrames
 
@@ -55,6 +55,7 @@ class ClusterLink:
 
     ``on_cameras(ids)``: the registry's camera set changed (called on the link's thread);
     ``on_threshold(value)``: another server changed the threshold (on the broker loop);
+    ``on_queries(people)``: another server changed the query people (on the broker loop);
     ``on_assignment(event)``: a sighting landed in an identity (on the feed thread);
     ``on_tick()``: every poll period, on the link's thread (retries of what the broker refused).
     """
@@ -66,6 +67,7 @@ class ClusterLink:
         *,
         on_cameras: Callable[[list[str]], None],
         on_threshold: Callable[[float | None], None],
+        on_queries: Callable[[tuple[QueryPerson, ...]], None],
         on_assignment: Callable[[dict[str, Any]], None],
         watched: Callable[[], bool],
         on_tick: Callable[[], None] = lambda: None,
@@ -75,6 +77,7 @@ class ClusterLink:
         self.remote = remote
         self._on_cameras = on_cameras
         self._on_threshold = on_threshold
+        self._on_queries = on_queries
         self._on_assignment = on_assignment
         self._watched = watched
         self._on_tick = on_tick
@@ -86,6 +89,7 @@ class ClusterLink:
         self._cameras: dict[str, dict[str, object]] = {}
         self._lock = threading.Lock()
         self._threshold_rev = 0
+        self._queries_rev = 0
         self._queue: queue.Queue[tuple[str, bytes] | None] = queue.Queue(MAX_QUEUED)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -192,7 +196,15 @@ class ClusterLink:
 
     def set_queries(self, people: list[QueryPerson]) -> None:
         assert self._settings is not None
-        self._settings.set_queries(people)
+        rev = self._settings.set_queries(people)
+        with self._lock:
+            self._queries_rev = max(self._queries_rev, rev)
+
+    def shared_queries(self) -> tuple[QueryPerson, ...] | None:
+        """The query people in the shared settings now (None: never set)."""
+        assert self._settings is not None
+        value = self._settings.get(QUERIES)
+        return None if value is None else tuple(value)  # type: ignore[arg-type]
 
     def shared_threshold(self) -> float | None:
         assert self._settings is not None
@@ -200,6 +212,13 @@ class ClusterLink:
         return None if value is None else float(value)  # type: ignore[arg-type]
 
     def _setting_changed(self, key: str, value: object | None, revision: int) -> None:
+        if key == QUERIES:
+            with self._lock:
+                if revision <= self._queries_rev:  # ours, or older than ours
+                    return
+                self._queries_rev = revision
+            self._on_queries(() if value is None else tuple(value))  # type: ignore[arg-type]
+            return
         if key != THRESHOLD:
             return
         with self._lock:

@@ -11,13 +11,14 @@ from typing import Literal
 import numpy as np
 from numpy.typing import NDArray
 
+from reidcam.core.types import Embeddings
 from reidcam.identity import IdentityMemory
 from reidcam.match.gallery import Gallery
 from reidcam.reid.backends.base import Embedder
 from reidcam.reid.enroll import enroll
 from reidcam.web.crop_index import QUERY_DIR, CropIndex
 
-QuerySource = Literal["crops", "upload", "memory"]
+QuerySource = Literal["crops", "upload", "memory", "shared"]
 #: Query ids of identities restored from the identity memory start with this.
 MEMORY_PREFIX = "idn_"
 
@@ -41,10 +42,12 @@ class QueryBook:
     the gallery is never empty in between and a failed embedding changes nothing.
     """
 
-    def __init__(self, gallery: Gallery, embedder: Embedder, crops: CropIndex) -> None:
+    def __init__(self, gallery: Gallery, embedder: Embedder, crops: CropIndex, id_prefix: str = "q") -> None:
         self.gallery = gallery
         self.embedder = embedder
         self.crops = crops
+        # Query ids are f"{id_prefix}{n}"; web servers sharing queries each need their own prefix.
+        self.id_prefix = id_prefix
         self._lock = threading.Lock()
         self._n = 0
         self._records: dict[str, QueryRecord] = {}
@@ -65,7 +68,7 @@ class QueryBook:
         """
         with self._lock:
             self._n += 1
-            qid = f"q{self._n}"
+            qid = f"{self.id_prefix}{self._n}"
             others = [] if replace else list(self._records.values())
             name = label or ("query" if not others else f"query {len(others) + 1}")
             enroll(self.gallery, self.embedder, qid, images, label=name, source=source, cameras=cameras)
@@ -106,6 +109,28 @@ class QueryBook:
                 if ident.query_id not in self._records:
                     self._records[ident.query_id] = QueryRecord(ident.query_id, ident.label, "memory", now)
             return len(restored)
+
+    def adopt(self, people: Sequence[tuple[str, str, Embeddings]]) -> bool:
+        """Make the queries exactly ``people`` (query id, label, embeddings): the set another
+        web server shared. Queries of this server that are in it keep their images; the others
+        go; new ones come without images (source 'shared'). True when anything changed."""
+        with self._lock:
+            wanted = {qid: (label, emb) for qid, label, emb in people}
+            gone = [qid for qid in self._records if qid not in wanted]
+            for qid in gone:
+                self.gallery.remove(qid)
+                del self._records[qid]
+            now, changed = time.time(), bool(gone)
+            for qid, (label, emb) in wanted.items():
+                record = self._records.get(qid)
+                if record is not None:
+                    if record.label != label and label:
+                        record.label, changed = label, True
+                    continue
+                self.gallery.add(qid, emb, label=label or qid, source="shared")
+                self._records[qid] = QueryRecord(qid, label or qid, "shared", now)
+                changed = True
+            return changed
 
     def clear(self) -> None:
         with self._lock:

@@ -235,7 +235,7 @@ class QuerySelectIn(BaseModel):
 class QueryOut(BaseModel):
     query_id: str
     label: str
-    source: Literal["crops", "upload", "memory"]
+    source: Literal["crops", "upload", "memory", "shared"]
     created_at: float
     images: list[CropOut]
 
