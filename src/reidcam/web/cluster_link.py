@@ -48,6 +48,8 @@ MAX_QUEUED = 2000
 #: A feed from an unknown camera reads the registry again at most this often (a new camera's
 #: first frames; a foreign deployment's cameras on the same broker cost one read a period).
 UNKNOWN_REFRESH_S = 0.5
+#: How often the watch thread looks whether somebody watches (pings go every WATCH_EVERY_S).
+WATCH_CHECK_S = 0.25
 
 
 class ClusterLink:
@@ -106,7 +108,12 @@ class ClusterLink:
         for subject in (CAMERA_SUBJECTS, f"{ASSIGNMENT_PREFIX}.>"):
             self._subs.append(self.client.call(self.client.nc.subscribe(subject, cb=self._enqueue)))
         self._watch = self._settings.watch_revisions(self._setting_changed)
-        for name, target in (("reidcam-feed", self._feed_loop), ("reidcam-registry", self._poll_loop)):
+        threads = (
+            ("reidcam-feed", self._feed_loop),
+            ("reidcam-registry", self._poll_loop),
+            ("reidcam-watch", self._watch_loop),
+        )
+        for name, target in threads:
             t = threading.Thread(target=target, name=name, daemon=True)
             t.start()
             self._threads.append(t)
@@ -164,8 +171,13 @@ class ClusterLink:
                 self._registry_changed()
             except Exception as exc:  # broker away: keep the last registry; the status says so
                 log.debug("reading the camera registry: %s", self.client.scrub(str(exc)))
-            self._ping_watched()
             self._on_tick()
+
+    def _watch_loop(self) -> None:
+        """Its own thread: a registry read that takes long must not hold back the pictures of a
+        page just opened (the first ping goes within ``WATCH_CHECK_S`` of the first viewer)."""
+        while not self._stop.wait(WATCH_CHECK_S):
+            self._ping_watched()
 
     def _ping_watched(self) -> None:
         """Ask the workers for pictures while somebody watches (a ping per camera)."""
