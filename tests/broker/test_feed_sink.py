@@ -9,13 +9,12 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 
 import cv2
 import numpy as np
 import pytest
 from nats_support import NatsServer, broker_config
-from worker_support import FPS
+from worker_support import FPS, running
 
 from reidcam.broker.connection import BrokerClient
 from reidcam.broker.feed import (
@@ -32,7 +31,6 @@ from reidcam.broker.health import HealthReporter, health_key, read_health
 from reidcam.broker.leases import CameraRegistry
 from reidcam.cluster.feed_sink import FeedOptions, LiveFeedSink
 from reidcam.cluster.worker import Worker, WorkerOptions
-from reidcam.commands.worker import serve_worker
 from reidcam.core.events import FanOutSink, FrameResult, Observation
 from reidcam.core.types import Frame, MatchDecision, Verdict
 from reidcam.pipeline.runner import Runner
@@ -223,20 +221,6 @@ def test_broker_away_drops_the_feed_without_slowing_the_camera(own_nats_server: 
 
 
 # -- a worker: status of a failed camera, health in KV ------------------------------------------
-
-
-@contextmanager
-def running(worker: Worker) -> Iterator[Worker]:
-    stop = threading.Event()
-    thread = threading.Thread(target=serve_worker, args=(worker, stop), daemon=True)
-    thread.start()
-    try:
-        yield worker
-    finally:
-        stop.set()
-        worker.wake()
-        thread.join(20)
-        assert not thread.is_alive(), "the worker did not stop"
 
 
 def test_worker_feed_failed_camera_status_and_health_key(own_nats_server: NatsServer) -> None:

@@ -12,21 +12,18 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import pytest
 from nats_support import NatsServer, broker_config, free_port
-from worker_support import MODEL, SCRIPT, make_worker
+from worker_support import MODEL, SCRIPT, make_worker, running
 
 from reidcam.broker.connection import BrokerClient
 from reidcam.broker.health import HEALTH_TTL_S, read_health
 from reidcam.broker.leases import CameraLeases, CameraRegistry
 from reidcam.broker.settings import QueryPerson, SharedSettings
 from reidcam.broker.streams import SightingConsumer, setup_sightings_stream
-from reidcam.cluster.worker import Worker
-from reidcam.commands.worker import serve_worker
 
 log = logging.getLogger(__name__)
 pytestmark = pytest.mark.broker
@@ -57,23 +54,6 @@ def connect(own_nats_server: NatsServer) -> Iterator[Callable[[], BrokerClient]]
     yield make
     for c in reversed(clients):
         c.close()
-
-
-@contextmanager
-def running(worker: Worker) -> Iterator[Worker]:
-    """``worker`` running its control loop on a thread (``serve_worker``, as the command does)."""
-    import threading
-
-    stop = threading.Event()
-    thread = threading.Thread(target=serve_worker, args=(worker, stop), daemon=True)
-    thread.start()
-    try:
-        yield worker
-    finally:
-        stop.set()
-        worker.wake()
-        thread.join(20)
-        assert not thread.is_alive(), "the worker did not stop"
 
 
 def registry_with(client: BrokerClient, cameras: dict[str, dict[str, object]]) -> CameraRegistry:

@@ -10,21 +10,17 @@ leases and settings watch on one connection, fake models on the looping syntheti
 from __future__ import annotations
 
 import signal
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import pytest
 from nats_support import NatsServer, broker_config
 from recording_worker import RecordingWorker
-from worker_support import MODEL
+from worker_support import MODEL, running
 
 from reidcam.broker.connection import BrokerClient
 from reidcam.broker.leases import CameraRegistry
 from reidcam.broker.streams import SightingConsumer, setup_sightings_stream
-from reidcam.cluster.worker import Worker, WorkerOptions
-from reidcam.commands.worker import serve_worker
+from reidcam.cluster.worker import WorkerOptions
 from reidcam.testing.live import scene_camera
 from reidcam.testing.models import fake_models
 
@@ -39,20 +35,6 @@ def wait_for(what: str, check, timeout_s: float = 20.0) -> None:  # type: ignore
         if time.monotonic() > deadline:
             raise AssertionError(f"not within {timeout_s} s: {what}")
         time.sleep(0.05)
-
-
-@contextmanager
-def running(worker: Worker) -> Iterator[Worker]:
-    stop = threading.Event()
-    thread = threading.Thread(target=serve_worker, args=(worker, stop), daemon=True)
-    thread.start()
-    try:
-        yield worker
-    finally:
-        stop.set()
-        worker.wake()
-        thread.join(30)
-        assert not thread.is_alive(), "the worker did not stop"
 
 
 def drain(consumer: SightingConsumer, into: list[str], quiet_s: float = 1.0) -> None:

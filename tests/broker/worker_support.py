@@ -8,6 +8,9 @@ fakes instead of real models: the worker-death tests SIGKILL it.
 from __future__ import annotations
 
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from nats_support import broker_config
@@ -29,6 +32,23 @@ def make_worker(client: BrokerClient, name: str, max_cameras: int | None = None)
     the synthetic scene's cameras (``reidcam.testing.live.scene_camera``)."""
     options = WorkerOptions(name=name, max_cameras=max_cameras, poll_s=0.2, flush_timeout_s=3.0)
     return Worker(client, fake_models(), lambda cam: scene_camera(cam, fps=FPS), options)
+
+
+@contextmanager
+def running(worker: Worker) -> Iterator[Worker]:
+    """``worker`` running its control loop on a thread (``serve_worker``, as the command does)."""
+    from reidcam.commands.worker import serve_worker
+
+    stop = threading.Event()
+    thread = threading.Thread(target=serve_worker, args=(worker, stop), daemon=True)
+    thread.start()
+    try:
+        yield worker
+    finally:
+        stop.set()
+        worker.wake()
+        thread.join(30)
+        assert not thread.is_alive(), "the worker did not stop"
 
 
 def main(argv: list[str]) -> int:
