@@ -360,3 +360,42 @@ def test_a_camera_added_in_the_page_runs_on_a_real_worker_and_goes_when_removed(
             w.wake()
             thread.join(20)
     assert not thread.is_alive(), "the worker did not stop"
+
+
+def test_the_page_reconnects_after_a_broker_restart(
+    tmp_path: Path, make_services: Callable[..., Services]
+) -> None:
+    """The broker (file store) stops under a running page and comes back: the page says it is
+    away, keeps its cameras, and afterwards follows the feed, the settings and the registry again
+    and writes to them, without a restart of its own."""
+    need_nats_server()
+    srv = NatsServer(tmp_path / "nats").start()
+    try:
+        with (
+            BrokerClient(broker_config(srv.url)) as w,
+            BrokerClient(broker_config(srv.url)) as broker,
+            TestClient(create_app(fake_config(), make_services(broker=broker))) as web,
+        ):
+            registry = CameraRegistry(w).open()
+            registry.put("cam0", {"source": "rtsp://10.0.0.7/live"})
+            wait_for(lambda: list(_cameras(web)) == ["cam0"], what="the registry's camera")
+            srv.stop()
+            wait_for(
+                lambda: "broker" in (web.get("/api/status").json()["error"] or ""), what="broker away, said"
+            )
+            assert list(_cameras(web)) == ["cam0"]  # the last registry read is kept
+            srv.start()
+            wait_for(lambda: web.get("/api/status").json()["error"] is None, timeout_s=20, what="reconnected")
+            wait_for(lambda: w.connected, timeout_s=20, what="the worker's client reconnected")
+            _publish(w, frame_subject("cam0"), encode_frame(_frame(0)))  # the feed subscription is back
+            wait_for(lambda: _cameras(web)["cam0"]["frames_processed"] > 0, what="a frame after the restart")
+            settings = SharedSettings(w).open()
+            assert web.put("/api/threshold", json={"threshold": 0.74}).status_code == 200
+            assert settings.get(THRESHOLD) == 0.74  # the page writes again
+            settings.set_threshold(0.79)  # and follows another server's change again
+            wait_for(lambda: web.get("/api/threshold").json()["threshold"] == 0.79, timeout_s=15,
+                     what="the settings watch is back")  # fmt: skip
+            registry.put("cam1", {"source": "rtsp://10.0.0.8/live"})
+            wait_for(lambda: list(_cameras(web)) == ["cam0", "cam1"], what="the registry read is back")
+    finally:
+        srv.stop()
