@@ -399,3 +399,27 @@ def test_the_page_reconnects_after_a_broker_restart(
             wait_for(lambda: list(_cameras(web)) == ["cam0", "cam1"], what="the registry read is back")
     finally:
         srv.stop()
+
+
+def test_cluster_lists_the_live_workers_and_memory_services(
+    web: TestClient, worker: BrokerClient, client: TestClient
+) -> None:
+    from reidcam.broker.health import HealthReporter, health_key
+
+    reporters = [
+        HealthReporter(worker, health_key("worker", "w7"), lambda: {"cameras": ["cam0"]}, every_s=0.2),
+        HealthReporter(worker, health_key("memory", "m1"), lambda: {"stored": 12}, every_s=0.2),
+    ]
+    for r in reporters:
+        r.start()
+    try:
+        wait_for(lambda: "w7" in web.get("/api/cluster").json()["workers"], what="the worker's health")
+        out = web.get("/api/cluster").json()
+        assert out["workers"]["w7"] == {"cameras": ["cam0"]} and out["memory"]["m1"] == {"stored": 12}
+        assert out["broker"]["state"] == "connected"
+    finally:
+        reporters[0].stop(delete=True)  # a clean stop deletes its key: gone from the list at once
+    wait_for(lambda: "w7" not in web.get("/api/cluster").json()["workers"], what="the stopped worker gone")
+    reporters[1].stop(delete=True)
+    r = client.get("/api/cluster")  # one machine: there is no cluster
+    assert r.status_code == 404 and "--broker" in r.json()["detail"]

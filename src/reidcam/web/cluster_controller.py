@@ -22,7 +22,9 @@ from typing import Any
 
 from fastapi import HTTPException, status
 
+from reidcam.broker.errors import BrokerError
 from reidcam.broker.feed import WATCH_FOR_S
+from reidcam.broker.health import read_health
 from reidcam.broker.settings import QueryPerson
 from reidcam.capture.urls import describe_source, redact_text
 from reidcam.cluster.registry import registry_entry
@@ -34,7 +36,7 @@ from reidcam.web.cluster_link import ClusterLink
 from reidcam.web.controller import Controller
 from reidcam.web.hub import EventHub
 from reidcam.web.remote_feed import RemoteFrames
-from reidcam.web.schemas import CameraOut, RunnerOut, seen_out
+from reidcam.web.schemas import CameraOut, ClusterOut, RunnerOut, seen_out
 from reidcam.web.services import Services
 from reidcam.web.state import LiveState
 
@@ -104,6 +106,17 @@ class ClusterController(Controller):
             away = f" for {st.disconnected_for_s:.0f} s" if st.disconnected_for_s else ""
             error = f"broker {st.state}{away}: {st.last_error or 'no answer'}"
         return RunnerOut(running=True, stopping=False, error=error)
+
+    def cluster(self) -> ClusterOut:
+        """Read on demand (each read lists the health bucket): the processes whose health key
+        has not lapsed, i.e. that reported within the last few seconds."""
+        try:
+            health = read_health(self.link.client)
+        except Exception as exc:  # broker away or slow: the caller answers 503
+            raise BrokerError(self.link.client.scrub(str(exc) or type(exc).__name__)) from exc
+        workers = {k.split(".", 1)[1]: v for k, v in health.items() if k.startswith("worker.")}
+        memory = {k.split(".", 1)[1]: v for k, v in health.items() if k.startswith("memory.")}
+        return ClusterOut(broker=self.link.status(), workers=workers, memory=memory)
 
     def snapshot(self, camera_id: str) -> tuple[int, bytes] | None:
         """A picture the worker sent lately; else one is asked for and awaited for a moment (a

@@ -27,7 +27,7 @@ from reidcam.pipeline.runner import Runner
 from reidcam.reid.enroll import PersonPick, pick_person, read_image
 from reidcam.web.hub import Beacon, EventHub
 from reidcam.web.live_queries import QueryBook, QueryRecord, QuerySource
-from reidcam.web.schemas import CameraOut, QueryOut, RunnerOut, StorageOut, crop_out, seen_out
+from reidcam.web.schemas import CameraOut, ClusterOut, QueryOut, RunnerOut, StorageOut, crop_out, seen_out
 from reidcam.web.services import Services
 from reidcam.web.state import LiveState
 
@@ -182,6 +182,10 @@ class Controller:
             last_error_at=None if latest is None else latest.last_error_at,
             sightings_failed=self._sightings_failed + (0 if sink is None else sink.failed),
         )
+
+    def cluster(self) -> ClusterOut | None:
+        """The workers and memory services (distributed mode); None on one machine."""
+        return None
 
     def snapshot(self, camera_id: str) -> tuple[int, bytes] | None:
         """The newest frame of a camera with its overlays (JPEG), None before the first one."""

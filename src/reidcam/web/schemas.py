@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
@@ -181,6 +181,14 @@ class StorageOut(BaseModel):
     last_error: str | None
     last_error_at: float | None
     sightings_failed: int = Field(description="closed sightings the identity database could not store")
+
+
+class ClusterOut(BaseModel):
+    """The distributed mode at a glance: this server's broker link and every live process."""
+
+    broker: dict[str, Any] = Field(description="this server's connection and live-feed counters")
+    workers: dict[str, dict[str, Any]] = Field(description="worker name -> its last health report")
+    memory: dict[str, dict[str, Any]] = Field(description="memory service name -> its last health report")
 
 
 class StatusOut(BaseModel):

@@ -4,15 +4,34 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 
+from reidcam.broker.errors import BrokerError
 from reidcam.web.controller import Controller
 from reidcam.web.listcache import cached_list
 from reidcam.web.routes.deps import controller
-from reidcam.web.schemas import RunnerOut, StatusOut, ThresholdIn, ThresholdOut
+from reidcam.web.schemas import ClusterOut, Error, RunnerOut, StatusOut, ThresholdIn, ThresholdOut
 
 router = APIRouter(tags=["control"])
 Ctrl = Annotated[Controller, Depends(controller)]
+
+
+@router.get(
+    "/cluster",
+    response_model=ClusterOut,
+    responses={404: {"model": Error, "description": "one machine: no broker"}, 503: {"model": Error}},
+)
+def get_cluster(ctrl: Ctrl) -> ClusterOut:
+    """The distributed mode's processes: live workers and memory services with their health."""
+    try:
+        out = ctrl.cluster()
+    except BrokerError as exc:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, f"the broker did not answer: {exc}") from exc
+    if out is None:
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND, "one machine: start with --broker for the distributed mode"
+        )
+    return out
 
 
 @router.get("/status", response_model=StatusOut)
