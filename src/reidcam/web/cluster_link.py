@@ -186,18 +186,18 @@ class ClusterLink:
             return
         self._last_ping = now
         for camera_id in self.cameras():
-            try:
-                self.client.call(self.client.nc.publish(watch_subject(camera_id), b"{}"))
-            except Exception as exc:
-                log.debug("watch ping for %s: %s", camera_id, self.client.scrub(str(exc)))
-                return
+            if not self.ask_picture(camera_id):
+                return  # the broker is away: the next period tries again
 
-    def ask_picture(self, camera_id: str) -> None:
-        """One watch ping for one camera (a snapshot request): its worker sends pictures a while."""
+    def ask_picture(self, camera_id: str) -> bool:
+        """One watch ping for one camera: its worker sends pictures a while. False when the
+        broker did not take it."""
         try:
             self.client.call(self.client.nc.publish(watch_subject(camera_id), b"{}"))
         except Exception as exc:
             log.debug("watch ping for %s: %s", camera_id, self.client.scrub(str(exc)))
+            return False
+        return True
 
     # -- shared settings ---------------------------------------------------------------------
     def set_threshold(self, value: float) -> None:

@@ -18,7 +18,7 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
@@ -202,17 +202,5 @@ class RemoteFrames:
         sx = image.shape[1] / max(1, feed.width)
         sy = image.shape[0] / max(1, feed.height)
         scale = np.asarray([sx, sy, sx, sy], np.float32)
-        scaled = tuple(
-            Observation(
-                o.detection_index,
-                o.xyxy * scale,
-                o.confidence,
-                o.track_id,
-                None,
-                o.quality_ok,
-                o.quality_reason,
-                o.decision,
-            )
-            for o in observations
-        )
+        scaled = tuple(replace(o, xyxy=o.xyxy * scale, crop=None) for o in observations)
         return FrameResult(Frame(feed.camera_id, feed.index, image, feed.captured_at, feed.name), scaled)
