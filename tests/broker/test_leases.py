@@ -131,7 +131,7 @@ def test_registry_lists_added_and_removed_cameras(client):
 def test_reading_the_registry_leaves_no_consumer_behind(client):
     """A worker reads the registry every second: each read's consumer must go soon after it
     (nats-py's ``kv.keys()`` left one for 5 minutes: ~300 idle consumers per worker)."""
-    from reidcam.broker.leases import REGISTRY_READ_INACTIVE_S
+    from reidcam.broker.kv import READ_INACTIVE_S
 
     reg = CameraRegistry(client).open()
     try:
@@ -142,7 +142,7 @@ def test_reading_the_registry_leaves_no_consumer_behind(client):
         reg.remove("c3")  # the last message of the bucket is a delete
         for _ in range(10):
             assert reg.cameras() == {"c1": {"source": "a2"}, "c2": {"source": "b"}}
-        deadline = time.monotonic() + 3 * REGISTRY_READ_INACTIVE_S + 5
+        deadline = time.monotonic() + 3 * READ_INACTIVE_S + 5
         while time.monotonic() < deadline:
             left = client.call(client.js.stream_info("KV_reidcam-cameras")).state.consumer_count
             if left == 0:

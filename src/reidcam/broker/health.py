@@ -20,7 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from reidcam.broker.connection import BrokerClient
-from reidcam.broker.leases import open_bucket
+from reidcam.broker.kv import open_bucket, read_bucket
 
 log = logging.getLogger(__name__)
 
@@ -114,21 +114,11 @@ def read_health(client: BrokerClient, ttl_s: float = HEALTH_TTL_S) -> dict[str, 
 
 async def read_health_async(client: BrokerClient, ttl_s: float = HEALTH_TTL_S) -> dict[str, dict[str, Any]]:
     """(On the loop.) ``read_health`` for code already on the broker loop."""
-    from nats.js.errors import KeyDeletedError, KeyNotFoundError, NoKeysError
-
     kv = await open_bucket(client, HEALTH_BUCKET, ttl_s)
-    try:
-        keys = await kv.keys()
-    except NoKeysError:
-        return {}
     out: dict[str, dict[str, Any]] = {}
-    for key in sorted(keys):
+    for key, raw in sorted((await read_bucket(client, kv)).items()):
         try:
-            entry = await kv.get(key)
-        except (KeyNotFoundError, KeyDeletedError):
-            continue  # lapsed or deleted since the listing
-        try:
-            value = json.loads(entry.value or b"")
+            value = json.loads(raw or b"")
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             log.debug("health %s: not JSON: %s", key, exc)
             continue

@@ -31,6 +31,7 @@ from typing import Any
 
 from reidcam.broker.connection import BrokerClient
 from reidcam.broker.errors import BrokerError, LeaseLostError
+from reidcam.broker.kv import open_bucket, read_bucket
 
 log = logging.getLogger(__name__)
 
@@ -63,25 +64,6 @@ class Lease:
     acquired_at: float
 
 
-async def open_bucket(client: BrokerClient, name: str, ttl_s: float | None) -> Any:
-    """(On the loop.) Open or create a file-backed KV bucket, checking an existing one's TTL."""
-    from nats.js.api import KeyValueConfig, StorageType
-    from nats.js.errors import BucketNotFoundError
-
-    try:
-        kv = await client.js.key_value(name)
-    except BucketNotFoundError:
-        config = KeyValueConfig(bucket=name, history=1, ttl=ttl_s, storage=StorageType.FILE)
-        return await client.js.create_key_value(config)
-    have = (await kv.status()).ttl or None
-    if ttl_s is not None and (have is None or abs(have - ttl_s) > 1e-3):
-        raise BrokerError(
-            f"the broker's {name} bucket has a lease TTL of {have} s, this process is set to {ttl_s} s: "
-            "every worker must use the same broker.lease_ttl_s (or delete the bucket to change it)"
-        )
-    return kv
-
-
 class CameraLeases:
     """Take, renew and release camera leases as ``holder`` (a unique worker name)."""
 
@@ -94,7 +76,7 @@ class CameraLeases:
         self._kv: Any = None
 
     def open(self) -> CameraLeases:
-        self._kv = self.client.call(open_bucket(self.client, LEASE_BUCKET, self.ttl_s))
+        self._kv = self.client.call(open_bucket(self.client, LEASE_BUCKET, self.ttl_s, "broker.lease_ttl_s"))
         return self
 
     def _value(self) -> bytes:
@@ -257,10 +239,6 @@ class LeaseKeeper:
             log.debug("renewing camera %s: %s", camera_id, self._client.scrub(str(exc)))
 
 
-#: how long the server keeps a registry read's consumer once the read is done (seconds)
-REGISTRY_READ_INACTIVE_S = 2.0
-
-
 class CameraRegistry:
     """Which cameras exist: ``camera_id`` -> its settings (a JSON object), in ``reidcam-cameras``.
 
@@ -287,22 +265,7 @@ class CameraRegistry:
         return dict(self._client.call(self._all()))
 
     async def _all(self) -> dict[str, dict[str, object]]:
-        """Every camera's latest value in one pass of one short-lived consumer.
-
-        Not ``kv.keys()`` then a ``get`` per key: a worker reads the registry every second, and
-        ``keys()`` costs a request per camera plus an ordered consumer that nats-py leaves on the
-        server for 5 minutes after (300 idle consumers per worker). This watcher reads the values
-        themselves (last per key, deletes skipped) and its consumer goes
-        ``REGISTRY_READ_INACTIVE_S`` after the read.
-        """
-        watcher = await self._kv.watchall(ignore_deletes=True, inactive_threshold=REGISTRY_READ_INACTIVE_S)
-        out: dict[str, dict[str, object]] = {}
-        try:
-            async for entry in watcher:
-                if entry is None:  # the end of what the bucket holds now
-                    break
-                if entry.value:
-                    out[entry.key] = json.loads(entry.value)
-        finally:
-            await watcher.stop()
-        return out
+        """Every camera's latest value in one pass of one short-lived consumer (``kv.read_bucket``:
+        complete, or an error; never the empty answer that made a worker drop its cameras)."""
+        values = await read_bucket(self._client, self._kv)
+        return {key: json.loads(value) for key, value in values.items() if value}

@@ -28,7 +28,7 @@ from numpy.typing import NDArray
 
 from reidcam.broker.connection import BrokerClient
 from reidcam.broker.errors import BrokerError
-from reidcam.broker.leases import open_bucket
+from reidcam.broker.kv import open_bucket
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,95 @@
+"""JetStream key-value buckets: open one, and read every key of one completely.
+
+Why not ``kv.keys()`` or a watcher's "no more values" marker: nats-py sends that marker when
+the consumer's info says nothing is pending and its subscription has counted no message yet.
+Under CPU load the values can already be on their way while the count is still 0, and the
+marker then comes *first*: the read looks like an empty bucket (5 to 10 reads in 2,000 under
+three busy loops on 2 cores, ``benchmarks/kv_read.py``). A worker that read an empty camera
+registry let go of every camera. :func:`read_bucket` does not use the marker: it asks the
+stream for its last sequence once the watcher exists, and reads until it has seen that one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from typing import Any
+
+from reidcam.broker.connection import BrokerClient
+from reidcam.broker.errors import BrokerError
+
+#: how long the server keeps a read's consumer once the read is done (seconds)
+READ_INACTIVE_S = 2.0
+
+
+async def open_bucket(client: BrokerClient, name: str, ttl_s: float | None, ttl_setting: str = "") -> Any:
+    """(On the loop.) Open or create a file-backed KV bucket, checking an existing one's TTL.
+
+    ``ttl_setting``: the setting that gives ``ttl_s``, named in the mismatch error.
+    """
+    from nats.js.api import KeyValueConfig, StorageType
+    from nats.js.errors import BucketNotFoundError
+
+    try:
+        kv = await client.js.key_value(name)
+    except BucketNotFoundError:
+        config = KeyValueConfig(bucket=name, history=1, ttl=ttl_s, storage=StorageType.FILE)
+        return await client.js.create_key_value(config)
+    have = (await kv.status()).ttl or None
+    if ttl_s is not None and (have is None or abs(have - ttl_s) > 1e-3):
+        same = f"the same {ttl_setting}" if ttl_setting else "the same TTL for it"
+        raise BrokerError(
+            f"the broker's {name} bucket has a TTL of {have} s, this process is set to {ttl_s} s: "
+            f"every process must use {same} (or delete the bucket to change it)"
+        )
+    return kv
+
+
+async def read_bucket(client: BrokerClient, kv: Any, timeout_s: float | None = None) -> dict[str, bytes]:
+    """(On the loop.) Every live key's latest value (deleted and purged keys left out).
+
+    One short-lived ordered consumer delivers the last value per key in stream order; the
+    read ends at the stream's last sequence taken *after* the consumer exists, so every key
+    written before the call is in the answer (a later write may be too).
+
+    Raises:
+        BrokerError: the values did not all arrive within ``timeout_s`` (default
+            ``broker.request_timeout_s``); the caller keeps what it had rather than act on a
+            partial read.
+    """
+    import nats.errors
+
+    limit = client.config.request_timeout_s if timeout_s is None else timeout_s
+    deadline = time.monotonic() + limit
+    watcher = await kv.watchall(inactive_threshold=READ_INACTIVE_S)
+    out: dict[str, bytes] = {}
+    try:
+        state = (await client.js.stream_info(kv._stream)).state
+        if state.messages == 0:
+            return out
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise BrokerError(
+                    f"reading the {kv._name} bucket: not every value arrived within {limit:.1f} s "
+                    f"(up to sequence {state.last_seq}); try again"
+                )
+            try:
+                entry = await watcher.updates(timeout=left)
+            except nats.errors.TimeoutError:
+                continue  # the deadline check above raises
+            if entry is None:  # nats-py's "no more values" marker: not trusted (module docstring)
+                continue
+            if _deleted(entry):
+                out.pop(entry.key, None)
+            elif entry.value is not None:
+                out[entry.key] = entry.value
+            if entry.revision >= state.last_seq:
+                return out
+    finally:
+        with contextlib.suppress(Exception):  # the connection it was made on is gone
+            await watcher.stop()
+
+
+def _deleted(entry: Any) -> bool:
+    return entry.operation is not None and str(entry.operation).endswith(("DEL", "PURGE"))
