@@ -99,3 +99,41 @@ def test_watch_follows_changes_made_after_a_broker_restart(own_nats_server):
             time.sleep(0.05)
         writer.set_threshold(0.45)
         seen.wait_for(lambda k, v: v == 0.45, timeout_s=10)
+
+
+def _person(name: str, seed: int, label: str = "") -> QueryPerson:
+    vecs = np.random.default_rng(seed).standard_normal((2, 8)).astype(np.float32)
+    return QueryPerson(name, "osnet_x0_25", vecs, label)
+
+
+def test_replace_queries_is_compare_and_set(settings):
+    from reidcam.broker.errors import SettingChangedError
+
+    assert settings.queries_at() == ((), 0)
+    rev = settings.replace_queries([_person("a", 1)], 0)  # 0: only if never set
+    with pytest.raises(SettingChangedError):
+        settings.replace_queries([_person("b", 2)], 0)
+    people, at = settings.queries_at()
+    assert at == rev and [p.name for p in people] == ["a"]
+    settings.replace_queries([_person("a", 1), _person("b", 2)], rev)
+    with pytest.raises(SettingChangedError):  # a writer that read before that write loses
+        settings.replace_queries([], rev)
+    settings._client.call(settings._kv.delete(QUERIES))
+    people, at = settings.queries_at()
+    assert people == () and at > rev  # a deleted key is replaced over its delete marker
+    settings.replace_queries([_person("c", 3)], at)
+    assert [p.name for p in settings.get(QUERIES)] == ["c"]
+
+
+def test_merge_keeps_both_writers_changes():
+    from reidcam.broker.settings import merge_queries
+
+    a, b, c, x = _person("a", 1), _person("b", 2), _person("c", 3), _person("x", 4)
+    base = {"a": a, "b": b, "c": c}
+    ours = {"a": a, "c": _person("c", 3, "Carol"), "n": _person("n", 5)}  # removed b, relabelled c, added n
+    theirs = {"b": b, "c": c, "x": x}  # removed a, added x
+    merged = merge_queries(base, ours, theirs)
+    assert sorted(merged) == ["c", "n", "x"]
+    assert merged["c"].label == "Carol" and merged["x"] is x
+    assert merge_queries(base, base, theirs) == theirs  # nothing changed here: theirs as is
+    assert merge_queries({}, {"n": ours["n"]}, {}) == {"n": ours["n"]}

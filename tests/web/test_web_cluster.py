@@ -32,7 +32,7 @@ from reidcam.broker.feed import (
     watch_subject,
 )
 from reidcam.broker.leases import CameraRegistry
-from reidcam.broker.settings import QUERIES, THRESHOLD, SharedSettings
+from reidcam.broker.settings import QUERIES, THRESHOLD, QueryPerson, SharedSettings
 from reidcam.web import Services, create_app
 
 pytestmark = pytest.mark.broker
@@ -223,6 +223,30 @@ def test_two_web_servers_share_one_query_set(
             lambda: other.get("/api/query").json()["queries"] == [], what="Clear reaches the other server"
         )
         assert SharedSettings(worker).open().get(QUERIES) == ()
+
+
+def test_two_servers_changing_the_query_set_at_once_lose_neither_change(
+    web: TestClient, worker: BrokerClient
+) -> None:
+    """Server A adds Bob before it heard that server B added Xavier: the shared set and A's page
+    get both (compare-and-set, then a merge), not A's set over B's."""
+    img = np.full((128, 64, 3), (30, 30, 220), np.uint8)
+    png = cv2.imencode(".png", img)[1].tobytes()
+    r = web.post("/api/query/upload", files={"file": ("a.png", png, "image/png")}, data={"label": "Alice"})
+    assert r.status_code == 200, r.text
+    settings = SharedSettings(worker).open()
+    wait_for(lambda: len(settings.get(QUERIES) or ()) == 1, what="Alice shared")
+    web.app.state.controller.link._watch.stop()  # type: ignore[attr-defined]  # A hears nothing more
+    [alice] = settings.get(QUERIES)  # type: ignore[misc]
+    xavier = QueryPerson("qb0b0b0-1", alice.model_id, alice.vectors[:, ::-1].copy(), "Xavier")
+    settings.set_queries([alice, xavier])  # server B's write
+    r = web.post("/api/query/upload", files={"file": ("b.png", png, "image/png")},
+                 data={"label": "Bob", "replace": "false"})  # fmt: skip
+    assert r.status_code == 200, r.text
+    people = settings.get(QUERIES)
+    assert isinstance(people, tuple)
+    assert sorted(p.label for p in people) == ["Alice", "Bob", "Xavier"]
+    assert {q["label"] for q in web.get("/api/query").json()["queries"]} == {"Alice", "Bob", "Xavier"}
 
 
 def test_pictures_are_asked_for_only_while_watched(web: TestClient, worker: BrokerClient) -> None:

@@ -23,3 +23,7 @@ class ModelMismatchError(WireFormatError):
 
 class LeaseLostError(BrokerError):
     """A camera lease was taken by another holder or lapsed before it was renewed."""
+
+
+class SettingChangedError(BrokerError):
+    """A compare-and-set write of a shared setting lost: someone else wrote it first."""

@@ -7,6 +7,10 @@ change to their next frame. Keys and values (JSON):
 - ``queries``: the live query people, a list of ``{"name", "model_id", "dim", "vectors"}`` with
   ``vectors`` the base64 of (N, dim) float32 little-endian embeddings.
 
+Two web servers may change the query people at once: ``replace_queries`` writes only over the
+revision the writer read (compare-and-set), and ``merge_queries`` folds one writer's change into
+the set the other wrote, so neither loses the person the other added.
+
 A watch delivers every key's current value first, then each change. On a new connection (the
 broker restarted) the watch is made again, so a change missed while the broker was away still
 arrives: callbacks must treat a repeated value as a no-op.
@@ -27,7 +31,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from reidcam.broker.connection import BrokerClient
-from reidcam.broker.errors import BrokerError
+from reidcam.broker.errors import BrokerError, SettingChangedError
 from reidcam.broker.kv import open_bucket
 
 log = logging.getLogger(__name__)
@@ -91,6 +95,34 @@ def decode_setting(key: str, value: bytes) -> object:
     raise BrokerError(f"unknown shared setting {key!r} (known: {THRESHOLD}, {QUERIES})")
 
 
+def merge_queries(
+    base: dict[str, QueryPerson], ours: dict[str, QueryPerson], theirs: dict[str, QueryPerson]
+) -> dict[str, QueryPerson]:
+    """A three-way merge of query people by name: ``base`` is the shared set this writer last
+    knew, ``ours`` its set now, ``theirs`` the shared set now. What this writer added, changed or
+    removed since ``base`` wins; everything else is as ``theirs`` has it (another writer's
+    additions and removals stay)."""
+    out: dict[str, QueryPerson] = {}
+    for name, person in theirs.items():
+        if name in base and name not in ours:
+            continue  # removed here
+        out[name] = person
+    for name, person in ours.items():
+        if name not in base or not same_person(base[name], person):
+            out[name] = person  # added or changed here; unchanged: as theirs has it (or gone)
+    return out
+
+
+def same_person(a: QueryPerson, b: QueryPerson) -> bool:
+    return (
+        a.name == b.name
+        and a.model_id == b.model_id
+        and a.label == b.label
+        and a.vectors.shape == b.vectors.shape
+        and bool(np.array_equal(a.vectors, b.vectors))
+    )
+
+
 def _threshold(x: object) -> float:
     if isinstance(x, bool) or not isinstance(x, (int, float)) or not math.isfinite(x) or not -1 <= x <= 1:
         raise ValueError(f"the threshold must be a number in [-1, 1], got {x!r}")
@@ -113,6 +145,38 @@ class SharedSettings:
 
     def set_queries(self, queries: list[QueryPerson]) -> int:
         return self._put(QUERIES, [q.to_json() for q in queries])
+
+    def queries_at(self) -> tuple[tuple[QueryPerson, ...], int]:
+        """The query people now and the revision to replace them over (0: never set)."""
+        return self._client.call(self._queries_at())
+
+    async def _queries_at(self) -> tuple[tuple[QueryPerson, ...], int]:
+        from nats.js.errors import KeyDeletedError, KeyNotFoundError
+
+        try:
+            entry = await self._kv.get(QUERIES)
+        except (KeyNotFoundError, KeyDeletedError) as exc:
+            marker = getattr(exc, "entry", None)  # deleted: the delete marker, to write over
+            return (), int(marker.revision) if marker is not None else 0
+        people = decode_setting(QUERIES, entry.value) if entry.value else ()
+        return people, int(entry.revision)  # type: ignore[return-value]
+
+    def replace_queries(self, queries: list[QueryPerson], revision: int) -> int:
+        """Write the query people only if ``revision`` (from :meth:`queries_at`) is still the last.
+
+        Raises:
+            SettingChangedError: another writer changed them since: read, merge, try again.
+        """
+        return self._client.call(self._replace_queries(queries, revision))
+
+    async def _replace_queries(self, queries: list[QueryPerson], revision: int) -> int:
+        from nats.js.errors import KeyWrongLastSequenceError
+
+        data = json.dumps([q.to_json() for q in queries]).encode()
+        try:
+            return int(await self._kv.update(QUERIES, data, last=revision))
+        except KeyWrongLastSequenceError as exc:
+            raise SettingChangedError(f"the shared query people changed since revision {revision}") from exc
 
     def _put(self, key: str, value: object) -> int:
         return int(self._client.call(self._kv.put(key, json.dumps(value).encode())))

@@ -17,15 +17,16 @@ from __future__ import annotations
 
 import logging
 import secrets
+import threading
 import time
 from typing import Any
 
 from fastapi import HTTPException, status
 
-from reidcam.broker.errors import BrokerError
+from reidcam.broker.errors import BrokerError, SettingChangedError
 from reidcam.broker.feed import WATCH_FOR_S
 from reidcam.broker.health import read_health
-from reidcam.broker.settings import QueryPerson
+from reidcam.broker.settings import QueryPerson, merge_queries, same_person
 from reidcam.capture.urls import describe_source, redact_text
 from reidcam.cluster.registry import registry_entry
 from reidcam.config import AppConfig, CameraConfig
@@ -45,6 +46,8 @@ log = logging.getLogger(__name__)
 #: A camera whose worker sent nothing for this long is shown stalled (its worker may be gone;
 #: another takes it once the lease lapses).
 FEED_STALE_S = 15.0
+#: How often a query change is merged and written again when other servers keep writing first.
+QUERY_WRITE_TRIES = 5
 #: How long a snapshot request waits for the worker's picture when none came lately.
 SNAPSHOT_WAIT_S = 3.0
 
@@ -71,6 +74,9 @@ class ClusterController(Controller):
         # Query ids of this server cannot collide with another server's in the shared settings.
         self.queries.id_prefix = f"q{secrets.token_hex(3)}-"
         self._queries_unshared = False
+        self._share_lock = threading.Lock()
+        self._base_lock = threading.Lock()
+        self._shared_base: dict[str, QueryPerson] = {}  # the shared query people as last known
 
     # -- lifecycle ---------------------------------------------------------------------------
     def open(self) -> None:
@@ -223,22 +229,53 @@ class ClusterController(Controller):
         poll tries again every period (the page keeps the query meanwhile)."""
         if not self._queries_unshared:
             return
+        with self._share_lock:  # the request thread and the link's poll thread
+            try:
+                self._write_queries()
+            except Exception as exc:
+                log.error("the query people could not be shared with the workers yet: %s",
+                          self.link.client.scrub(str(exc)))  # fmt: skip
+                return
+            self._queries_unshared = False
+
+    def _write_queries(self) -> None:
+        """Compare-and-set this server's change over the shared query people; when another
+        server wrote first, fold this change into theirs (``merge_queries``) and try again, then
+        show the merged set here too."""
         labels = self.queries.labels()
-        people = [
-            QueryPerson(ident.query_id, ident.model_id, ident.vectors, labels.get(ident.query_id, ""))
+        ours = {
+            ident.query_id: QueryPerson(
+                ident.query_id, ident.model_id, ident.vectors, labels.get(ident.query_id, "")
+            )
             for ident in self.models.gallery.identities()
-        ]
-        try:
-            self.link.set_queries(people)
-        except Exception as exc:
-            log.error("the query people could not be shared with the workers yet: %s",
-                      self.link.client.scrub(str(exc)))  # fmt: skip
+        }
+        for _ in range(QUERY_WRITE_TRIES):
+            theirs, revision = self.link.queries_at()
+            with self._base_lock:
+                base = dict(self._shared_base)
+            merged = merge_queries(base, ours, {p.name: p for p in theirs})
+            try:
+                self.link.replace_queries(list(merged.values()), revision)
+            except SettingChangedError:
+                continue
+            with self._base_lock:
+                self._shared_base = merged
+            if merged.keys() != ours.keys() or any(not same_person(merged[k], ours[k]) for k in ours):
+                self._show_shared(tuple(merged.values()))
             return
-        self._queries_unshared = False
+        raise SettingChangedError(f"the shared query people changed {QUERY_WRITE_TRIES} times while writing")
 
     def _adopt_queries(self, people: tuple[QueryPerson, ...]) -> None:
         """(Broker loop.) The shared query people changed (another web server): they become this
-        server's, so every page behind any server shows the same query and its matches."""
+        server's, so every page behind any server shows the same query and its matches. A change
+        of this server not shared yet is kept: the next share merges the two."""
+        with self._base_lock:
+            self._shared_base = {p.name: p for p in people}
+        if self._queries_unshared:
+            return
+        self._show_shared(people)
+
+    def _show_shared(self, people: tuple[QueryPerson, ...]) -> None:
         model = self.models.embedder.model_id
         usable = [p for p in people if p.model_id == model]
         if len(usable) < len(people):

@@ -11,8 +11,9 @@ to the shared buckets:
   broker loop never decodes a JPEG or writes a crop;
 - while somebody watches a camera picture (``LiveState.frames.watchers``), a ``watch`` ping per
   camera every ``WATCH_EVERY_S`` asks its worker for the pictures;
-- the threshold and the query people are written to ``reidcam-settings``; a threshold another
-  web server wrote arrives through a watch, ordered by the bucket's revision.
+- the threshold and the query people are written to ``reidcam-settings`` (the query people by
+  compare-and-set, merged with another server's change when it came first); what another web
+  server wrote arrives through a watch, ordered by the bucket's revision.
 """
 
 from __future__ import annotations
@@ -206,9 +207,15 @@ class ClusterLink:
         with self._lock:
             self._threshold_rev = max(self._threshold_rev, rev)
 
-    def set_queries(self, people: list[QueryPerson]) -> None:
+    def queries_at(self) -> tuple[tuple[QueryPerson, ...], int]:
+        """The shared query people and their revision (0: never set)."""
         assert self._settings is not None
-        rev = self._settings.set_queries(people)
+        return self._settings.queries_at()
+
+    def replace_queries(self, people: list[QueryPerson], revision: int) -> None:
+        """Compare-and-set (``SharedSettings.replace_queries``); the watch then skips our own."""
+        assert self._settings is not None
+        rev = self._settings.replace_queries(people, revision)
         with self._lock:
             self._queries_rev = max(self._queries_rev, rev)
 
