@@ -441,6 +441,8 @@ def test_cluster_lists_the_live_workers_and_memory_services(
         out = web.get("/api/cluster").json()
         assert out["workers"]["w7"] == {"cameras": ["cam0"]} and out["memory"]["m1"] == {"stored": 12}
         assert out["broker"]["state"] == "connected"
+        assert out["summary"] == "1 worker · 1/2 cameras · no active memory"  # the page's line
+        assert "no worker runs 1 camera yet: cam1" in out["problems"]
     finally:
         reporters[0].stop(delete=True)  # a clean stop deletes its key: gone from the list at once
     wait_for(lambda: "w7" not in web.get("/api/cluster").json()["workers"], what="the stopped worker gone")

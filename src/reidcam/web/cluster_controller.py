@@ -33,6 +33,7 @@ from reidcam.config import AppConfig, CameraConfig
 from reidcam.core.status import SourceState
 from reidcam.core.types import Embeddings
 from reidcam.pipeline.camera_set import DuplicateCamera, UnknownCamera
+from reidcam.web.cluster_health import assess
 from reidcam.web.cluster_link import ClusterLink
 from reidcam.web.controller import Controller
 from reidcam.web.hub import EventHub
@@ -122,7 +123,9 @@ class ClusterController(Controller):
             raise BrokerError(self.link.client.scrub(str(exc) or type(exc).__name__)) from exc
         workers = {k.split(".", 1)[1]: v for k, v in health.items() if k.startswith("worker.")}
         memory = {k.split(".", 1)[1]: v for k, v in health.items() if k.startswith("memory.")}
-        return ClusterOut(broker=self.link.status(), workers=workers, memory=memory)
+        seen = assess(workers, memory, self.link.cameras())
+        return ClusterOut(broker=self.link.status(), workers=workers, memory=memory, summary=seen.summary,
+                          problems=seen.problems)  # fmt: skip
 
     def snapshot(self, camera_id: str) -> tuple[int, bytes] | None:
         """A picture the worker sent lately; else one is asked for and awaited for a moment (a

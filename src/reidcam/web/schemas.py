@@ -189,6 +189,8 @@ class ClusterOut(BaseModel):
     broker: dict[str, Any] = Field(description="this server's connection and live-feed counters")
     workers: dict[str, dict[str, Any]] = Field(description="worker name -> its last health report")
     memory: dict[str, dict[str, Any]] = Field(description="memory service name -> its last health report")
+    summary: str = Field(default="", description="one line: workers, cameras run, the active memory service")
+    problems: list[str] = Field(default_factory=list, description="what needs a look, each a sentence")
 
 
 class StatusOut(BaseModel):

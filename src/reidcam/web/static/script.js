@@ -58,7 +58,9 @@ async function api(path, options = {}) {
   if (!res.ok) {
     let detail = body && body.detail ? body.detail : res.statusText;
     if (Array.isArray(detail)) detail = detail.map((d) => d.msg).join("; ");
-    throw new Error(detail);
+    const err = new Error(detail);
+    err.status = res.status;
+    throw err;
   }
   return body;
 }
@@ -282,6 +284,44 @@ function renderStorage(st) {
   const lost = st.sightings_failed > 0 ? `, ${st.sightings_failed} sightings not stored` : "";
   chip.textContent = `disk: crops not saved (${st.write_errors})${lost}`;
   chip.title = st.last_error || "";
+}
+
+// ---- distributed mode: workers and memory services (GET /api/cluster; 404 on one machine) ----
+// The chip says in one line whether every part is there; red with the count when something
+// needs a look. Clicked, it opens the list: the problems, then each process with its cameras.
+async function refreshCluster() {
+  if (state.cluster === false) return;
+  let c;
+  try {
+    c = await api("/api/cluster");
+  } catch (e) {
+    if (e.status === 404) {
+      state.cluster = false; // one machine: no chip, no more polling
+      return;
+    }
+    c = { summary: "cluster unknown", problems: [`the broker did not answer: ${e.message}`], workers: {}, memory: {} };
+  }
+  state.cluster = true;
+  showCluster(c);
+}
+
+function showCluster(c) {
+  const chip = $("#cluster");
+  chip.hidden = false;
+  const n = c.problems.length;
+  chip.textContent = n ? `${c.summary} · ${n} problem${n === 1 ? "" : "s"}` : c.summary;
+  chip.dataset.state = n ? "failed" : "live";
+  chip.title = n ? c.problems.join("\n") : "every part of the cluster reports in";
+  const procs = [
+    ...Object.entries(c.workers).map(([name, w]) => {
+      const cams = (w.cameras || []).join(", ") || "no camera";
+      const pub = w.publisher || {};
+      return el("li", { text: `worker ${name}: ${cams}; ${pub.published || 0} sightings sent, ${pub.queued || 0} queued` });
+    }),
+    ...Object.entries(c.memory).map(([name, m]) => el("li", { text: `memory ${name}: ${m.role || "?"}; ${m.stored || 0} sightings stored` })),
+  ];
+  $("#cluster-problems").replaceChildren(...c.problems.map((p) => el("li", { text: p })));
+  $("#cluster-processes").replaceChildren(...(procs.length ? procs : [el("li", { class: "hint", text: "no process reports in" })]));
 }
 
 // The slider belongs to the user while they change it: an edit not sent yet, or a PUT in flight.
@@ -959,6 +999,11 @@ function connectLive() {
 // ---- wiring -------------------------------------------------------------------------
 function wire() {
   $("#start").addEventListener("click", () => startStop("start"));
+  $("#cluster").addEventListener("click", () => {
+    const panel = $("#cluster-panel");
+    panel.hidden = !panel.hidden;
+    $("#cluster").setAttribute("aria-expanded", String(!panel.hidden));
+  });
   $("#add-camera").addEventListener("submit", (e) => {
     e.preventDefault();
     addCamera(e.target);
@@ -1015,6 +1060,8 @@ async function main() {
   await Promise.all([refreshGallery(), refreshMatches(), refreshPeople()]);
   connectLive();
   setInterval(refreshStatus, 1000);
+  refreshCluster();
+  setInterval(refreshCluster, 3000);
   setInterval(() => {
     refreshGallery();
     refreshMatches();
