@@ -81,11 +81,14 @@ for cam in $CAMERAS; do
 done
 "$REIDCAM" cameras --broker "$BROKER" list >&2
 
+# The two workers share the cameras evenly (each takes at most half, rounded up).
+n_cams=$(wc -w <<<"$CAMERAS")
+PER_WORKER=$(( (n_cams + 1) / 2 ))
 start memory "$REIDCAM" memory --broker "$BROKER" --storage-url "$STORAGE_URL" --data-dir "$DATA/memory" --name memory-1
 # shellcheck disable=SC2086  # WORKER_ARGS is a list of arguments
-start worker-1 "$REIDCAM" worker --broker "$BROKER" --name worker-1 --max-cameras 1 ${WORKER_ARGS:-}
+start worker-1 "$REIDCAM" worker --broker "$BROKER" --name worker-1 --max-cameras $PER_WORKER ${WORKER_ARGS:-}
 # shellcheck disable=SC2086
-start worker-2 "$REIDCAM" worker --broker "$BROKER" --name worker-2 --max-cameras 1 ${WORKER_ARGS:-}
+start worker-2 "$REIDCAM" worker --broker "$BROKER" --name worker-2 --max-cameras $PER_WORKER ${WORKER_ARGS:-}
 
 if [ "${CLUSTER_NO_WEB:-0}" != 1 ]; then
   start serve "$REIDCAM" serve --broker "$BROKER" --storage-url "$STORAGE_URL" --data-dir "$DATA/web" --port "$WEB_PORT"

@@ -51,3 +51,14 @@ def test_odd_reports_do_not_break_it() -> None:
         {"w1": {"cameras": "cam0", "publisher": None}}, {"m1": {"role": "active", "failed": True}}, []
     )
     assert seen.summary == "1 worker · 0/0 cameras · memory m1 active" and seen.problems == []
+
+
+def test_cameras_left_over_because_every_worker_is_full_say_so() -> None:
+    full = {**WORKER, "max_cameras": 1}
+    seen = assess({"w1": full}, {"m1": MEMORY}, ["cam0", "cam1"])
+    assert seen.problems == [
+        "no worker runs 1 camera yet: cam1 "
+        "(every worker runs as many as its --max-cameras allows: start another)"
+    ]
+    room = assess({"w1": {**WORKER, "max_cameras": 2}}, {"m1": MEMORY}, ["cam0", "cam1"])
+    assert room.problems == ["no worker runs 1 camera yet: cam1"]  # a lease still to come

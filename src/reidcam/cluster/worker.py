@@ -95,6 +95,7 @@ class WorkerStatus:
     broker: dict[str, object]
     refused_cameras: dict[str, str] = field(default_factory=dict)
     feed: dict[str, object] = field(default_factory=dict)
+    max_cameras: int | None = None
     at: float = 0.0
 
     def as_dict(self) -> dict[str, object]:
@@ -255,6 +256,7 @@ class Worker:
             broker=self.client.status().as_dict(),
             refused_cameras=dict(self._refused),
             feed=self.feed.snapshot() if self.feed is not None else {},
+            max_cameras=self.options.max_cameras,
             at=time.time(),
         )
 

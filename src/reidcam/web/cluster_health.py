@@ -48,7 +48,9 @@ def assess(
     if registered and not workers:
         problems.append("no worker is running: no camera is processed (start `reidcam worker`)")
     elif waiting := [c for c in registered if c not in running]:
-        problems.append(f"no worker runs {_plural(len(waiting), 'camera')} yet: {', '.join(waiting)}")
+        full = all(_full(report) for report in workers.values())
+        why = " (every worker runs as many as its --max-cameras allows: start another)" if full else ""
+        problems.append(f"no worker runs {_plural(len(waiting), 'camera')} yet: {', '.join(waiting)}{why}")
     active = sorted(n for n, r in memory.items() if r.get("role") == "active")
     if not memory:
         problems.append(
@@ -62,6 +64,11 @@ def assess(
     memory_part = f"memory {', '.join(active)} active" if active else "no active memory"
     cams = f"{len(running & set(registered))}/{len(registered)} cameras"
     return ClusterHealth(f"{_plural(len(workers), 'worker')} · {cams} · {memory_part}", problems)
+
+
+def _full(report: Mapping[str, Any]) -> bool:
+    cap, cams = report.get("max_cameras"), report.get("cameras")
+    return isinstance(cap, int) and isinstance(cams, list) and len(cams) >= cap
 
 
 def _worker_problems(name: str, report: Mapping[str, Any]) -> list[str]:
