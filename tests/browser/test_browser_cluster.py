@@ -84,6 +84,8 @@ def test_the_chip_names_the_missing_memory_service_then_turns_green(
         chip = page.locator("#cluster")
         expect(chip).to_have_text("1 worker · 2/2 cameras · no active memory · 1 problem", timeout=SHOWN_MS)
         expect(chip).to_have_attribute("data-state", "failed")
+        expect(page.locator("#start")).to_be_hidden()  # the workers run the cameras
+        expect(page.locator("#stop")).to_be_hidden()
         expect(page.locator("#cluster-panel")).to_be_hidden()
         chip.click()
         expect(page.locator("#cluster-problems li")).to_have_text(
@@ -125,3 +127,4 @@ def test_one_machine_has_no_chip(tmp_path: Path, browser: Any, expect: Any) -> N
         page.wait_for_timeout(4000)  # more than a poll period
         assert asked == [404], "one ask, then no more polling"
         expect(page.locator("#cluster")).to_be_hidden()
+        expect(page.locator("#start")).to_be_visible()

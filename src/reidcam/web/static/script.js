@@ -301,6 +301,10 @@ async function refreshCluster() {
     }
     c = { summary: "cluster unknown", problems: [`the broker did not answer: ${e.message}`], workers: {}, memory: {} };
   }
+  if (state.cluster !== true) {
+    // the workers run the cameras: there is nothing to start or stop from here
+    for (const id of ["#start", "#stop"]) $(id).style.display = "none";
+  }
   state.cluster = true;
   showCluster(c);
 }
