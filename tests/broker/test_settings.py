@@ -137,3 +137,17 @@ def test_merge_keeps_both_writers_changes():
     assert merged["c"].label == "Carol" and merged["x"] is x
     assert merge_queries(base, base, theirs) == theirs  # nothing changed here: theirs as is
     assert merge_queries({}, {"n": ours["n"]}, {}) == {"n": ours["n"]}
+
+
+def test_query_pictures_travel_with_the_person_unless_too_big(settings, caplog):
+    from dataclasses import replace
+
+    small = replace(_person("a", 1), images=(b"\xff\xd8jpeg-a", b"\xff\xd8jpeg-b"))
+    settings.replace_queries([small], 0)
+    people, rev = settings.queries_at()
+    assert people[0].images == small.images
+    huge = replace(small, images=(bytes(600 * 1024),))  # past QUERIES_MAX_BYTES once base64'd
+    settings.replace_queries([huge], rev)
+    (stored,) = settings.get(QUERIES)
+    assert stored.images == () and np.array_equal(stored.vectors, huge.vectors)  # the person still goes
+    assert "shared without pictures" in caplog.text

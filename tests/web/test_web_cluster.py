@@ -200,6 +200,10 @@ def test_two_web_servers_share_one_query_set(
         # a server started after the query was chosen takes it over at start
         [q] = other.get("/api/query").json()["queries"]
         assert (q["query_id"], q["label"], q["source"]) == (alice, "Alice", "shared")
+        [picture] = q["images"]  # her picture came with her, small
+        r = other.get(picture["url"])
+        shown = cv2.imdecode(np.frombuffer(r.content, np.uint8), cv2.IMREAD_COLOR)
+        assert r.status_code == 200 and shown.shape[0] == 128 and shown[64, 32, 2] > 180  # red, as uploaded
         decision = {"verdict": "match", "query_id": f"shared:{alice}", "similarity": 0.91,
                     "runner_up_id": None, "runner_up_similarity": None, "threshold": 0.7,
                     "reason": "above threshold"}  # fmt: skip

@@ -5,7 +5,8 @@ change to their next frame. Keys and values (JSON):
 
 - ``threshold``: the match threshold, a cosine similarity in [-1, 1];
 - ``queries``: the live query people, a list of ``{"name", "model_id", "dim", "vectors"}`` with
-  ``vectors`` the base64 of (N, dim) float32 little-endian embeddings.
+  ``vectors`` the base64 of (N, dim) float32 little-endian embeddings, and optionally
+  ``label`` and ``images`` (base64 JPEGs of the query pictures, for the other web servers' pages).
 
 Two web servers may change the query people at once: ``replace_queries`` writes only over the
 revision the writer read (compare-and-set), and ``merge_queries`` folds one writer's change into
@@ -24,7 +25,7 @@ import json
 import logging
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -39,6 +40,8 @@ log = logging.getLogger(__name__)
 SETTINGS_BUCKET = "reidcam-settings"
 THRESHOLD = "threshold"
 QUERIES = "queries"
+#: The largest query set shared with its pictures (NATS' default message limit is 1 MiB).
+QUERIES_MAX_BYTES = 512 * 1024
 
 
 @dataclass(frozen=True, eq=False)
@@ -49,6 +52,8 @@ class QueryPerson:
     model_id: str
     vectors: NDArray[np.float32]
     label: str = ""  # what the pages call the person; "" in messages older than labels
+    # small JPEGs of the query images, for the pages of other web servers (workers ignore them)
+    images: tuple[bytes, ...] = ()
 
     def __post_init__(self) -> None:
         v = np.ascontiguousarray(self.vectors, dtype=np.float32)
@@ -68,6 +73,8 @@ class QueryPerson:
         }
         if self.label:
             out["label"] = self.label
+        if self.images:
+            out["images"] = [base64.b64encode(jpeg).decode() for jpeg in self.images]
         return out
 
     @classmethod
@@ -79,7 +86,8 @@ class QueryPerson:
                 f"query {d.get('name')!r}: {len(raw)} bytes is not a whole number of {dim}-d vectors"
             )
         vectors = np.frombuffer(raw, "<f4").reshape(-1, dim)
-        return cls(str(d["name"]), str(d["model_id"]), vectors, str(d.get("label") or ""))
+        images = tuple(base64.b64decode(x, validate=True) for x in d.get("images") or ())
+        return cls(str(d["name"]), str(d["model_id"]), vectors, str(d.get("label") or ""), images)
 
 
 def decode_setting(key: str, value: bytes) -> object:
@@ -173,6 +181,14 @@ class SharedSettings:
         from nats.js.errors import KeyWrongLastSequenceError
 
         data = json.dumps([q.to_json() for q in queries]).encode()
+        if len(data) > QUERIES_MAX_BYTES and any(q.images for q in queries):
+            log.warning(
+                "the query people's pictures make %d KiB, more than the %d KiB shared: shared "
+                "without pictures (other web servers show their names only)",
+                len(data) // 1024,
+                QUERIES_MAX_BYTES // 1024,
+            )
+            data = json.dumps([replace(q, images=()).to_json() for q in queries]).encode()
         try:
             return int(await self._kv.update(QUERIES, data, last=revision))
         except KeyWrongLastSequenceError as exc:

@@ -37,6 +37,7 @@ from reidcam.web.cluster_health import assess
 from reidcam.web.cluster_link import ClusterLink
 from reidcam.web.controller import Controller
 from reidcam.web.hub import EventHub
+from reidcam.web.live_queries import SharedQuery
 from reidcam.web.remote_feed import RemoteFrames
 from reidcam.web.schemas import CameraOut, ClusterOut, RunnerOut, seen_out
 from reidcam.web.services import Services
@@ -248,10 +249,11 @@ class ClusterController(Controller):
         labels = self.queries.labels()
         ours = {
             ident.query_id: QueryPerson(
-                ident.query_id, ident.model_id, ident.vectors, labels.get(ident.query_id, "")
+                ident.query_id, ident.model_id, ident.vectors, labels.get(ident.query_id, ""),
+                self.queries.image_jpegs(ident.query_id),
             )
             for ident in self.models.gallery.identities()
-        }
+        }  # fmt: skip
         for _ in range(QUERY_WRITE_TRIES):
             theirs, revision = self.link.queries_at()
             with self._base_lock:
@@ -284,7 +286,7 @@ class ClusterController(Controller):
         if len(usable) < len(people):
             log.warning("shared query people of another ReID model ignored: %s",
                         ", ".join(sorted({p.model_id for p in people} - {model})))  # fmt: skip
-        entries = [(p.name, p.label, Embeddings(p.vectors, p.model_id)) for p in usable]
+        entries = [SharedQuery(p.name, p.label, Embeddings(p.vectors, p.model_id), p.images) for p in usable]
         if self.queries.adopt(entries):
             if not entries:
                 self.live.cards.pin(set(), replace=True)

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
+import cv2
 import numpy as np
 from numpy.typing import NDArray
 
@@ -19,6 +20,26 @@ from reidcam.reid.enroll import enroll
 from reidcam.web.crop_index import QUERY_DIR, CropIndex
 
 QuerySource = Literal["crops", "upload", "memory", "shared"]
+#: Height of the query pictures shared with other web servers (pixels).
+SHARED_IMAGE_HEIGHT = 160
+
+
+@dataclass(frozen=True)
+class SharedQuery:
+    """A query person another web server shared: its id, label, embeddings and pictures (JPEG)."""
+
+    query_id: str
+    label: str
+    embeddings: Embeddings
+    images: tuple[bytes, ...] = ()
+
+
+def decode_jpeg(data: bytes) -> NDArray[np.uint8] | None:
+    """A shared picture as a BGR image; None when it is not a readable image."""
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    return None if image is None else np.asarray(image, dtype=np.uint8)
+
+
 #: Query ids of identities restored from the identity memory start with this.
 MEMORY_PREFIX = "idn_"
 
@@ -110,27 +131,50 @@ class QueryBook:
                     self._records[ident.query_id] = QueryRecord(ident.query_id, ident.label, "memory", now)
             return len(restored)
 
-    def adopt(self, people: Sequence[tuple[str, str, Embeddings]]) -> bool:
-        """Make the queries exactly ``people`` (query id, label, embeddings): the set another
-        web server shared. Queries of this server that are in it keep their images; the others
-        go; new ones come without images (source 'shared'). True when anything changed."""
+    def adopt(self, people: Sequence[SharedQuery]) -> bool:
+        """Make the queries exactly ``people``: the set another web server shared. Queries of
+        this server that are in it keep their images; the others go; new ones come with the
+        pictures shared with them, if any (source 'shared'). True when anything changed."""
         with self._lock:
-            wanted = {qid: (label, emb) for qid, label, emb in people}
+            wanted = {p.query_id: p for p in people}
             gone = [qid for qid in self._records if qid not in wanted]
             for qid in gone:
                 self.gallery.remove(qid)
                 del self._records[qid]
             now, changed = time.time(), bool(gone)
-            for qid, (label, emb) in wanted.items():
+            for qid, person in wanted.items():
                 record = self._records.get(qid)
                 if record is not None:
-                    if record.label != label and label:
-                        record.label, changed = label, True
+                    if record.label != person.label and person.label:
+                        record.label, changed = person.label, True
                     continue
-                self.gallery.add(qid, emb, label=label or qid, source="shared")
-                self._records[qid] = QueryRecord(qid, label or qid, "shared", now)
+                label = person.label or qid
+                self.gallery.add(qid, person.embeddings, label=label, source="shared")
+                record = self._records[qid] = QueryRecord(qid, label, "shared", now)
+                self._save(record, [img for img in map(decode_jpeg, person.images) if img is not None])
                 changed = True
             return changed
+
+    def image_jpegs(self, query_id: str, max_height: int = SHARED_IMAGE_HEIGHT) -> tuple[bytes, ...]:
+        """The query's pictures as small JPEGs (at most ``max_height`` pixels high), to share."""
+        with self._lock:
+            record = self._records.get(query_id)
+            ids = list(record.image_ids) if record is not None else []
+        out = []
+        for crop_id in ids:
+            path = self.crops.path(crop_id)
+            image = None if path is None else cv2.imread(str(path), cv2.IMREAD_COLOR)
+            if image is None:
+                continue
+            h, w = image.shape[:2]
+            if h > max_height:
+                image = cv2.resize(
+                    image, (max(1, round(w * max_height / h)), max_height), interpolation=cv2.INTER_AREA
+                )
+            ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 80])
+            if ok:
+                out.append(bytes(buf))
+        return tuple(out)
 
     def clear(self) -> None:
         with self._lock:
