@@ -15,7 +15,9 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 
+import cv2
 import pytest
 from cluster_support import Assignments, publish_all, stored_source_ids, stream_messages, wait_for
 from sqlalchemy.exc import OperationalError
@@ -79,6 +81,32 @@ def test_the_service_puts_its_counters_in_the_health_bucket_and_deletes_them_on_
         assert health["role"] == "active" and health["model_id"] == MODEL
         assert health["broker"]["state"] == "connected"
     assert "memory.m-health" not in read_health(client), "a clean stop deletes the health key"
+
+
+def test_a_sightings_crop_is_kept_by_the_service_and_served_to_web_servers(client, memory):
+    """The worker's JPEG is kept where the memory keeps crops; a web server elsewhere asks for it
+    by its stored path and gets those bytes; a path no memory service has gets no answer."""
+    import nats.errors
+    import numpy as np
+
+    from reidcam.broker.wire import CROP_SUBJECT, WireCrop
+    from reidcam.core.types import BestCrop
+
+    img = np.full((200, 80, 3), (20, 40, 210), np.uint8)
+    crop = WireCrop.from_best(BestCrop(img, np.array([0, 0, 80, 200], np.float32), 0.8, 5, 105.0))
+    s = replace(make_sighting(seed=11), crop=crop)
+    with running(client, memory) as service:
+        publish_all(client, [s])
+        wait_for(lambda: service.stats.stored == 1, 10.0, "the sighting stored")
+        [row] = memory.timeline(memory.list_identities()[0].id)
+        assert row.crop_path and memory.crop_file(row.crop_path) is not None
+        reply = client.call(client.nc.request(CROP_SUBJECT, row.crop_path.encode(), timeout=3.0))
+        assert reply.data == memory.crop_file(row.crop_path).read_bytes()
+        kept = cv2.imdecode(np.frombuffer(reply.data, np.uint8), cv2.IMREAD_COLOR)
+        assert kept.shape == (200, 80, 3) and kept[100, 40, 2] > 180
+        for path in ("crops/sightings/nope.jpg", "../../etc/passwd"):
+            with pytest.raises(nats.errors.TimeoutError):
+                client.call(client.nc.request(CROP_SUBJECT, path.encode(), timeout=0.5))
 
 
 def test_the_same_sighting_id_under_another_message_id_is_stored_once(client, memory):

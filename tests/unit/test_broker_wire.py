@@ -136,3 +136,51 @@ def test_from_pipeline_sighting():
     assert np.array_equal(c.prototype, proto)
     with pytest.raises(ValueError, match="no prototype"):
         ClosedSighting.from_sighting(Sighting(SightingKey("c1", 5), 1.0, 1.0, 0, None, None), "x")
+
+
+def _best_crop(h: int = 300, w: int = 120):
+    from reidcam.core.types import BestCrop
+
+    img = np.zeros((h, w, 3), np.uint8)
+    img[:, :, 2] = 200  # red
+    img[h // 2 :, :, 0] = 200  # blue lower half
+    return BestCrop(img, np.array([10, 20, 130, 320], np.float32), 0.9, 42, 1_764_000_005.0, "f042.jpg")
+
+
+def test_the_best_crop_travels_as_a_small_jpeg_with_where_it_was_cut():
+    from reidcam.core.types import Sighting, SightingKey
+
+    vec = np.ones(64, np.float32) / 8.0
+    sighting = Sighting(SightingKey("cam1", 3), 1.0, 2.0, n_embeddings=2, prototype=vec, model_id=MODEL,
+                        best_crop_quality=0.9, best_crop=_best_crop())  # fmt: skip
+    closed = ClosedSighting.from_sighting(sighting, new_sighting_id(), worker="w1", with_crop=True)
+    assert closed.crop is not None and len(closed.crop.jpeg) < 20_000
+    back = decode_sighting(encode_sighting(closed), expect_model_id=MODEL)
+    assert np.array_equal(back.prototype, vec)
+    crop = back.crop.to_best()
+    assert crop.image.shape == (256, 102, 3)  # scaled to 256 px high, aspect kept
+    assert crop.image[10, 50, 2] > 180 and crop.image[250, 50, 0] > 180  # the picture, not noise
+    assert (crop.frame_index, crop.captured_at, crop.frame_name, crop.quality) == (
+        42,
+        1_764_000_005.0,
+        "f042.jpg",
+        0.9,
+    )
+    assert crop.xyxy.tolist() == [10, 20, 130, 320]
+    without = ClosedSighting.from_sighting(sighting, new_sighting_id())  # the default: no crop
+    assert decode_sighting(encode_sighting(without)).crop is None
+
+
+def test_a_crop_that_does_not_fit_the_header_is_refused():
+    from reidcam.broker.wire import WireCrop
+
+    s = _sighting(crop=WireCrop(b"\xff\xd8jpeg", (0.0, 0.0, 1.0, 1.0), 0.5, 1, 2.0))
+    data = encode_sighting(s)
+    with pytest.raises(WireFormatError, match="6-byte crop"):
+        decode_sighting(data[:-1])
+    (n,) = struct.unpack(">I", data[:4])
+    head = json.loads(data[4 : 4 + n])
+    head["crop"]["bytes"] = -3
+    raw = json.dumps(head).encode()
+    with pytest.raises(WireFormatError, match="crop size"):
+        decode_sighting(struct.pack(">I", len(raw)) + raw + data[4 + n :])

@@ -253,6 +253,48 @@ def test_two_servers_changing_the_query_set_at_once_lose_neither_change(
     assert {q["label"] for q in web.get("/api/query").json()["queries"]} == {"Alice", "Bob", "Xavier"}
 
 
+def test_people_pictures_come_from_the_memory_service_that_kept_them(
+    web: TestClient, worker: BrokerClient, tmp_path: Path
+) -> None:
+    """The memory service keeps a sighting's crop on its own disk; the page behind another data
+    directory (another machine) shows it through the broker; a crop nobody has is a quick 404."""
+    from dataclasses import replace
+
+    from broker.nats_support import make_sighting
+    from reidcam.broker.streams import publish_sighting, setup_sightings_stream
+    from reidcam.broker.wire import WireCrop
+    from reidcam.cluster.memory_service import MemoryService, ServiceSettings
+    from reidcam.core.types import BestCrop
+    from reidcam.identity import IdentityMemory
+
+    url = str(web.app.state.services.memory.engine.url)  # type: ignore[attr-defined]
+    img = np.full((200, 80, 3), (20, 40, 210), np.uint8)
+    crop = WireCrop.from_best(BestCrop(img, np.array([0, 0, 80, 200], np.float32), 0.8, 5, 105.0))
+    sighting = replace(make_sighting(seed=21), crop=crop)
+    with IdentityMemory.open(tmp_path / "memory-service", url=url) as memory:  # its disk, the same database
+        service = MemoryService(worker, memory, ServiceSettings(name="m1", model_id=sighting.model_id))
+        thread = threading.Thread(target=service.run, daemon=True)
+        thread.start()
+        try:
+            setup_sightings_stream(worker)
+            worker.call(publish_sighting(worker, sighting))
+            wait_for(lambda: service.stats.stored == 1, what="the sighting stored by the memory service")
+            [person] = web.get("/api/identities").json()["identities"]
+            r = web.get(person["thumbnail_url"])
+            [row] = memory.timeline(person["identity_id"])
+            assert r.status_code == 200 and r.headers["content-type"] == "image/jpeg"
+            assert r.content == memory.crop_file(row.crop_path).read_bytes()  # type: ignore[union-attr]
+            timeline = web.get(f"/api/identities/{person['identity_id']}/timeline").json()["sightings"]
+            assert web.get(timeline[0]["thumbnail_url"]).content == r.content
+        finally:
+            service.stop()
+            thread.join(15)
+        memory.crop_file(row.crop_path).unlink()  # type: ignore[union-attr]
+    t0 = time.monotonic()
+    assert web.get(f"/api/sightings/{row.id}/crop.jpg").status_code == 404  # nobody has it now
+    assert time.monotonic() - t0 < 5
+
+
 def test_pictures_are_asked_for_only_while_watched(web: TestClient, worker: BrokerClient) -> None:
     pings: list[str] = []
 

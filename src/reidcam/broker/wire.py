@@ -7,6 +7,12 @@ A message body is::
               "track_id", "part", "first_seen_at", "last_seen_at", "n_embeddings",
               "model_id", "dim", "dtype": "<f4", "crop_ref", "best_crop_quality", "worker"}
     dim*4     the prototype embedding, float32 little-endian
+    C bytes   the best crop as a JPEG, when the header has "crop": {"bytes": C, "xyxy",
+              "quality", "frame_index", "captured_at", "frame_name"} (optional)
+
+The best crop travels with the sighting (a small JPEG, 10-20 KB) because the identity memory
+and the pages that show its people run elsewhere: the memory service keeps it where it keeps its
+crops, and answers a web server's request for it (``CROP_SUBJECT``).
 
 The embedding travels as raw float32 (2 KB for 512-d), not as JSON numbers or base64: it is the
 bulk of the message and is decoded without a copy. The JSON header carries everything else, so a
@@ -26,11 +32,12 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+import cv2
 import numpy as np
 from numpy.typing import NDArray
 
 from reidcam.broker.errors import ModelMismatchError, WireFormatError
-from reidcam.core.types import Sighting
+from reidcam.core.types import BestCrop, Sighting
 
 WIRE_VERSION = 1
 KIND = "sighting"
@@ -41,6 +48,50 @@ _LEN = struct.Struct(">I")
 _MAX_HEADER = 64 * 1024
 _MAX_DIM = 8192
 _ID_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
+_MAX_CROP = 1024 * 1024
+#: Web servers ask the memory services for a stored crop here (request: its path, reply: JPEG).
+CROP_SUBJECT = "reidcam.crops.get"
+
+
+@dataclass(frozen=True, eq=False)
+class WireCrop:
+    """A sighting's best crop on the wire: ``jpeg`` and where it was cut from (``BestCrop``)."""
+
+    jpeg: bytes
+    xyxy: tuple[float, float, float, float]
+    quality: float
+    frame_index: int
+    captured_at: float
+    frame_name: str | None = None
+
+    @classmethod
+    def from_best(cls, crop: BestCrop, max_height: int = 256, quality: int = 85) -> WireCrop | None:
+        """The crop as a JPEG at most ``max_height`` pixels high; None when it cannot be encoded."""
+        image: NDArray[Any] = crop.image
+        h, w = image.shape[:2]
+        if h > max_height:
+            image = cv2.resize(
+                image, (max(1, round(w * max_height / h)), max_height), interpolation=cv2.INTER_AREA
+            )
+        ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
+        if not ok:
+            return None
+        x1, y1, x2, y2 = (float(v) for v in crop.xyxy[:4])
+        return cls(bytes(buf), (x1, y1, x2, y2), float(crop.quality), int(crop.frame_index),
+                   float(crop.captured_at), crop.frame_name)  # fmt: skip
+
+    def to_best(self) -> BestCrop | None:
+        """The crop as the memory keeps it; None when the JPEG does not decode."""
+        image = cv2.imdecode(np.frombuffer(self.jpeg, np.uint8), cv2.IMREAD_COLOR)
+        if image is None:
+            return None
+        return BestCrop(np.asarray(image, np.uint8), np.asarray(self.xyxy, np.float32), self.quality,
+                        self.frame_index, self.captured_at, self.frame_name)  # fmt: skip
+
+    def header(self) -> dict[str, object]:
+        return {"bytes": len(self.jpeg), "xyxy": list(self.xyxy), "quality": self.quality,
+                "frame_index": self.frame_index, "captured_at": self.captured_at,
+                "frame_name": self.frame_name}  # fmt: skip
 
 
 @dataclass(frozen=True, eq=False)
@@ -56,9 +107,10 @@ class ClosedSighting:
         model_id: the ReID model that embedded it.
         prototype: (D,) float32, the sighting's robust-mean embedding.
         crop_ref: where the best crop is kept (a path relative to the worker's crop store, or a
-            URL), None when none was kept. The crop image itself never crosses the broker.
+            URL), None when none was kept (unused by reidcam's own workers: they send ``crop``).
         best_crop_quality: crop-gate score of that crop, [0, 1].
         worker: the name of the worker that closed it.
+        crop: the best crop itself (a small JPEG), None when there was none.
     """
 
     sighting_id: str
@@ -73,6 +125,7 @@ class ClosedSighting:
     crop_ref: str | None = None
     best_crop_quality: float = 0.0
     worker: str = ""
+    crop: WireCrop | None = None
 
     def __post_init__(self) -> None:
         if not _ID_RE.match(self.sighting_id):
@@ -93,7 +146,13 @@ class ClosedSighting:
 
     @classmethod
     def from_sighting(
-        cls, sighting: Sighting, sighting_id: str, *, worker: str = "", crop_ref: str | None = None
+        cls,
+        sighting: Sighting,
+        sighting_id: str,
+        *,
+        worker: str = "",
+        crop_ref: str | None = None,
+        with_crop: bool = False,
     ) -> ClosedSighting:
         """The wire form of a pipeline ``Sighting``.
 
@@ -116,6 +175,7 @@ class ClosedSighting:
             crop_ref=crop_ref,
             best_crop_quality=sighting.best_crop_quality,
             worker=worker,
+            crop=WireCrop.from_best(sighting.best_crop) if with_crop and sighting.best_crop else None,
         )
 
 
@@ -138,8 +198,11 @@ def encode_sighting(s: ClosedSighting) -> bytes:
         "best_crop_quality": float(s.best_crop_quality),
         "worker": s.worker,
     }
+    if s.crop is not None:
+        header["crop"] = s.crop.header()
     head = json.dumps(header, separators=(",", ":")).encode()
-    return _LEN.pack(len(head)) + head + s.prototype.astype("<f4", copy=False).tobytes()
+    crop = s.crop.jpeg if s.crop is not None else b""
+    return _LEN.pack(len(head)) + head + s.prototype.astype("<f4", copy=False).tobytes() + crop
 
 
 def decode_sighting(data: bytes, expect_model_id: str | None = None) -> ClosedSighting:
@@ -164,9 +227,15 @@ def decode_sighting(data: bytes, expect_model_id: str | None = None) -> ClosedSi
         )
     dim = head.get("dim")
     body = memoryview(data)[_LEN.size + _LEN.unpack_from(data)[0] :]
-    if head.get("dtype") != "<f4" or not isinstance(dim, int) or len(body) != dim * 4:
+    crop_head = head.get("crop")
+    crop_len = crop_head.get("bytes") if isinstance(crop_head, dict) else 0
+    if not isinstance(crop_len, int) or not 0 <= crop_len <= _MAX_CROP:
+        raise WireFormatError(f"sighting {sid}: the crop size {crop_len!r} is not valid")
+    if head.get("dtype") != "<f4" or not isinstance(dim, int) or len(body) != dim * 4 + crop_len:
+        what = "embedding is" if not crop_len else "embedding and crop are"
+        crop = f" and a {crop_len}-byte crop" if crop_len else ""
         raise WireFormatError(
-            f"sighting {sid}: the embedding is {len(body)} bytes, the header says {dim} x {head.get('dtype')}"
+            f"sighting {sid}: the {what} {len(body)} bytes, the header says {dim} x {head.get('dtype')}{crop}"
         )
     try:
         return ClosedSighting(
@@ -178,13 +247,23 @@ def decode_sighting(data: bytes, expect_model_id: str | None = None) -> ClosedSi
             last_seen_at=float(head["last_seen_at"]),
             n_embeddings=int(head["n_embeddings"]),
             model_id=head["model_id"],
-            prototype=np.frombuffer(body, dtype="<f4").astype(np.float32),
+            prototype=np.frombuffer(body[: dim * 4], dtype="<f4").astype(np.float32),
             crop_ref=head.get("crop_ref"),
             best_crop_quality=float(head.get("best_crop_quality", 0.0)),
             worker=str(head.get("worker", "")),
+            crop=_crop(crop_head, bytes(body[dim * 4 :]))
+            if crop_len and isinstance(crop_head, dict)
+            else None,
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise WireFormatError(f"sighting {sid}: invalid field: {exc}") from exc
+
+
+def _crop(head: dict[str, Any], jpeg: bytes) -> WireCrop:
+    x1, y1, x2, y2 = (float(v) for v in head["xyxy"])
+    name = head.get("frame_name")
+    return WireCrop(jpeg, (x1, y1, x2, y2), float(head["quality"]), int(head["frame_index"]),
+                    float(head["captured_at"]), None if name is None else str(name))  # fmt: skip
 
 
 def _header(data: bytes) -> dict[str, Any]:

@@ -36,6 +36,7 @@ from reidcam.broker.leases import CameraLeases, LeaseKeeper
 from reidcam.broker.streams import Delivery, SightingConsumer, setup_sightings_stream
 from reidcam.broker.wire import ClosedSighting
 from reidcam.capture.urls import redact_text
+from reidcam.cluster.crop_server import CropServer
 from reidcam.core.types import Sighting, SightingKey
 from reidcam.identity.memory import IdentityMemory
 from reidcam.identity.models import Recorded
@@ -55,7 +56,8 @@ def assignment_subject(camera_id: str) -> str:
 
 
 def to_sighting(s: ClosedSighting) -> Sighting:
-    """The memory's form of a sighting from the broker (no crop image: crops stay on the worker)."""
+    """The memory's form of a sighting from the broker (its best crop, if it came with one, is
+    kept where the memory keeps crops; one that does not decode is left out)."""
     return Sighting(
         key=SightingKey(s.camera_id, s.track_id, s.part),
         first_seen_at=s.first_seen_at,
@@ -64,6 +66,7 @@ def to_sighting(s: ClosedSighting) -> Sighting:
         prototype=s.prototype,
         model_id=s.model_id,
         best_crop_quality=s.best_crop_quality,
+        best_crop=None if s.crop is None else s.crop.to_best(),
     )
 
 
@@ -174,11 +177,14 @@ class MemoryService:
         leases = CameraLeases(self._client, self.settings.name).open()
         keeper = LeaseKeeper(leases, self._on_lost).start()
         health = _quietly(self._health().start, "put the memory service's health")
+        crops = _quietly(CropServer(self._client, self._memory).start, "answer crop requests")
         try:
             while self._wait_for_lease(keeper, leases):
                 self._serve()
         finally:
             self.stats.role = "stopped"
+            if isinstance(crops, CropServer):
+                crops.stop()
             _quietly(keeper.stop, "release the memory lease")  # a standby takes over at once
             if isinstance(health, HealthReporter):
                 health.stop(delete=True)

@@ -1,8 +1,9 @@
 """The worker's ends of the broker: closed sightings out, shared settings in.
 
 ``PublishingSink`` is the worker's ``EventSink``: every closed sighting becomes a
-``ClosedSighting`` with a fresh sighting id (the message id, so a re-send is stored once)
-handed to the ``SightingPublisher``, which never blocks the camera loop. ``SettingsApplier``
+``ClosedSighting`` (its best crop as a small JPEG, for the memory's pictures) with a fresh
+sighting id (the message id, so a re-send is stored once) handed to the
+``SightingPublisher``, which never blocks the camera loop. ``SettingsApplier``
 applies the shared settings (``reidcam-settings``: threshold, query people) to the same
 ``Gallery`` and ``Matcher`` the single process uses, so matching on a worker decides as
 ``reidcam serve`` does.
@@ -43,9 +44,10 @@ class SinkCounts:
 class PublishingSink:
     """EventSink that publishes every closed sighting (with a prototype) to the broker."""
 
-    def __init__(self, publisher: SightingPublisher, worker: str) -> None:
+    def __init__(self, publisher: SightingPublisher, worker: str, with_crops: bool = True) -> None:
         self._publisher = publisher
         self.worker = worker
+        self.with_crops = with_crops
         self.counts = SinkCounts()
         self._lock = threading.Lock()
 
@@ -60,7 +62,9 @@ class PublishingSink:
             with self._lock:
                 self.counts.skipped += 1
             return
-        closed = ClosedSighting.from_sighting(sighting, new_sighting_id(), worker=self.worker)
+        closed = ClosedSighting.from_sighting(
+            sighting, new_sighting_id(), worker=self.worker, with_crop=self.with_crops
+        )
         self._publisher.publish(closed)
         with self._lock:
             self.counts.published += 1

@@ -71,6 +71,7 @@ class WorkerOptions:
     feed: FeedOptions = field(default_factory=FeedOptions)
     health_every_s: float = HEALTH_EVERY_S
     health_ttl_s: float = HEALTH_TTL_S
+    sighting_crops: bool = True  # each closed sighting carries its best crop (People's pictures)
 
     def __post_init__(self) -> None:
         if not self.name:
@@ -159,7 +160,7 @@ class Worker:
         self._registry = CameraRegistry(self.client).open()
         leases = CameraLeases(self.client, name).open()
         self._publisher = SightingPublisher(self.client).start()
-        self._sink = PublishingSink(self._publisher, name)
+        self._sink = PublishingSink(self._publisher, name, with_crops=self.options.sighting_crops)
         self.feed = LiveFeedSink(self.client, name, self.options.feed, self._camera_counters).start()
         self.runner = Runner(
             [],

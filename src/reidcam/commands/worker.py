@@ -47,6 +47,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "second taken from them (default: a video's own rate, 5/s for image folders); 0: unpaced",
     )
     p.add_argument("--no-loop", action="store_true", help="play file cameras once, not in a loop")
+    p.add_argument(
+        "--no-sighting-crops",
+        action="store_true",
+        help="send closed sightings without their best crop (10-20 KB each): People then has no "
+        "pictures of what this worker saw",
+    )
     add_device_arg(p)
     p.set_defaults(func=run)
 
@@ -90,6 +96,7 @@ def worker_options(cfg: AppConfig, args: argparse.Namespace) -> WorkerOptions:
         max_cameras=args.max_cameras,
         prefetch_frames=perf.capture_queue_frames,
         pipelined=perf.pipelined,
+        sighting_crops=not args.no_sighting_crops,
     )
 
 

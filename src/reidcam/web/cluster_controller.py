@@ -27,6 +27,7 @@ from reidcam.broker.errors import BrokerError, SettingChangedError
 from reidcam.broker.feed import WATCH_FOR_S
 from reidcam.broker.health import read_health
 from reidcam.broker.settings import QueryPerson, merge_queries, same_person
+from reidcam.broker.wire import CROP_SUBJECT
 from reidcam.capture.urls import describe_source, redact_text
 from reidcam.cluster.registry import registry_entry
 from reidcam.config import AppConfig, CameraConfig
@@ -48,6 +49,11 @@ log = logging.getLogger(__name__)
 #: A camera whose worker sent nothing for this long is shown stalled (its worker may be gone;
 #: another takes it once the lease lapses).
 FEED_STALE_S = 15.0
+#: How long a web server waits for a memory service's crop, and how long it does not ask again
+#: for one none had (a page of People would otherwise wait that long per picture).
+CROP_WAIT_S = 1.5
+CROP_MISS_S = 60.0
+CROP_MISSES_KEPT = 4096
 #: How often a query change is merged and written again when other servers keep writing first.
 QUERY_WRITE_TRIES = 5
 #: How long a snapshot request waits for the worker's picture when none came lately.
@@ -79,6 +85,8 @@ class ClusterController(Controller):
         self._share_lock = threading.Lock()
         self._base_lock = threading.Lock()
         self._shared_base: dict[str, QueryPerson] = {}  # the shared query people as last known
+        self._crop_lock = threading.Lock()
+        self._crop_misses: dict[str, float] = {}  # stored crop path -> when nobody had it
 
     # -- lifecycle ---------------------------------------------------------------------------
     def open(self) -> None:
@@ -127,6 +135,29 @@ class ClusterController(Controller):
         seen = assess(workers, memory, self.link.cameras())
         return ClusterOut(broker=self.link.status(), workers=workers, memory=memory, summary=seen.summary,
                           problems=seen.problems)  # fmt: skip
+
+    def stored_crop(self, relpath: str) -> bytes | None:
+        """Asked of the memory services (the one that stored it answers); a crop none of them
+        had is not asked for again for ``CROP_MISS_S``, so a page of them does not wait each time."""
+        now = time.monotonic()
+        with self._crop_lock:
+            missed = self._crop_misses.get(relpath)
+            if missed is not None and now - missed < CROP_MISS_S:
+                return None
+        client = self.link.client
+        try:
+            msg = client.call(client.nc.request(CROP_SUBJECT, relpath.encode(), timeout=CROP_WAIT_S),
+                              timeout=CROP_WAIT_S + 1.0)  # fmt: skip
+            data = bytes(msg.data) or None
+        except Exception as exc:  # nobody has it, or the broker is away
+            log.debug("crop %s: %s", relpath, client.scrub(str(exc) or type(exc).__name__))
+            data = None
+        if data is None:
+            with self._crop_lock:
+                self._crop_misses[relpath] = now
+                while len(self._crop_misses) > CROP_MISSES_KEPT:
+                    self._crop_misses.pop(next(iter(self._crop_misses)))
+        return data
 
     def snapshot(self, camera_id: str) -> tuple[int, bytes] | None:
         """A picture the worker sent lately; else one is asked for and awaited for a moment (a

@@ -187,6 +187,11 @@ class Controller:
         """The workers and memory services (distributed mode); None on one machine."""
         return None
 
+    def stored_crop(self, relpath: str) -> bytes | None:
+        """A memory crop that is not in this server's data directory (distributed mode: on a
+        memory service's disk); None on one machine, where every crop is local."""
+        return None
+
     def snapshot(self, camera_id: str) -> tuple[int, bytes] | None:
         """The newest frame of a camera with its overlays (JPEG), None before the first one."""
         return self.live.jpeg(camera_id)

@@ -14,7 +14,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, Response
 
 from reidcam.identity import IdentityMemory
 from reidcam.reid.enroll import pick_person
@@ -98,10 +98,18 @@ def _crop_file(mem: IdentityMemory, relpath: str | None) -> FilePath | None:
     return mem.crop_file(relpath)
 
 
-def _jpeg(path: FilePath | None, what: str) -> FileResponse:
-    if path is None:
+_CACHE = {"Cache-Control": "private, max-age=3600"}
+
+
+def _jpeg(mem: IdentityMemory, ctrl: Controller, relpath: str | None, what: str) -> Response:
+    """The crop file of a row: this server's, else (distributed mode) a memory service's."""
+    path = _crop_file(mem, relpath)
+    if path is not None:
+        return FileResponse(path, media_type="image/jpeg", headers=_CACHE)
+    data = ctrl.stored_crop(relpath) if relpath and "\0" not in relpath else None
+    if data is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no crop for {what}")
-    return FileResponse(path, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=3600"})
+    return Response(data, media_type="image/jpeg", headers=_CACHE)
 
 
 def _identity(mem: IdentityMemory, identity_id: str) -> IdentityOut:
@@ -153,11 +161,10 @@ def delete_identity(identity_id: IdentityId, mem: Memory, ctrl: Ctrl) -> Identit
     return IdentityDeleted(identity_id=identity_id, files_removed=removed)
 
 
-@router.get("/identities/{identity_id}/thumbnail.jpg", response_class=FileResponse, responses=_JPEG)
-def identity_thumbnail(identity_id: IdentityId, mem: Memory) -> FileResponse:
+@router.get("/identities/{identity_id}/thumbnail.jpg", response_class=Response, responses=_JPEG)
+def identity_thumbnail(identity_id: IdentityId, mem: Memory, ctrl: Ctrl) -> Response:
     info = mem.get_identity(identity_id)
-    path = None if info is None else _crop_file(mem, info.thumbnail)
-    return _jpeg(path, identity_id)
+    return _jpeg(mem, ctrl, None if info is None else info.thumbnail, identity_id)
 
 
 @router.get("/identities/{identity_id}/timeline", response_model=TimelineOut, responses=_ERRORS)
@@ -213,12 +220,11 @@ def assign(sighting_id: SightingId, body: AssignIn, mem: Memory, ctrl: Ctrl) -> 
         return assignment_out(mem.assign(sighting_id, body.identity_id))
 
 
-@router.get("/sightings/{sighting_id}/crop.jpg", response_class=FileResponse, responses=_JPEG)
-def sighting_crop(sighting_id: SightingId, mem: Memory) -> FileResponse:
+@router.get("/sightings/{sighting_id}/crop.jpg", response_class=Response, responses=_JPEG)
+def sighting_crop(sighting_id: SightingId, mem: Memory, ctrl: Ctrl) -> Response:
     """The sighting's best crop."""
     info = mem.get_sighting(sighting_id)
-    path = None if info is None else _crop_file(mem, info.crop_path)
-    return _jpeg(path, sighting_id)
+    return _jpeg(mem, ctrl, None if info is None else info.crop_path, sighting_id)
 
 
 # -- search by photo ------------------------------------------------------------------
