@@ -4,7 +4,9 @@ Runs the pipeline (the synthetic scene with fake models, or ``--video`` with the
 ``REIDCAM_WEIGHTS_DIR``) for ``--frames`` processed frames, keeps its ``FrameResult``s, then
 replays them through two fresh ``LiveFeedSink``s into a real ``nats-server`` (own, loopback, free
 port): one with nobody watching, one with a ``.watch`` ping before every frame. A subscriber on
-``reidcam.cameras.>`` counts what arrives. Same input for both modes. Prints one JSON document.
+``reidcam.cameras.>`` counts what arrives. Same input for both modes. Also the size of the
+closed sightings' messages (``broker.wire``) without and with their best crop. Prints one JSON
+document.
 
     python benchmarks/live_feed.py --frames 300
     REIDCAM_WEIGHTS_DIR=... python benchmarks/live_feed.py --video $REIDCAM_MEDIA_DIR/vtest.avi --frames 150
@@ -15,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import statistics
 import sys
 import tempfile
 import threading
@@ -26,16 +29,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from broker_sightings import start_server
 from reidcam.broker.connection import BrokerClient
 from reidcam.broker.feed import CAMERA_SUBJECTS, parse_subject
+from reidcam.broker.wire import ClosedSighting, encode_sighting, new_sighting_id
 from reidcam.cluster.feed_sink import LiveFeedSink
 from reidcam.config import AppConfig
 from reidcam.config.schema import BrokerConfig
 from reidcam.core.events import FrameResult
+from reidcam.core.types import Sighting
 from reidcam.pipeline.runner import Runner
 from reidcam.testing.sinks import RecordingSink
 
 
-def record(args: argparse.Namespace) -> tuple[list[FrameResult], str]:
-    """``--frames`` frame results of the pipeline, and what produced them."""
+def record(args: argparse.Namespace) -> tuple[list[FrameResult], list[Sighting], str]:
+    """``--frames`` frame results of the pipeline, the sightings it closed, and what produced them."""
     if args.video:
         from reidcam.pipeline.build import build_camera, build_models
 
@@ -54,8 +59,29 @@ def record(args: argparse.Namespace) -> tuple[list[FrameResult], str]:
     runner.start()
     while len(recorder.frames) < args.frames and runner.running:
         time.sleep(0.05)
-    runner.stop()
-    return recorder.frames[: args.frames], what
+    runner.stop()  # closes the open sightings too
+    return recorder.frames[: args.frames], recorder.closed, what
+
+
+def sighting_bytes(closed: list[Sighting]) -> dict[str, object]:
+    """Message bytes of the closed sightings (those with a prototype) without and with their crop."""
+    sent = [s for s in closed if s.prototype is not None and s.model_id is not None]
+    sizes = {
+        way: sorted(
+            len(
+                encode_sighting(
+                    ClosedSighting.from_sighting(s, new_sighting_id(), with_crop=way == "with_crop")
+                )
+            )
+            for s in sent
+        )
+        for way in ("without_crop", "with_crop")
+    }
+    out: dict[str, object] = {"sightings": len(sent)}
+    for way, v in sizes.items():
+        if v:
+            out[way] = {"mean": round(statistics.fmean(v)), "p50": v[len(v) // 2], "max": v[-1]}
+    return out
 
 
 class Counter:
@@ -108,7 +134,7 @@ def main() -> int:
     p.add_argument("--video", type=Path, help="a video file (real models); default: the synthetic scene")
     args = p.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    results, what = record(args)
+    results, closed, what = record(args)
     h, w = results[0].frame.image.shape[:2]
     observations = sum(len(r.observations) for r in results) / len(results)
     with tempfile.TemporaryDirectory() as tmp:
@@ -120,6 +146,7 @@ def main() -> int:
                 "observations_per_frame": round(observations, 2),
                 "nobody_watching": replay(url, results, watched=False),
                 "watched": replay(url, results, watched=True),
+                "sighting_message_bytes": sighting_bytes(closed),
             }
         finally:
             proc.terminate()
