@@ -9,9 +9,13 @@ every key). Then, interleaved, ``--reads`` reads each way:
 - ``read_bucket``: ``reidcam.broker.kv.read_bucket``.
 
 Prints one JSON line: incomplete reads (fewer keys than written) and ms per read, each way.
-Never pass/fail.
+With ``--traffic-s S`` (no busy loops needed) it measures instead what following the camera
+registry costs one process for S seconds, from nats-py's own counters: ``poll`` reads it every
+second as workers and web servers did (``CameraRegistry.cameras()``), ``watch`` keeps one
+``RegistryWatch``. Never pass/fail.
 
     PYTHONPATH=src python benchmarks/kv_read.py --reads 2000 --keys 2 --busy 3
+    PYTHONPATH=src python benchmarks/kv_read.py --traffic-s 20 --keys 20 --busy 0
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from typing import Any
 from broker_sightings import start_server
 from reidcam.broker.connection import BrokerClient
 from reidcam.broker.kv import open_bucket, read_bucket
+from reidcam.broker.leases import CameraRegistry
 from reidcam.config.schema import BrokerConfig
 
 BUCKET = "bench-kv-read"
@@ -45,6 +50,33 @@ async def marker_read(kv: Any) -> dict[str, bytes]:
     return out
 
 
+def traffic(url: str, keys: int, seconds: float) -> dict[str, object]:
+    """Messages and bytes one process exchanges with the broker to follow the registry."""
+    out: dict[str, object] = {}
+    for way in ("poll", "watch"):
+        with BrokerClient(BrokerConfig(url=url)) as client:
+            registry = CameraRegistry(client).open()
+            for i in range(keys):
+                registry.put(f"cam{i}", {"source": f"rtsp://10.0.0.{i}/live"})
+            watch = registry.follow() if way == "watch" else None
+            if watch is not None:
+                watch.wait_until(lambda cams: len(cams) == keys, 10.0)
+            before = dict(client.nc.stats)
+            end = time.monotonic() + seconds
+            while time.monotonic() < end:
+                got = registry.cameras() if watch is None else watch.cameras()
+                assert len(got) == keys
+                time.sleep(1.0)
+            after = dict(client.nc.stats)
+            if watch is not None:
+                watch.stop()
+            out[way] = {
+                k: round((after[k] - before[k]) / seconds, 1)
+                for k in ("in_msgs", "out_msgs", "in_bytes", "out_bytes")
+            }
+    return out
+
+
 def busy() -> None:
     while True:
         pass
@@ -55,9 +87,18 @@ def main() -> None:
     ap.add_argument("--reads", type=int, default=2000, help="reads each way")
     ap.add_argument("--keys", type=int, default=2)
     ap.add_argument("--busy", type=int, default=3, help="busy loops loading the CPU")
+    ap.add_argument("--traffic-s", type=float, default=0.0, help="measure following the registry instead")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         proc, url = start_server(Path(tmp))
+        if args.traffic_s > 0:
+            try:
+                per_s = traffic(url, args.keys, args.traffic_s)
+            finally:
+                proc.kill()
+                proc.wait()
+            print(json.dumps({"keys": args.keys, "seconds": args.traffic_s, "per_second": per_s}))
+            return
         loops = [multiprocessing.Process(target=busy, daemon=True) for _ in range(args.busy)]
         try:
             with BrokerClient(BrokerConfig(url=url)) as client:

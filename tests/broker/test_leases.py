@@ -151,3 +151,57 @@ def test_reading_the_registry_leaves_no_consumer_behind(client):
         assert left == 0, f"{left} consumer(s) left on the registry's stream"
     finally:
         client.call(client.js.delete_key_value("reidcam-cameras"))
+
+
+def test_the_registry_watch_keeps_a_complete_copy_and_brings_changes_at_once(client):
+    from reidcam.broker.leases import RegistryWatch
+
+    reg = CameraRegistry(client).open()
+    try:
+        reg.put("c1", {"source": "a"})
+        reg.put("c2", {"source": "b"})
+        changes = threading.Event()
+        watch = reg.follow(changes.set)
+        try:
+            assert watch.wait_until(lambda cams: len(cams) == 2, 5.0)
+            assert watch.cameras() == {"c1": {"source": "a"}, "c2": {"source": "b"}}
+            changes.clear()
+            reg.put("c3", {"source": "c"})
+            reg.put("c1", {"source": "a2"})
+            reg.remove("c2")
+            assert changes.wait(2.0), "a change calls back"
+            assert watch.wait_until(lambda cams: cams == {"c1": {"source": "a2"}, "c3": {"source": "c"}}, 2.0)
+            for _ in range(10):  # no consumer per read: one for the watch, however often it is read
+                watch.cameras()
+            time.sleep(0.5)
+            assert client.call(client.js.stream_info("KV_reidcam-cameras")).state.consumer_count == 1
+        finally:
+            watch.stop()
+    finally:
+        client.call(client.js.delete_key_value("reidcam-cameras"))
+    with pytest.raises(BrokerError, match="not been read yet"):
+        RegistryWatch(client, None, lambda: None).cameras()
+
+
+def test_the_registry_watch_rides_out_a_broker_restart(own_nats_server):
+    with (
+        BrokerClient(broker_config(own_nats_server.url)) as c,
+        BrokerClient(broker_config(own_nats_server.url)) as admin,
+    ):
+        reg = CameraRegistry(admin).open()
+        reg.put("c1", {"source": "a"})
+        watch = CameraRegistry(c).open().follow()
+        assert watch.wait_until(lambda cams: "c1" in cams, 5.0)
+        own_nats_server.stop()
+        deadline = time.monotonic() + 10
+        while c.connected and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert watch.cameras() == {"c1": {"source": "a"}}, "the last copy while the broker is away"
+        own_nats_server.start()
+        deadline = time.monotonic() + 20
+        while not (admin.connected and c.connected) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        reg.put("c2", {"source": "b"})
+        reg.remove("c1")
+        assert watch.wait_until(lambda cams: cams == {"c2": {"source": "b"}}, 15.0), watch.cameras()
+        watch.stop()

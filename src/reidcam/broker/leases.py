@@ -21,9 +21,11 @@ exist, for workers to lease and for the page to add and remove.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import re
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -264,8 +266,123 @@ class CameraRegistry:
     def cameras(self) -> dict[str, dict[str, object]]:
         return dict(self._client.call(self._all()))
 
+    def follow(self, on_change: Callable[[], None] = lambda: None) -> RegistryWatch:
+        """The registry kept current by one long-lived watch (``RegistryWatch``); ``on_change()``
+        is called on the broker loop after each change."""
+        w = RegistryWatch(self._client, self._kv, on_change)
+        self._client.call(w._start())
+        return w
+
     async def _all(self) -> dict[str, dict[str, object]]:
         """Every camera's latest value in one pass of one short-lived consumer (``kv.read_bucket``:
         complete, or an error; never the empty answer that made a worker drop its cameras)."""
         values = await read_bucket(self._client, self._kv)
         return {key: json.loads(value) for key, value in values.items() if value}
+
+
+class RegistryWatch:
+    """The camera registry as a local copy that one watch keeps current.
+
+    A worker and a web server used to read the whole registry every second (a consumer created
+    and dropped each time, per process); this watch costs one consumer per process and brings a
+    change at once. On each new broker connection the watch is made again and the copy rebuilt
+    from what the bucket holds then (a camera removed while the broker was away goes too). Until
+    the first complete read :meth:`cameras` raises; while the broker is away it answers the last
+    complete copy. Complete as ``read_bucket`` is: up to the stream's last sequence taken once
+    the consumer exists, never nats-py's "no more values" marker.
+    """
+
+    def __init__(self, client: BrokerClient, kv: Any, on_change: Callable[[], None]) -> None:
+        self._client = client
+        self._kv = kv
+        self._on_change = on_change
+        self._cameras: dict[str, dict[str, object]] | None = None
+        self._cond = threading.Condition()
+        self._task: asyncio.Task[None] | None = None
+
+    def cameras(self) -> dict[str, dict[str, object]]:
+        """The registry now (camera id -> its settings).
+
+        Raises:
+            BrokerError: it was never read completely yet (the broker was away since the start).
+        """
+        with self._cond:
+            if self._cameras is None:
+                raise BrokerError("the camera registry has not been read yet (the broker is away)")
+            return dict(self._cameras)
+
+    def wait_until(self, check: Callable[[dict[str, dict[str, object]]], bool], timeout_s: float) -> bool:
+        """Wait until ``check(cameras)`` holds (a write of this process has come back); False on timeout."""
+        with self._cond:
+            return self._cond.wait_for(lambda: self._cameras is not None and check(self._cameras), timeout_s)
+
+    def stop(self) -> None:
+        self._client.call(self._stop())
+
+    async def _start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="reidcam-registry-watch")
+
+    async def _stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            await self._client.wait_connected()
+            generation = self._client.generation
+            try:
+                watcher = await self._kv.watchall()
+                state = (await self._client.js.stream_info(self._kv._stream)).state
+            except Exception as exc:
+                log.debug("registry watch: %s; retrying", self._client.scrub(str(exc)))
+                await asyncio.sleep(0.5)
+                continue
+            try:
+                await self._follow(watcher, 0 if state.messages == 0 else int(state.last_seq), generation)
+            finally:
+                with contextlib.suppress(Exception):  # the connection it was made on is gone
+                    await watcher.stop()
+
+    async def _follow(self, watcher: Any, complete_at: int, generation: int) -> None:
+        """Rebuild the copy from this watcher; publish it once complete, then every change."""
+        import nats.errors
+
+        fresh: dict[str, dict[str, object]] = {}
+        ready = complete_at == 0
+        if ready:
+            self._publish(fresh)
+        while self._client.generation == generation:
+            try:
+                entry = await watcher.updates(timeout=1.0)
+            except nats.errors.TimeoutError:
+                continue
+            if entry is None:  # nats-py's marker: not trusted (broker.kv)
+                continue
+            self._apply(fresh, entry)
+            if not ready and entry.revision >= complete_at:
+                ready = True
+            if ready:
+                self._publish(fresh)
+
+    def _apply(self, cameras: dict[str, dict[str, object]], entry: Any) -> None:
+        deleted = entry.operation is not None and str(entry.operation).endswith(("DEL", "PURGE"))
+        if deleted or not entry.value:
+            cameras.pop(entry.key, None)
+            return
+        try:
+            cameras[entry.key] = json.loads(entry.value)
+        except ValueError as exc:
+            log.error("camera registry entry %r is not JSON: %s", entry.key, exc)
+
+    def _publish(self, cameras: dict[str, dict[str, object]]) -> None:
+        with self._cond:
+            changed = cameras != self._cameras
+            self._cameras = dict(cameras)
+            self._cond.notify_all()
+        if changed:
+            try:
+                self._on_change()
+            except Exception:  # a failing callback must not end the watch
+                log.exception("camera registry watch: the change callback failed")

@@ -5,7 +5,8 @@ under it (``add_camera`` / ``remove_camera``) as leases are taken and lost, so t
 worker keeps are never paused when another one comes or goes. A control loop, every
 ``poll_s`` and at once when a lease is reported lost:
 
-- reads the camera registry (``reidcam-cameras``): a camera no longer there is taken out of the
+- takes the camera registry (``reidcam-cameras``) as its watch last saw it (a change wakes the
+  loop at once): a camera no longer there is taken out of the
   runner (its open sightings are closed and published) and its lease released; a camera whose
   settings changed is rebuilt with the new ones (the lease is kept);
 - tries to lease registered cameras it does not hold, in id order, up to ``max_cameras``; a
@@ -13,9 +14,9 @@ worker keeps are never paused when another one comes or goes. A control loop, ev
 - a lease found lost on renewal (it lapsed, another worker holds it): the camera is taken out
   of the runner at once, since another worker may already run it.
 
-Polling rather than a registry watch: the same loop must retry leases held by others anyway (a
-dead worker's lease lapses by TTL without an event), and a poll is correct across reconnects
-by construction. Next to the sightings, a ``LiveFeedSink`` sends each camera's overlays and
+The loop still runs every ``poll_s`` besides: it must retry leases held by others (a dead
+worker's lease lapses by TTL without an event). The registry itself comes from one long-lived
+watch (``RegistryWatch``: rebuilt on each new connection), not a read per pass. Next to the sightings, a ``LiveFeedSink`` sends each camera's overlays and
 decisions (``cluster.feed_sink``) and a ``HealthReporter`` puts ``status()`` under
 ``worker.<name>`` in ``reidcam-health`` every 2 s. A clean stop ends the runner (closing and
 publishing every open sighting), releases the leases (the cameras move at once), deletes the
@@ -35,7 +36,7 @@ from pydantic import ValidationError
 from reidcam.broker.buffer import SightingPublisher
 from reidcam.broker.connection import BrokerClient
 from reidcam.broker.health import HEALTH_EVERY_S, HEALTH_TTL_S, HealthReporter, health_key
-from reidcam.broker.leases import CameraLeases, CameraRegistry, LeaseKeeper
+from reidcam.broker.leases import CameraLeases, CameraRegistry, LeaseKeeper, RegistryWatch
 from reidcam.broker.settings import SettingsWatch, SharedSettings
 from reidcam.cluster.feed_sink import FeedOptions, LiveFeedSink
 from reidcam.cluster.sink import PublishingSink, SettingsApplier
@@ -150,6 +151,7 @@ class Worker:
         self._health: HealthReporter | None = None
         self._keeper: LeaseKeeper | None = None
         self._registry: CameraRegistry | None = None
+        self._registry_watch: RegistryWatch | None = None
         self._watch: SettingsWatch | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -158,6 +160,7 @@ class Worker:
         """Open the buckets, start the publisher, the runner, lease renewal and the settings watch."""
         name = self.options.name
         self._registry = CameraRegistry(self.client).open()
+        self._registry_watch = self._registry.follow(self.wake)  # a change: the next pass at once
         leases = CameraLeases(self.client, name).open()
         self._publisher = SightingPublisher(self.client).start()
         self._sink = PublishingSink(self._publisher, name, with_crops=self.options.sighting_crops)
@@ -206,9 +209,11 @@ class Worker:
         """Clean stop: end the runner (open sightings closed and published), release the leases,
         flush the publisher for at most ``flush_timeout_s``. Each step runs even if one fails."""
         watch, runner, keeper, feed, health = self._watch, self.runner, self._keeper, self.feed, self._health
+        registry = self._registry_watch
         timeout_s = self.options.remove_timeout_s
         steps: list[tuple[str, Callable[[], None]]] = [
             ("settings watch", watch.stop if watch is not None else _nothing),
+            ("registry watch", registry.stop if registry is not None else _nothing),
             ("runner", (lambda: runner.stop(timeout_s)) if runner is not None else _nothing),
             ("leases", keeper.stop if keeper is not None else _nothing),
             ("live feed", feed.stop if feed is not None else _nothing),
@@ -289,8 +294,8 @@ class Worker:
         self._lease_more(registry)
 
     def _read_registry(self) -> dict[str, dict[str, object]]:
-        assert self._registry is not None, "start() the worker first"
-        return {cid: v for cid, v in self._registry.cameras().items() if not _disabled(v)}
+        assert self._registry_watch is not None, "start() the worker first"
+        return {cid: v for cid, v in self._registry_watch.cameras().items() if not _disabled(v)}
 
     def _lease_more(self, registry: dict[str, dict[str, object]]) -> None:
         assert self._keeper is not None

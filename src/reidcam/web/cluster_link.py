@@ -3,8 +3,8 @@
 What the page shows comes from the workers and the memory service, what the page changes goes
 to the shared buckets:
 
-- the camera registry (``reidcam-cameras``) is read every ``poll_s``; the page's camera form
-  writes it (a worker leases a new camera within its poll period);
+- the camera registry (``reidcam-cameras``) is followed by a watch (a change arrives at once);
+  the page's camera form writes it and waits (briefly) for the write to come back;
 - the workers' feeds (``reidcam.cameras.>``: per-frame boxes and decisions, crops, status) and
   the memory service's assignments (``reidcam.assignments.>``) arrive on the broker loop and are
   queued, bounded, for one thread that turns them into the live state (``RemoteFrames``): the
@@ -28,7 +28,7 @@ from collections.abc import Callable
 from typing import Any
 
 from reidcam.broker.connection import BrokerClient
-from reidcam.broker.errors import WireFormatError
+from reidcam.broker.errors import BrokerError, WireFormatError
 from reidcam.broker.feed import (
     CAMERA_SUBJECTS,
     WATCH_EVERY_S,
@@ -37,7 +37,7 @@ from reidcam.broker.feed import (
     parse_subject,
     watch_subject,
 )
-from reidcam.broker.leases import CameraRegistry
+from reidcam.broker.leases import CameraRegistry, RegistryWatch
 from reidcam.broker.settings import QUERIES, THRESHOLD, QueryPerson, SettingsWatch, SharedSettings
 from reidcam.cluster.memory_service import ASSIGNMENT_PREFIX
 from reidcam.web.remote_feed import RemoteFrames
@@ -49,6 +49,8 @@ MAX_QUEUED = 2000
 #: A feed from an unknown camera reads the registry again at most this often (a new camera's
 #: first frames; a foreign deployment's cameras on the same broker cost one read a period).
 UNKNOWN_REFRESH_S = 0.5
+#: How long adding or removing a camera waits for the registry watch to show the write.
+WRITE_SEEN_S = 2.0
 #: How often the watch thread looks whether somebody watches (pings go every WATCH_EVERY_S).
 WATCH_CHECK_S = 0.25
 
@@ -86,6 +88,8 @@ class ClusterLink:
         self._on_tick = on_tick
         self.poll_s = poll_s
         self._registry: CameraRegistry | None = None
+        self._registry_watch: RegistryWatch | None = None
+        self._registry_moved = threading.Event()
         self._settings: SharedSettings | None = None
         self._watch: SettingsWatch | None = None
         self._subs: list[Any] = []
@@ -104,8 +108,12 @@ class ClusterLink:
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> ClusterLink:
         self._registry = CameraRegistry(self.client).open()
+        self._registry_watch = self._registry.follow(self._registry_moved.set)
         self._settings = SharedSettings(self.client).open()
-        self.refresh()
+        # the page starts with the registry when the broker answers within a moment
+        self._registry_watch.wait_until(lambda cameras: True, self.client.config.request_timeout_s)
+        with contextlib.suppress(BrokerError):
+            self.refresh()
         for subject in (CAMERA_SUBJECTS, f"{ASSIGNMENT_PREFIX}.>"):
             self._subs.append(self.client.call(self.client.nc.subscribe(subject, cb=self._enqueue)))
         self._watch = self._settings.watch_revisions(self._setting_changed)
@@ -122,10 +130,13 @@ class ClusterLink:
 
     def stop(self) -> None:
         self._stop.set()
+        self._registry_moved.set()
         with contextlib.suppress(queue.Full):
             self._queue.put_nowait(None)
         if self._watch is not None:
             self._watch.stop()
+        if self._registry_watch is not None:
+            self._registry_watch.stop()
         for sub in self._subs:
             try:
                 self.client.call(sub.unsubscribe())
@@ -136,26 +147,32 @@ class ClusterLink:
 
     # -- registry ----------------------------------------------------------------------------
     def cameras(self) -> dict[str, dict[str, object]]:
-        """The registry as last read (camera id -> its settings)."""
+        """The registry as last seen (camera id -> its settings)."""
         with self._lock:
             return dict(self._cameras)
 
     def refresh(self) -> bool:
-        """Read the registry now; True when the camera set or an entry changed."""
-        assert self._registry is not None, "start() the link first"
-        now = self._registry.cameras()
+        """Take the watch's registry; True when the camera set or an entry changed.
+
+        Raises:
+            BrokerError: the registry was never read completely yet.
+        """
+        assert self._registry_watch is not None, "start() the link first"
+        now = self._registry_watch.cameras()
         with self._lock:
             changed, self._cameras = now != self._cameras, now
         return changed
 
     def put_camera(self, camera_id: str, value: dict[str, object]) -> None:
-        assert self._registry is not None
+        assert self._registry is not None and self._registry_watch is not None
         self._registry.put(camera_id, value)
+        self._registry_watch.wait_until(lambda cams: cams.get(camera_id) == value, WRITE_SEEN_S)
         self._registry_changed(force=True)
 
     def remove_camera(self, camera_id: str) -> None:
-        assert self._registry is not None
+        assert self._registry is not None and self._registry_watch is not None
         self._registry.remove(camera_id)
+        self._registry_watch.wait_until(lambda cams: camera_id not in cams, WRITE_SEEN_S)
         self._registry_changed(force=True)
 
     def _registry_changed(self, force: bool = False) -> None:
@@ -167,11 +184,17 @@ class ClusterLink:
             self._on_cameras(ids)
 
     def _poll_loop(self) -> None:
-        while not self._stop.wait(self.poll_s):
+        """A registry change at once (the watch sets the event), and every ``poll_s`` the
+        retries of what the broker refused (``on_tick``)."""
+        while not self._stop.is_set():
+            self._registry_moved.wait(self.poll_s)
+            self._registry_moved.clear()
+            if self._stop.is_set():
+                return
             try:
                 self._registry_changed()
-            except Exception as exc:  # broker away: keep the last registry; the status says so
-                log.debug("reading the camera registry: %s", self.client.scrub(str(exc)))
+            except Exception as exc:  # never read yet: the watch brings it when the broker answers
+                log.debug("the camera registry: %s", self.client.scrub(str(exc)))
             self._on_tick()
 
     def _watch_loop(self) -> None:
