@@ -338,16 +338,18 @@ def search_pass(
     truth: list[list[str]],
     dim: int,
     ef_search: int | None = None,
+    exact_max_rows: int = 0,
 ) -> dict:
     """Top-10 through ``IdentityMemory.search`` for every query: latency, recall, index use.
 
-    ``ef_search``: passed to the search (None: the product's own choice, ``search_ef(10)``).
+    ``ef_search``: passed to the search (None: the product's own choice, ``search_ef(10)``);
+    ``exact_max_rows``: the product's exact path up to that many candidates (0: the index always).
     """
     before = index_scans(memory.engine, dim)
     times, found = [], []
     for q in queries:
         t0 = time.perf_counter()
-        hits = memory.search(q, model_id, k=K, ef_search=ef_search)
+        hits = memory.search(q, model_id, k=K, ef_search=ef_search, exact_max_rows=exact_max_rows).hits
         times.append((time.perf_counter() - t0) * 1000.0)
         found.append([h.sighting.id for h in hits])
     return {
@@ -440,17 +442,17 @@ def _searches(
     person = dict(zip(stored.ids, who.tolist(), strict=True))
     from reidcam.storage.vector_ops import search_ef  # here: record_statements.py runs on older trees
 
-    passes: list[tuple[dict[str, object], int | None, str, int]] = [
-        ({}, ef, f"hnsw ef_search={ef}", len(queries)) for ef in opts.ef_search
+    passes: list[tuple[dict[str, object], int | None, str, int, int]] = [
+        ({}, ef, f"hnsw ef_search={ef}", len(queries), 0) for ef in opts.ef_search
     ]
-    passes.append(({}, None, f"product default (ef_search {search_ef(K)})", len(queries)))
-    passes.append(
-        ({"enable_indexscan": "off"}, None, "exact (index scans off)", min(opts.exact_queries, len(queries)))
-    )
+    passes.append(({}, None, f"product index path (ef_search {search_ef(K)})", len(queries), 0))
+    nq_exact = min(opts.exact_queries, len(queries))
+    passes.append(({"enable_indexscan": "off"}, None, "exact (index scans off)", nq_exact, 0))
+    passes.append(({}, None, "product exact path (count, then every row compared)", nq_exact, 10**9))
     out = []
-    for gucs, ef, label, nq in passes:
+    for gucs, ef, label, nq, exact_max in passes:
         knobs.use(**gucs)
-        res = search_pass(memory, queries[:nq], model_id, truth[:nq], dim, ef)
+        res = search_pass(memory, queries[:nq], model_id, truth[:nq], dim, ef, exact_max)
         log.info("%s: %s, recall@10 %.4f", label, res["ms"], res["recall_at_10"])
         res["mode"] = label
         res.update(same_person(res.pop("found"), truth[:nq], q_who[:nq].tolist(), person))

@@ -87,9 +87,9 @@ def test_search_by_her_query_photo_returns_her_sightings_first(market):
     memory, models, base, _ = market
     hers = {s.id for s in _all_sightings(memory) if _is_woman(s)}
     photo = read_image(base / "query" / "0001_c1s1_001051_00.jpg")
-    hits = memory.search_photo(photo, models.embedder, k=len(hers) + 5)
+    hits = memory.search_photo(photo, models.embedder, k=len(hers) + 5).hits
     top = [h.sighting.id for h in hits[: len(hers)]]
     assert set(top) == hers, [(h.sighting.crop_frame, round(h.similarity, 3)) for h in hits]
     assert hits[len(hers)].similarity < hits[len(hers) - 1].similarity
-    only_c3 = memory.search_photo(photo, models.embedder, k=1, camera_ids=["c3"])
+    only_c3 = memory.search_photo(photo, models.embedder, k=1, camera_ids=["c3"]).hits
     assert only_c3[0].sighting.id in hers and only_c3[0].sighting.camera_id == "c3"

@@ -6,6 +6,8 @@ of them (similarity ~0.9), ``mix`` a look-alike in between two people.
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 import sqlalchemy as sa
@@ -205,17 +207,19 @@ def test_search_by_photo_ranks_past_sightings_with_camera_and_time_filters(memor
         memory.record_sighting(sighting("c1" if i % 2 else "c2", 10 + i, person(50 + i), 1500.0 + i))
     probe = view(alice, 99)
 
-    hits = memory.search(probe, MODEL, k=5)
+    found = memory.search(probe, MODEL, k=5)
+    assert found.exact  # a small memory: every sighting compared
+    hits = found.hits
     assert len(hits) == 5 and {h.sighting.id for h in hits[:3]} == alice_ids
     assert [h.similarity for h in hits] == sorted((h.similarity for h in hits), reverse=True)
     assert hits[3].similarity < 0.7 < hits[2].similarity
-    only_c2 = memory.search(probe, MODEL, k=2, camera_ids=["c2"])
+    only_c2 = memory.search(probe, MODEL, k=2, camera_ids=["c2"]).hits
     assert {h.sighting.camera_id for h in only_c2} == {"c2"} and len(only_c2) == 2
-    late = memory.search(probe, MODEL, k=1, since=2500.0)
+    late = memory.search(probe, MODEL, k=1, since=2500.0).hits
     assert late[0].sighting.first_seen_at == 3000.0
-    early = memory.search(probe, MODEL, k=10, until=1200.0)
+    early = memory.search(probe, MODEL, k=10, until=1200.0).hits
     assert [h.sighting.first_seen_at for h in early] == [1000.0]
-    assert memory.search(probe, "other-model", k=5) == []
+    assert memory.search(probe, "other-model", k=5).hits == []
     with pytest.raises(ValueError):
         memory.search(probe, MODEL, k=0)
 
@@ -308,7 +312,7 @@ def _settings_seen_by_searches(memory, **search_args):
 
     sa.event.listen(memory.engine, "after_cursor_execute", after)
     try:
-        hits = memory.search(view(person(3), 9), MODEL, **search_args)
+        hits = memory.search(view(person(3), 9), MODEL, exact_max_rows=0, **search_args).hits
     finally:
         sa.event.remove(memory.engine, "after_cursor_execute", after)
     return hits, seen
@@ -329,6 +333,41 @@ def test_postgres_search_widens_the_hnsw_beam_for_this_search_only(memory):
     assert seen == [("64", "strict_order")]
     with memory.engine.connect() as conn:  # SET LOCAL: a pooled session keeps pgvector's default
         assert conn.exec_driver_sql("SHOW hnsw.ef_search").scalar() == "40"
+
+
+def test_postgres_search_is_exact_while_the_filters_leave_few_sightings(memory):
+    """Up to ``exact_max_rows`` candidates every one is compared (no HNSW index scan, the same
+    ranking as an exact scan); past it the index answers and the result says it is approximate."""
+    if memory.engine.dialect.name != "postgresql":
+        pytest.skip("pgvector only exists on PostgreSQL")
+    for i in range(30):
+        memory.record_sighting(sighting("c1" if i < 20 else "c2", i, person(i), 1000.0 + i))
+    probe = view(person(3), 9)
+
+    def hnsw_scans() -> int:
+        with memory.engine.connect() as conn:
+            conn.exec_driver_sql("SELECT pg_stat_clear_snapshot()")
+            return int(conn.execute(
+                sa.text("SELECT coalesce(sum(idx_scan), 0) FROM pg_stat_user_indexes "
+                        "WHERE relname = 'sightings' AND indexrelname LIKE :hnsw"),
+                {"hnsw": "%hnsw%"},
+            ).scalar())  # fmt: skip
+
+    before = hnsw_scans()
+    exact = memory.search(probe, MODEL, k=5, exact_max_rows=30)
+    assert exact.exact and exact.hits[0].sighting.track_id == 3
+    ranked = sorted(exact.hits, key=lambda h: -h.similarity)
+    assert [h.sighting.id for h in exact.hits] == [h.sighting.id for h in ranked]
+    narrowed = memory.search(probe, MODEL, k=5, camera_ids=["c2"], exact_max_rows=10)  # 10 of 30
+    assert narrowed.exact and {h.sighting.camera_id for h in narrowed.hits} == {"c2"}
+    time.sleep(0.6)  # the statistics collector's flush
+    assert hnsw_scans() == before, "an exact search never walks the HNSW graph"
+    wide = memory.search(probe, MODEL, k=5, exact_max_rows=29)
+    assert not wide.exact and wide.hits[0].sighting.track_id == 3
+    time.sleep(0.6)
+    assert hnsw_scans() > before, "past the bound the index answers"
+    with memory.engine.connect() as conn:  # the planner setting was for that search only
+        assert conn.exec_driver_sql("SHOW enable_indexscan").scalar() == "on"
 
 
 def test_search_ef_grows_with_k_within_pgvector_s_bounds():

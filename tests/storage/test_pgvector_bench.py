@@ -50,8 +50,11 @@ def test_tiny_run_on_postgres_exact_search_has_recall_one(db_url: str, tmp_path:
     assert exact["index_scans"] == 0  # the exact pass really did not use the HNSW index
     assert exact["same_person_recall"] == 1.0 and exact["same_person_at_10"] > 0.5
     assert by_mode["hnsw ef_search=400"]["recall_at_10"] == 1.0  # ef above the row count: exhaustive
-    assert by_mode["product default (ef_search 200)"]["recall_at_10"] >= 0.95
+    assert by_mode["product index path (ef_search 200)"]["recall_at_10"] >= 0.95
+    product_exact = by_mode["product exact path (count, then every row compared)"]
+    assert product_exact["recall_at_10"] == 1.0 and product_exact["index_scans"] == 0
     assert all(s["ms"]["n"] == 20 for s in report["searches"])
     assert 5 <= report["product_writes"]["statements_per_write"] <= 12
     lines = table({"sizes": [report]})
-    assert len(lines) == 2 + 3 and "| 310 | exact (index scans off) |" in lines[-1]
+    assert len(lines) == 2 + 4 and "| 310 | exact (index scans off) |" in lines[-2]
+    assert "| 310 | product exact path (count, then every row compared) |" in lines[-1]

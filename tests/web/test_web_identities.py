@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from fastapi.testclient import TestClient
@@ -163,6 +164,7 @@ def test_search_by_photo_finds_alice_first(client: TestClient) -> None:
     assert hits[0]["sighting"]["identity_id"] == alice["identity_id"] and hits[0]["similarity"] > 0.8
     assert [h["similarity"] for h in hits] == sorted((h["similarity"] for h in hits), reverse=True)
     assert is_colour(client.get(hits[0]["sighting"]["thumbnail_url"]).content, ALICE)
+    assert r.json()["exact"] is True and "Approximate" not in r.json()["message"]
 
     only_cam1 = client.post(
         "/api/search/photo", files={"file": ("a.jpg", photo, "image/jpeg")}, data={"camera_id": "cam1"}
@@ -179,6 +181,25 @@ def test_search_by_photo_finds_alice_first(client: TestClient) -> None:
     assert (
         client.post("/api/search/photo", files={"file": ("a.txt", b"hello", "text/plain")}).status_code == 415
     )
+
+
+def test_an_approximate_search_says_so_and_how_to_narrow_it(client: TestClient, monkeypatch: Any) -> None:
+    """A large PostgreSQL memory answers from its index (``tests/storage``: when it does): the
+    page is told the result may miss some of the person's sightings, and how to narrow it."""
+    from dataclasses import replace
+
+    from reidcam.identity import IdentityMemory
+
+    alice = _record_alice(client)
+    photo = client.get(_timeline(client, alice["identity_id"])[0]["thumbnail_url"]).content
+    search_photo = IdentityMemory.search_photo
+    monkeypatch.setattr(
+        IdentityMemory, "search_photo", lambda *a, **kw: replace(search_photo(*a, **kw), exact=False)
+    )
+    r = client.post("/api/search/photo", files={"file": ("alice.jpg", photo, "image/jpeg")})
+    assert r.status_code == 200, r.text
+    assert r.json()["hits"] and r.json()["exact"] is False
+    assert "may have missed" in r.json()["message"] and "Narrow the time window" in r.json()["message"]
 
 
 def test_bad_ids_and_path_traversal(client: TestClient) -> None:

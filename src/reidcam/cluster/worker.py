@@ -16,9 +16,10 @@ worker keeps are never paused when another one comes or goes. A control loop, ev
 
 The loop still runs every ``poll_s`` besides: it must retry leases held by others (a dead
 worker's lease lapses by TTL without an event). The registry itself comes from one long-lived
-watch (``RegistryWatch``: rebuilt on each new connection), not a read per pass. Next to the sightings, a ``LiveFeedSink`` sends each camera's overlays and
-decisions (``cluster.feed_sink``) and a ``HealthReporter`` puts ``status()`` under
-``worker.<name>`` in ``reidcam-health`` every 2 s. A clean stop ends the runner (closing and
+watch (``RegistryWatch``: rebuilt on each new connection), not a read per pass. Next to the
+sightings, a ``LiveFeedSink`` sends each camera's overlays and decisions (``cluster.feed_sink``)
+and a ``HealthReporter`` puts ``status()`` under ``worker.<name>`` in ``reidcam-health`` every
+2 s. A clean stop ends the runner (closing and
 publishing every open sighting), releases the leases (the cameras move at once), deletes the
 health key and flushes the publisher for a bounded time.
 """

@@ -33,7 +33,7 @@ from reidcam.identity.models import (
     IdentitySettings,
     PurgeReport,
     Recorded,
-    SearchHit,
+    SearchResult,
     SightingInfo,
 )
 from reidcam.identity.retention import purge_expired
@@ -42,7 +42,13 @@ from reidcam.storage import tables as t
 from reidcam.storage.crop_store import CropStore
 from reidcam.storage.db import StorageError, default_url, make_engine, read_tx, upgrade, write_tx
 from reidcam.storage.files import SweepReport, remove_files, safe_path, sweep
-from reidcam.storage.vector_ops import SightingFilter, ensure_ann_index, identity_scores, nearest_sightings
+from reidcam.storage.vector_ops import (
+    EXACT_MAX_ROWS,
+    SightingFilter,
+    ensure_ann_index,
+    identity_scores,
+    nearest_sightings,
+)
 
 if TYPE_CHECKING:
     from reidcam.match.gallery import Gallery
@@ -375,21 +381,24 @@ class IdentityMemory:
         since: float | None = None,
         until: float | None = None,
         ef_search: int | None = None,
-    ) -> list[SearchHit]:
+        exact_max_rows: int = EXACT_MAX_ROWS,
+    ) -> SearchResult:
         """Past sightings most similar to a probe embedding, best first (pgvector or a NumPy scan).
 
-        ``ef_search``: PostgreSQL's HNSW beam width (default: ``vector_ops.search_ef(k)``).
+        Exact when the filters leave at most ``exact_max_rows`` sightings (always on SQLite);
+        else PostgreSQL's HNSW index with beam ``ef_search`` (default ``vector_ops.search_ef(k)``).
         """
         if k < 1:
             raise ValueError("k must be at least 1")
         probe = _as_probe(vector)
         flt = SightingFilter(model_id, camera_ids, since, until)
         with self._read() as conn:
-            return reads.search_hits(conn, nearest_sightings(conn, probe, flt, k, ef_search))
+            found = nearest_sightings(conn, probe, flt, k, ef_search, exact_max_rows)
+            return SearchResult(reads.search_hits(conn, found.hits), found.exact)
 
     def search_photo(
         self, image: NDArray[np.uint8], embedder: Embedder, k: int = 20, **filters: object
-    ) -> list[SearchHit]:
+    ) -> SearchResult:
         """Embed a person photo (BGR uint8) and :meth:`search` with it."""
         emb = embedder.embed([image])
         return self.search(emb.vectors[0], emb.model_id, k, **filters)  # type: ignore[arg-type]

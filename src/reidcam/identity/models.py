@@ -132,6 +132,15 @@ class SearchHit:
 
 
 @dataclass(frozen=True)
+class SearchResult:
+    """Sightings found by a search, best first; ``exact``: every sighting the filters allow was
+    compared, else an index answered (fast, and it may miss some of the true best)."""
+
+    hits: list[SearchHit]
+    exact: bool
+
+
+@dataclass(frozen=True)
 class DecisionInfo:
     """One row of a sighting's decision history, oldest first."""
 

@@ -27,6 +27,11 @@ SCAN_CHUNK_ROWS = 4096
 DEFAULT_EF_SEARCH = 40  # pgvector's hnsw.ef_search default
 MAX_EF_SEARCH = 1000  # pgvector's upper bound for hnsw.ef_search
 EF_PER_HIT = 20  # chosen by measurement, see search_ef
+#: A PostgreSQL search whose filters (model, cameras, time window) leave at most this many
+#: sightings reads them all: exact. More go through the HNSW index: fast, approximate (at 1M
+#: synthetic sightings it found 64 % of the true top 10; docs/scale-out.md). An exact pass over
+#: 100k rows took about 90 ms on a loaded 2-core machine.
+EXACT_MAX_ROWS = 50_000
 _ANN_TABLES = (("sightings", "prototype"), ("identity_embeddings", "vector"))
 _indexed_dims: set[tuple[str, int]] = set()
 _iterative_scan: dict[str, bool] = {}
@@ -129,23 +134,50 @@ def _sighting_where(f: SightingFilter, dim: int) -> list[sa.ColumnElement[bool]]
     return where
 
 
-def nearest_sightings(
-    conn: Connection, vector: NDArray[np.float32], f: SightingFilter, k: int, ef_search: int | None = None
-) -> list[tuple[str, float]]:
-    """The ``k`` sightings whose prototype is most similar to ``vector``: (sighting_id, similarity).
+@dataclass(frozen=True)
+class Nearest:
+    """A search's (sighting_id, similarity) pairs, best first; ``exact``: every candidate was
+    compared (False: the HNSW index answered, and may have missed some of the true best)."""
 
-    ``ef_search``: the HNSW beam on PostgreSQL (default ``search_ef(k)``); SQLite scans exactly.
+    hits: list[tuple[str, float]]
+    exact: bool
+
+
+def nearest_sightings(
+    conn: Connection,
+    vector: NDArray[np.float32],
+    f: SightingFilter,
+    k: int,
+    ef_search: int | None = None,
+    exact_max_rows: int = EXACT_MAX_ROWS,
+) -> Nearest:
+    """The ``k`` sightings whose prototype is most similar to ``vector``.
+
+    On PostgreSQL an exact scan when the filters leave at most ``exact_max_rows`` sightings, else
+    the HNSW index with beam ``ef_search`` (default ``search_ef(k)``); SQLite always scans exactly.
     """
     q = np.asarray(vector, np.float32).reshape(-1)
     where = _sighting_where(f, len(q))
     if _is_pg(conn):
-        _pg_search_settings(conn, search_ef(k) if ef_search is None else ef_search)
+        exact = _candidates(conn, where, exact_max_rows) <= exact_max_rows
+        if exact:  # no index scan: a (parallel) sequential or bitmap scan, then sort
+            conn.exec_driver_sql("SELECT set_config('enable_indexscan', 'off', true)")
+        else:
+            _pg_search_settings(conn, search_ef(k) if ef_search is None else ef_search)
         dist = _pg_distance(t.sightings.c.prototype, len(q))
         stmt = sa.select(t.sightings.c.id, dist).where(*where).order_by(dist).limit(k)
         rows = conn.execute(stmt, {"q": pg_vector_literal(q)}).all()
-        return [(str(r[0]), 1.0 - float(r[1])) for r in rows]
+        if exact:
+            conn.exec_driver_sql("SELECT set_config('enable_indexscan', 'on', true)")
+        return Nearest([(str(r[0]), 1.0 - float(r[1])) for r in rows], exact)
     stmt = sa.select(t.sightings.c.id, _raw(t.sightings.c.prototype)).where(*where)
-    return _numpy_top_k(_scan(conn, stmt, len(q)), q, k)
+    return Nearest(_numpy_top_k(_scan(conn, stmt, len(q)), q, k), exact=True)
+
+
+def _candidates(conn: Connection, where: list[sa.ColumnElement[bool]], at_most: int) -> int:
+    """How many sightings pass ``where``, counted up to ``at_most + 1`` (a bounded read)."""
+    inner = sa.select(sa.literal(1)).select_from(t.sightings).where(*where).limit(at_most + 1).subquery()
+    return int(conn.execute(sa.select(sa.func.count()).select_from(inner)).scalar_one())
 
 
 def _raw(column: sa.ColumnElement[Any]) -> sa.ColumnElement[bytes]:

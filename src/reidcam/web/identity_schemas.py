@@ -93,6 +93,11 @@ class SearchOut(BaseModel):
     used: str = Field(description="whole_image or largest_person_box")
     box: list[float] | None
     message: str
+    exact: bool = Field(
+        default=True,
+        description="every sighting the filters allow was compared; false: an index answered "
+        "(a large memory) and may have missed some (message says how to narrow the search)",
+    )
     hits: list[SearchHitOut]
 
 

@@ -99,6 +99,10 @@ def _crop_file(mem: IdentityMemory, relpath: str | None) -> FilePath | None:
 
 
 _CACHE = {"Cache-Control": "private, max-age=3600"}
+APPROXIMATE = (
+    "Approximate: the memory is large, so an index answered and may have missed some of this "
+    "person's sightings. Narrow the time window or pick a camera for an exact search."
+)
 
 
 def _jpeg(mem: IdentityMemory, ctrl: Controller, relpath: str | None, what: str) -> Response:
@@ -271,7 +275,7 @@ async def search_photo(request: Request, mem: Memory, ctrl: Ctrl) -> SearchOut:
 
     def search() -> SearchOut:
         pick = pick_person(image, ctrl.models.detector)
-        hits = mem.search_photo(
+        found = mem.search_photo(
             pick.image,
             ctrl.models.embedder,
             k,
@@ -279,6 +283,8 @@ async def search_photo(request: Request, mem: Memory, ctrl: Ctrl) -> SearchOut:
             since=since,
             until=until,
         )
-        return SearchOut(used=pick.used, box=pick.box, message=pick.message, hits=[hit_out(h) for h in hits])
+        message = pick.message if found.exact else f"{pick.message} {APPROXIMATE}".strip()
+        return SearchOut(used=pick.used, box=pick.box, message=message, exact=found.exact,
+                         hits=[hit_out(h) for h in found.hits])  # fmt: skip
 
     return await run_in_threadpool(search)
