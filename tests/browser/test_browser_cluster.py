@@ -7,6 +7,7 @@ the synthetic scene) and a real memory service (SQLite) on threads of this proce
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -86,6 +87,9 @@ def test_the_chip_names_the_missing_memory_service_then_turns_green(
         expect(chip).to_have_attribute("data-state", "failed")
         expect(page.locator("#start")).to_be_hidden()  # the workers run the cameras
         expect(page.locator("#stop")).to_be_hidden()
+        expect(page.locator("#add-camera")).to_have_attribute(
+            "title", re.compile("cluster's camera registry")
+        )
         expect(page.locator("#cluster-panel")).to_be_hidden()
         chip.click()
         expect(page.locator("#cluster-problems li")).to_have_text(

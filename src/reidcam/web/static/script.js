@@ -227,7 +227,10 @@ async function addCamera(form) {
 }
 
 async function removeCamera(cameraId) {
-  if (!confirm(`Remove camera ${cameraId}? Its open sightings are saved; it comes back when the server restarts if it is in the config.`)) return;
+  const what = state.cluster
+    ? `Remove camera ${cameraId} from the cluster's registry? Its worker lets it go (its open sightings are saved), for every page and after restarts.`
+    : `Remove camera ${cameraId}? Its open sightings are saved; it comes back when the server restarts if it is in the config.`;
+  if (!confirm(what)) return;
   try {
     await api(`/api/cameras/${encodeURIComponent(cameraId)}`, { method: "DELETE" });
     banner(`Camera ${cameraId} removed.`);
@@ -304,6 +307,7 @@ async function refreshCluster() {
   if (state.cluster !== true) {
     // the workers run the cameras: there is nothing to start or stop from here
     for (const id of ["#start", "#stop"]) $(id).style.display = "none";
+    $("#add-camera").title = "Added to the cluster's camera registry: a worker takes it within seconds, and it stays after restarts.";
   }
   state.cluster = true;
   showCluster(c);
