@@ -253,6 +253,29 @@ def test_two_servers_changing_the_query_set_at_once_lose_neither_change(
     assert {q["label"] for q in web.get("/api/query").json()["queries"]} == {"Alice", "Bob", "Xavier"}
 
 
+def test_another_servers_write_that_lands_while_this_one_writes_is_shown(
+    web: TestClient, worker: BrokerClient
+) -> None:
+    """Server B writes right after server A's write, and B's change reaches A while A is still
+    finishing its own write: A shows B's set once its write is done (it did not drop it)."""
+    ctrl = web.app.state.controller  # type: ignore[attr-defined]
+    settings = SharedSettings(worker).open()
+    replace_queries = ctrl.link.replace_queries
+
+    def write_then_b_writes(people: list[QueryPerson], revision: int) -> None:
+        replace_queries(people, revision)
+        if any(p.label == "Bob" for p in people):
+            xavier = QueryPerson("qb0b0b0-1", people[0].model_id, people[0].vectors[:, ::-1].copy(), "Xavier")
+            settings.set_queries([*people, xavier])  # B's write, over A's
+            wait_for(lambda: ctrl._adoption_missed, what="B's change reached A during A's write")
+
+    ctrl.link.replace_queries = write_then_b_writes
+    png = cv2.imencode(".png", np.full((128, 64, 3), (30, 30, 220), np.uint8))[1].tobytes()
+    r = web.post("/api/query/upload", files={"file": ("b.png", png, "image/png")}, data={"label": "Bob"})
+    assert r.status_code == 200, r.text
+    assert {q["label"] for q in web.get("/api/query").json()["queries"]} == {"Bob", "Xavier"}
+
+
 def test_people_pictures_come_from_the_memory_service_that_kept_them(
     web: TestClient, worker: BrokerClient, tmp_path: Path
 ) -> None:

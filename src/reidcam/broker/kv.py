@@ -11,12 +11,17 @@ stream for its last sequence once the watcher exists, and reads until it has see
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 from reidcam.broker.connection import BrokerClient
 from reidcam.broker.errors import BrokerError
+
+log = logging.getLogger(__name__)
 
 #: how long the server keeps a read's consumer once the read is done (seconds)
 READ_INACTIVE_S = 2.0
@@ -80,7 +85,7 @@ async def read_bucket(client: BrokerClient, kv: Any, timeout_s: float | None = N
                 continue  # the deadline check above raises
             if entry is None:  # nats-py's "no more values" marker: not trusted (module docstring)
                 continue
-            if _deleted(entry):
+            if deleted(entry):
                 out.pop(entry.key, None)
             elif entry.value is not None:
                 out[entry.key] = entry.value
@@ -91,5 +96,65 @@ async def read_bucket(client: BrokerClient, kv: Any, timeout_s: float | None = N
             await watcher.stop()
 
 
-def _deleted(entry: Any) -> bool:
+class BucketWatch:
+    """A long-lived watch of one bucket on the broker loop, made again on each new connection
+    (the subscription of the old one went with it). Subclasses follow the entries in
+    :meth:`_follow`; an error there is logged and the watch is made again."""
+
+    name = "reidcam-watch"
+
+    def __init__(self, client: BrokerClient, kv: Any) -> None:
+        self._client = client
+        self._kv = kv
+        self._task: asyncio.Task[None] | None = None
+
+    def stop(self) -> None:
+        self._client.call(self._stop())
+
+    async def _start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run(), name=self.name)
+
+    async def _stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            await self._client.wait_connected()
+            generation = self._client.generation
+            try:
+                watcher = await self._kv.watchall()
+            except Exception as exc:
+                log.debug("%s: %s; retrying", self.name, self._client.scrub(str(exc)))
+                await asyncio.sleep(0.5)
+                continue
+            try:
+                await self._follow(watcher, generation)
+            except Exception as exc:  # e.g. the broker went away mid-way: watch again
+                log.debug("%s: %s; watching again", self.name, self._client.scrub(str(exc)))
+                await asyncio.sleep(0.5)
+            finally:
+                with contextlib.suppress(Exception):  # the connection it was made on is gone
+                    await watcher.stop()
+
+    async def _follow(self, watcher: Any, generation: int) -> None:
+        raise NotImplementedError
+
+    async def _entries(self, watcher: Any, generation: int) -> AsyncIterator[Any]:
+        """The watcher's entries until the connection is replaced (nats-py's marker left out)."""
+        import nats.errors
+
+        while self._client.generation == generation:
+            try:
+                entry = await watcher.updates(timeout=1.0)
+            except nats.errors.TimeoutError:
+                continue
+            if entry is not None:
+                yield entry
+
+
+def deleted(entry: Any) -> bool:
+    """A watch entry that removes its key (a delete or purge marker)."""
     return entry.operation is not None and str(entry.operation).endswith(("DEL", "PURGE"))

@@ -21,7 +21,6 @@ exist, for workers to lease and for the page to add and remove.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import re
@@ -33,7 +32,7 @@ from typing import Any
 
 from reidcam.broker.connection import BrokerClient
 from reidcam.broker.errors import BrokerError, LeaseLostError
-from reidcam.broker.kv import open_bucket, read_bucket
+from reidcam.broker.kv import BucketWatch, deleted, open_bucket, read_bucket
 
 log = logging.getLogger(__name__)
 
@@ -280,7 +279,7 @@ class CameraRegistry:
         return {key: json.loads(value) for key, value in values.items() if value}
 
 
-class RegistryWatch:
+class RegistryWatch(BucketWatch):
     """The camera registry as a local copy that one watch keeps current.
 
     A worker and a web server used to read the whole registry every second (a consumer created
@@ -292,13 +291,13 @@ class RegistryWatch:
     the consumer exists, never nats-py's "no more values" marker.
     """
 
+    name = "reidcam-registry-watch"
+
     def __init__(self, client: BrokerClient, kv: Any, on_change: Callable[[], None]) -> None:
-        self._client = client
-        self._kv = kv
+        super().__init__(client, kv)
         self._on_change = on_change
         self._cameras: dict[str, dict[str, object]] | None = None
         self._cond = threading.Condition()
-        self._task: asyncio.Task[None] | None = None
 
     def cameras(self) -> dict[str, dict[str, object]]:
         """The registry now (camera id -> its settings).
@@ -316,50 +315,15 @@ class RegistryWatch:
         with self._cond:
             return self._cond.wait_for(lambda: self._cameras is not None and check(self._cameras), timeout_s)
 
-    def stop(self) -> None:
-        self._client.call(self._stop())
-
-    async def _start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._run(), name="reidcam-registry-watch")
-
-    async def _stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
-
-    async def _run(self) -> None:
-        while True:
-            await self._client.wait_connected()
-            generation = self._client.generation
-            try:
-                watcher = await self._kv.watchall()
-                state = (await self._client.js.stream_info(self._kv._stream)).state
-            except Exception as exc:
-                log.debug("registry watch: %s; retrying", self._client.scrub(str(exc)))
-                await asyncio.sleep(0.5)
-                continue
-            try:
-                await self._follow(watcher, 0 if state.messages == 0 else int(state.last_seq), generation)
-            finally:
-                with contextlib.suppress(Exception):  # the connection it was made on is gone
-                    await watcher.stop()
-
-    async def _follow(self, watcher: Any, complete_at: int, generation: int) -> None:
+    async def _follow(self, watcher: Any, generation: int) -> None:
         """Rebuild the copy from this watcher; publish it once complete, then every change."""
-        import nats.errors
-
+        state = (await self._client.js.stream_info(self._kv._stream)).state
+        complete_at = 0 if state.messages == 0 else int(state.last_seq)
         fresh: dict[str, dict[str, object]] = {}
         ready = complete_at == 0
         if ready:
             self._publish(fresh)
-        while self._client.generation == generation:
-            try:
-                entry = await watcher.updates(timeout=1.0)
-            except nats.errors.TimeoutError:
-                continue
-            if entry is None:  # nats-py's marker: not trusted (broker.kv)
-                continue
+        async for entry in self._entries(watcher, generation):
             self._apply(fresh, entry)
             if not ready and entry.revision >= complete_at:
                 ready = True
@@ -367,8 +331,7 @@ class RegistryWatch:
                 self._publish(fresh)
 
     def _apply(self, cameras: dict[str, dict[str, object]], entry: Any) -> None:
-        deleted = entry.operation is not None and str(entry.operation).endswith(("DEL", "PURGE"))
-        if deleted or not entry.value:
+        if deleted(entry) or not entry.value:
             cameras.pop(entry.key, None)
             return
         try:

@@ -19,7 +19,6 @@ arrives: callbacks must treat a repeated value as a no-op.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import logging
@@ -33,7 +32,7 @@ from numpy.typing import NDArray
 
 from reidcam.broker.connection import BrokerClient
 from reidcam.broker.errors import BrokerError, SettingChangedError
-from reidcam.broker.kv import open_bucket
+from reidcam.broker.kv import BucketWatch, deleted, open_bucket
 
 log = logging.getLogger(__name__)
 
@@ -223,70 +222,27 @@ class SharedSettings:
         return w
 
 
-class SettingsWatch:
+class SettingsWatch(BucketWatch):
     """A running watch of the settings bucket; remade on each new broker connection."""
+
+    name = "reidcam-settings-watch"
 
     def __init__(
         self, client: BrokerClient, kv: Any, on_change: Callable[[str, object | None, int], None]
     ) -> None:
-        self._client = client
-        self._kv = kv
+        super().__init__(client, kv)
         self._on_change = on_change
-        self._task: asyncio.Task[None] | None = None
         self.errors = 0
-
-    async def _start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._run(), name="reidcam-settings-watch")
-
-    def stop(self) -> None:
-        self._client.call(self._stop())
-
-    async def _stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
-
-    async def _run(self) -> None:
-        while True:
-            await self._client.wait_connected()
-            generation = self._client.generation
-            try:
-                watcher = await self._kv.watchall()
-            except Exception as exc:
-                log.debug("settings watch: %s; retrying", self._client.scrub(str(exc)))
-                await asyncio.sleep(0.5)
-                continue
-            try:
-                await self._follow(watcher, generation)
-            finally:
-                await _quiet_stop(watcher)
 
     async def _follow(self, watcher: Any, generation: int) -> None:
         """Deliver updates until the connection is replaced (then the caller re-watches)."""
-        import nats.errors
-
-        while self._client.generation == generation:
-            try:
-                entry = await watcher.updates(timeout=1.0)
-            except nats.errors.TimeoutError:
-                continue
-            if entry is None:  # "all current values delivered" marker
-                continue
+        async for entry in self._entries(watcher, generation):
             self._deliver(entry)
 
     def _deliver(self, entry: Any) -> None:
-        deleted = entry.operation is not None and str(entry.operation).endswith(("DEL", "PURGE"))
         try:
-            value = None if deleted or not entry.value else decode_setting(entry.key, entry.value)
+            value = None if deleted(entry) or not entry.value else decode_setting(entry.key, entry.value)
             self._on_change(entry.key, value, int(entry.revision or 0))
         except Exception as exc:  # a bad value or a failing callback must not end the watch
             self.errors += 1
             log.error("shared setting %r: %s", entry.key, exc)
-
-
-async def _quiet_stop(watcher: Any) -> None:
-    try:
-        await watcher.stop()
-    except Exception as exc:  # the connection it was made on is gone
-        log.debug("stopping a settings watcher: %s", exc)

@@ -85,6 +85,7 @@ class ClusterController(Controller):
         self._share_lock = threading.Lock()
         self._base_lock = threading.Lock()
         self._shared_base: dict[str, QueryPerson] = {}  # the shared query people as last known
+        self._adoption_missed = False
         self._crop_lock = threading.Lock()
         self._crop_misses: dict[str, float] = {}  # stored crop path -> when nobody had it
 
@@ -256,7 +257,8 @@ class ClusterController(Controller):
 
     def _queries_changed(self) -> None:
         super()._queries_changed()
-        self._queries_unshared = True
+        with self._base_lock:
+            self._queries_unshared = True
         self._share_queries()
 
     def _share_queries(self) -> None:
@@ -271,7 +273,11 @@ class ClusterController(Controller):
                 log.error("the query people could not be shared with the workers yet: %s",
                           self.link.client.scrub(str(exc)))  # fmt: skip
                 return
-            self._queries_unshared = False
+            with self._base_lock:
+                self._queries_unshared = False
+                missed, self._adoption_missed = self._adoption_missed, False
+        if missed:  # another server wrote after this one, while this one was still writing
+            self._show_shared(self.link.queries_at()[0])
 
     def _write_queries(self) -> None:
         """Compare-and-set this server's change over the shared query people; when another
@@ -307,8 +313,9 @@ class ClusterController(Controller):
         of this server not shared yet is kept: the next share merges the two."""
         with self._base_lock:
             self._shared_base = {p.name: p for p in people}
-        if self._queries_unshared:
-            return
+            if self._queries_unshared:
+                self._adoption_missed = True  # shown once this server's own write is done
+                return
         self._show_shared(people)
 
     def _show_shared(self, people: tuple[QueryPerson, ...]) -> None:
