@@ -379,3 +379,18 @@ def test_search_ef_grows_with_k_within_pgvector_s_bounds():
 def test_settings_are_validated():
     with pytest.raises(ValueError):
         IdentitySettings(threshold=2.0)
+
+
+def test_a_view_stored_again_by_a_looping_camera_is_found_once(memory):
+    """A demo file camera loops: the same crop is stored again each time round. Search lists
+    that view once and says how many repeats it left out; distinct sightings all stay."""
+    same = view(person(1), 1)
+    for loop in range(4):
+        memory.record_sighting(sighting("c1", 1, same, 1000.0 + 100 * loop))
+    other_views = [
+        memory.record_sighting(sighting("c1", 10 + i, view(person(1), 20 + i), 2000.0 + i)) for i in range(3)
+    ]
+    found = memory.search(same, MODEL, k=4)
+    assert found.repeats == 3
+    assert len(found.hits) == 4 and found.hits[0].similarity > 0.999
+    assert {h.sighting.id for h in found.hits[1:]} == {r.sighting_id for r in other_views}

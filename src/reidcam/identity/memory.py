@@ -33,6 +33,7 @@ from reidcam.identity.models import (
     IdentitySettings,
     PurgeReport,
     Recorded,
+    SearchHit,
     SearchResult,
     SightingInfo,
 )
@@ -48,6 +49,7 @@ from reidcam.storage.vector_ops import (
     ensure_ann_index,
     identity_scores,
     nearest_sightings,
+    search_ef,
 )
 
 if TYPE_CHECKING:
@@ -393,8 +395,11 @@ class IdentityMemory:
         probe = _as_probe(vector)
         flt = SightingFilter(model_id, camera_ids, since, until)
         with self._read() as conn:
-            found = nearest_sightings(conn, probe, flt, k, ef_search, exact_max_rows)
-            return SearchResult(reads.search_hits(conn, found.hits), found.exact)
+            # a few more than k: repeats of one view (a looping demo file) are shown once
+            ef = search_ef(k) if ef_search is None else ef_search  # the beam of the k asked for
+            found = nearest_sightings(conn, probe, flt, min(3 * k, k + 100), ef, exact_max_rows)
+            hits, repeats = _without_repeats(reads.search_hits(conn, found.hits))
+            return SearchResult(hits[:k], found.exact, repeats)
 
     def search_photo(
         self, image: NDArray[np.uint8], embedder: Embedder, k: int = 20, **filters: object
@@ -446,6 +451,21 @@ class IdentityMemory:
         """Rows per table (for health pages and tests)."""
         with self._read() as conn:
             return reads.counts(conn)
+
+
+def _without_repeats(hits: list[SearchHit]) -> tuple[list[SearchHit], int]:
+    """Hits less the ones that are a view already listed: same camera, frame and box, and the
+    same similarity (the same crop, stored again when a file camera loops). Returns how many."""
+    seen: set[tuple[object, ...]] = set()
+    out: list[SearchHit] = []
+    for h in hits:
+        s = h.sighting
+        key = (s.camera_id, s.crop_frame, s.crop_box, round(h.similarity, 6))
+        if s.crop_box is not None and key in seen:
+            continue
+        seen.add(key)
+        out.append(h)
+    return out, len(hits) - len(out)
 
 
 __all__ = ["IdentityMemory", "StorageError"]

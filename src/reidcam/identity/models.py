@@ -138,6 +138,7 @@ class SearchResult:
 
     hits: list[SearchHit]
     exact: bool
+    repeats: int = 0  # hits left out as the same view seen again (a looping file camera)
 
 
 @dataclass(frozen=True)

@@ -284,6 +284,8 @@ async def search_photo(request: Request, mem: Memory, ctrl: Ctrl) -> SearchOut:
             until=until,
         )
         message = pick.message if found.exact else f"{pick.message} {APPROXIMATE}".strip()
+        if found.repeats:
+            message += f" {found.repeats} repeat(s) of a view listed (a looping file camera) left out."
         return SearchOut(used=pick.used, box=pick.box, message=message, exact=found.exact,
                          hits=[hit_out(h) for h in found.hits])  # fmt: skip
 
