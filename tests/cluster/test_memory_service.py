@@ -104,7 +104,8 @@ def test_a_sightings_crop_is_kept_by_the_service_and_served_to_web_servers(clien
         assert reply.data == memory.crop_file(row.crop_path).read_bytes()
         kept = cv2.imdecode(np.frombuffer(reply.data, np.uint8), cv2.IMREAD_COLOR)
         assert kept.shape == (200, 80, 3) and kept[100, 40, 2] > 180
-        for path in ("crops/sightings/nope.jpg", "../../etc/passwd"):
+        assert (memory.data_dir / "reidcam.db").is_file()  # the SQLite memory, in the same folder
+        for path in ("memory/sightings/nope.jpg", "../../etc/passwd", "reidcam.db", "memory/../reidcam.db"):
             with pytest.raises(nats.errors.TimeoutError):
                 client.call(client.nc.request(CROP_SUBJECT, path.encode(), timeout=0.5))
 

@@ -4,7 +4,8 @@ A sighting's best crop reaches the memory service inside the sighting (``broker.
 kept where the memory keeps crops, on the memory service's disk. A web server on another
 machine asks for one by its stored path on ``CROP_SUBJECT``. Every memory service hears the
 request (no queue group: after a takeover the older crops are on the other instance's disk); the
-one that has the file answers, the others stay silent, so the first answer is the crop.
+one that has the file answers, the others stay silent, so the first answer is the crop. Only
+crop pictures are served (``servable``).
 """
 
 from __future__ import annotations
@@ -15,9 +16,20 @@ from typing import Any
 
 from reidcam.broker.connection import BrokerClient
 from reidcam.broker.wire import CROP_SUBJECT
-from reidcam.identity.memory import IdentityMemory
+from reidcam.identity.memory import CROP_FOLDER, IdentityMemory
 
 log = logging.getLogger(__name__)
+
+
+def servable(relpath: str) -> bool:
+    """Only the memory's crop pictures (``memory/.../*.jpg``), never another file of its data
+    directory: any client of the broker may ask, and a SQLite memory's database lives there too."""
+    return (
+        relpath.startswith(f"{CROP_FOLDER}/")
+        and relpath.endswith(".jpg")
+        and "\0" not in relpath
+        and ".." not in relpath.split("/")
+    )
 
 
 class CropServer:
@@ -43,7 +55,7 @@ class CropServer:
 
     async def _on_request(self, msg: Any) -> None:
         relpath = msg.data.decode("utf-8", "replace")
-        if not msg.reply or not relpath or "\0" in relpath:
+        if not msg.reply or not servable(relpath):
             return
         path = self._memory.crop_file(relpath)
         if path is None:
