@@ -184,3 +184,23 @@ def test_a_crop_that_does_not_fit_the_header_is_refused():
     raw = json.dumps(head).encode()
     with pytest.raises(WireFormatError, match="crop size"):
         decode_sighting(struct.pack(">I", len(raw)) + raw + data[4 + n :])
+
+
+def test_a_crop_whose_header_claims_too_many_pixels_is_never_decoded():
+    """Any broker client can send a sighting: a JPEG header claiming 60000 x 60000 pixels (a
+    decompression bomb) is refused from its header, the sighting stays, without a picture."""
+    import cv2
+
+    from reidcam.broker.wire import WireCrop, jpeg_size
+
+    ok, real = cv2.imencode(".jpg", np.zeros((200, 80, 3), np.uint8))
+    assert ok and jpeg_size(bytes(real)) == (80, 200)
+    forged = bytearray(bytes(real))
+    at = next(i for i in range(2, len(forged) - 1) if forged[i] == 0xFF and forged[i + 1] == 0xC0)
+    forged[at + 5 : at + 9] = struct.pack(">HH", 60000, 60000)
+    assert jpeg_size(bytes(forged)) == (60000, 60000)
+    bomb = WireCrop(bytes(forged), (0.0, 0.0, 1.0, 1.0), 0.5, 1, 2.0)
+    back = decode_sighting(encode_sighting(_sighting(crop=bomb)))
+    assert back.crop is not None and back.crop.to_best() is None
+    assert WireCrop(bytes(real), (0.0, 0.0, 1.0, 1.0), 0.5, 1, 2.0).to_best().image.shape == (200, 80, 3)
+    assert jpeg_size(b"\x89PNG not a jpeg") is None and jpeg_size(b"\xff\xd8\xff\xda") is None

@@ -159,9 +159,14 @@ def test_feed_fills_gallery_query_goes_to_workers_and_matches_show(
 ) -> None:
     for i in range(3):  # a crop with the first frame only: later frames borrow it
         _publish(worker, frame_subject("cam0"), encode_frame(_frame(i, crop=i == 0)))
-    wait_for(lambda: web.get("/api/gallery").json()["total"] == 1, what="a gallery card from the feed")
+
+    def one_card_of_three_frames() -> bool:  # the feed is handled on its own thread
+        cards = web.get("/api/gallery").json()["cards"]
+        return len(cards) == 1 and cards[0]["observations"] == 3
+
+    wait_for(one_card_of_three_frames, what="one gallery card from the feed's three frames")
     card = web.get("/api/gallery").json()["cards"][0]
-    assert card["camera_id"] == "cam0" and card["track_id"] == 1 and card["observations"] == 3
+    assert card["camera_id"] == "cam0" and card["track_id"] == 1
     crop_id = card["crops"][0]["crop_id"]
     r = web.post("/api/query/crops", json={"crop_ids": [crop_id], "label": "Alice"})
     assert r.status_code == 200, r.text
@@ -316,6 +321,27 @@ def test_people_pictures_come_from_the_memory_service_that_kept_them(
     t0 = time.monotonic()
     assert web.get(f"/api/sightings/{row.id}/crop.jpg").status_code == 404  # nobody has it now
     assert time.monotonic() - t0 < 5
+
+
+def test_a_shared_picture_that_claims_too_many_pixels_is_left_out(
+    web: TestClient, worker: BrokerClient
+) -> None:
+    """Any broker client can write the shared query people: a picture whose header claims a
+    60000 x 60000 image is never decoded; the person is adopted without it."""
+    import struct
+
+    real = cv2.imencode(".jpg", np.zeros((128, 64, 3), np.uint8))[1]
+    forged = bytearray(bytes(real))
+    at = next(i for i in range(2, len(forged) - 1) if forged[i] == 0xFF and forged[i + 1] == 0xC0)
+    forged[at + 5 : at + 9] = struct.pack(">HH", 60000, 60000)
+    model = web.app.state.controller.models.embedder.model_id  # type: ignore[attr-defined]
+    vectors = np.ones((1, 8), np.float32)  # not unit length: another client's writer may not normalise
+    person = QueryPerson("qf0f0f0-1", model, vectors, "Mallory", (bytes(forged), bytes(real)))
+    SharedSettings(worker).open().set_queries([person])
+    wait_for(lambda: [q["label"] for q in web.get("/api/query").json()["queries"]] == ["Mallory"],
+             what="the person adopted")  # fmt: skip
+    [q] = web.get("/api/query").json()["queries"]
+    assert len(q["images"]) == 1  # the real picture only
 
 
 def test_pictures_are_asked_for_only_while_watched(web: TestClient, worker: BrokerClient) -> None:

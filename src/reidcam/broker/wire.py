@@ -53,6 +53,39 @@ _MAX_CROP = 1024 * 1024
 CROP_SUBJECT = "reidcam.crops.get"
 
 
+#: The most pixels a sighting's crop may claim (a worker sends at most 256 px high ones).
+MAX_CROP_PIXELS = 1024 * 1024
+#: JPEG markers without a length field (TEM, RST0-7), and the start-of-frame markers that are not.
+_BARE = frozenset({0x01, *range(0xD0, 0xD8)})
+_NOT_SOF = frozenset({0xC4, 0xC8, 0xCC})
+
+
+def jpeg_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) from a JPEG's frame header, without decoding it; None if it has none."""
+    if not data.startswith(b"\xff\xd8"):
+        return None
+    i = 2
+    while i + 4 <= len(data):
+        if data[i] != 0xFF:
+            return None
+        marker = data[i + 1]
+        if marker == 0xFF:  # fill byte
+            i += 1
+            continue
+        if marker in _BARE:
+            i += 2
+            continue
+        if 0xC0 <= marker <= 0xCF and marker not in _NOT_SOF:
+            if i + 9 > len(data):
+                return None
+            height, width = struct.unpack(">HH", data[i + 5 : i + 9])
+            return int(width), int(height)
+        if marker == 0xDA:  # the scan, and no frame header before it
+            return None
+        i += 2 + int.from_bytes(data[i + 2 : i + 4], "big")
+    return None
+
+
 @dataclass(frozen=True, eq=False)
 class WireCrop:
     """A sighting's best crop on the wire: ``jpeg`` and where it was cut from (``BestCrop``)."""
@@ -81,7 +114,12 @@ class WireCrop:
                    float(crop.captured_at), crop.frame_name)  # fmt: skip
 
     def to_best(self) -> BestCrop | None:
-        """The crop as the memory keeps it; None when the JPEG does not decode."""
+        """The crop as the memory keeps it; None when it is not a JPEG of at most
+        ``MAX_CROP_PIXELS`` (checked in its header before decoding: any broker client can send
+        one) or does not decode."""
+        size = jpeg_size(self.jpeg)
+        if size is None or not 0 < size[0] * size[1] <= MAX_CROP_PIXELS:
+            return None
         image = cv2.imdecode(np.frombuffer(self.jpeg, np.uint8), cv2.IMREAD_COLOR)
         if image is None:
             return None

@@ -21,6 +21,7 @@ import threading
 import time
 from typing import Any
 
+import numpy as np
 from fastapi import HTTPException, status
 
 from reidcam.broker.errors import BrokerError, SettingChangedError
@@ -32,7 +33,7 @@ from reidcam.capture.urls import describe_source, redact_text
 from reidcam.cluster.registry import registry_entry
 from reidcam.config import AppConfig, CameraConfig
 from reidcam.core.status import SourceState
-from reidcam.core.types import Embeddings
+from reidcam.core.types import Embeddings, l2_normalize
 from reidcam.pipeline.camera_set import DuplicateCamera, UnknownCamera
 from reidcam.web.cluster_health import assess
 from reidcam.web.cluster_link import ClusterLink
@@ -324,7 +325,14 @@ class ClusterController(Controller):
         if len(usable) < len(people):
             log.warning("shared query people of another ReID model ignored: %s",
                         ", ".join(sorted({p.model_id for p in people} - {model})))  # fmt: skip
-        entries = [SharedQuery(p.name, p.label, Embeddings(p.vectors, p.model_id), p.images) for p in usable]
+        zero = [p.name for p in usable if not np.all(np.linalg.norm(p.vectors, axis=1) > 0)]
+        if zero:  # as the workers do: nothing to compare with
+            log.error("shared query people with a zero vector ignored: %s", ", ".join(zero))
+        entries = [
+            SharedQuery(p.name, p.label, Embeddings(l2_normalize(p.vectors), p.model_id), p.images)
+            for p in usable
+            if p.name not in zero
+        ]
         if self.queries.adopt(entries):
             if not entries:
                 self.live.cards.pin(set(), replace=True)

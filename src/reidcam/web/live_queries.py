@@ -10,6 +10,7 @@ from typing import Literal
 
 import cv2
 import numpy as np
+from fastapi import HTTPException
 from numpy.typing import NDArray
 
 from reidcam.core.types import Embeddings
@@ -18,6 +19,7 @@ from reidcam.match.gallery import Gallery
 from reidcam.reid.backends.base import Embedder
 from reidcam.reid.enroll import enroll
 from reidcam.web.crop_index import QUERY_DIR, CropIndex
+from reidcam.web.uploads import decode_upload
 
 QuerySource = Literal["crops", "upload", "memory", "shared"]
 #: Height of the query pictures shared with other web servers (pixels).
@@ -35,9 +37,13 @@ class SharedQuery:
 
 
 def decode_jpeg(data: bytes) -> NDArray[np.uint8] | None:
-    """A shared picture as a BGR image; None when it is not a readable image."""
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-    return None if image is None else np.asarray(image, dtype=np.uint8)
+    """A shared picture as a BGR image; None when it is not a readable image of an accepted
+    size (its header is checked before decoding, as for an upload: any broker client can write
+    the shared settings)."""
+    try:
+        return decode_upload(data)
+    except HTTPException:
+        return None
 
 
 #: Query ids of identities restored from the identity memory start with this.
