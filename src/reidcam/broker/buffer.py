@@ -21,7 +21,7 @@ import threading
 from collections import deque
 from dataclasses import asdict, dataclass
 
-from reidcam.broker.connection import BrokerClient
+from reidcam.broker.connection import BrokerClient, cancel_and_wait
 from reidcam.broker.streams import StreamSettings, ensure_sightings_stream, publish_sighting
 from reidcam.broker.wire import ClosedSighting
 
@@ -123,8 +123,7 @@ class SightingPublisher:
 
     async def _stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+            await cancel_and_wait(self._task)
             self._task = None
 
     def _poke(self) -> None:

@@ -388,3 +388,17 @@ def _reason(exc: BaseException) -> str:
     if isinstance(exc, (asyncio.TimeoutError, TimeoutError)):
         text = "timed out"
     return " ".join(text.split())
+
+
+async def cancel_and_wait(task: asyncio.Task[Any], period_s: float = 0.2) -> None:
+    """Cancel ``task`` and wait until it has ended, cancelling it again while it runs on.
+
+    Python 3.11's ``asyncio.wait_for`` (inside nats-py's waits) can swallow a cancellation that
+    lands as its inner wait completes; the task then runs on and a plain cancel-and-gather waits
+    for ever (a registry watch's stop hung so in CI, with updates arriving).
+    """
+    while not task.done():
+        task.cancel()
+        await asyncio.wait({task}, timeout=period_s)
+    if not task.cancelled():
+        task.exception()  # retrieved, so asyncio does not log it as never retrieved

@@ -19,7 +19,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from reidcam.broker.connection import BrokerClient
+from reidcam.broker.connection import BrokerClient, cancel_and_wait
 from reidcam.broker.kv import open_bucket, read_bucket
 
 log = logging.getLogger(__name__)
@@ -97,8 +97,7 @@ class HealthReporter:
     async def _stop(self, delete: bool) -> None:
         task, self._task = self._task, None
         if task is not None:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+            await cancel_and_wait(task)
         if delete:
             await self._kv.delete(self.key)
 

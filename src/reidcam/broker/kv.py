@@ -18,7 +18,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from reidcam.broker.connection import BrokerClient
+from reidcam.broker.connection import BrokerClient, cancel_and_wait
 from reidcam.broker.errors import BrokerError
 
 log = logging.getLogger(__name__)
@@ -107,6 +107,7 @@ class BucketWatch:
         self._client = client
         self._kv = kv
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     def stop(self) -> None:
         self._client.call(self._stop())
@@ -115,13 +116,13 @@ class BucketWatch:
         self._task = asyncio.get_running_loop().create_task(self._run(), name=self.name)
 
     async def _stop(self) -> None:
+        self._stopping = True  # also ends the loops should a cancellation be swallowed
         if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+            await cancel_and_wait(self._task)
             self._task = None
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             await self._client.wait_connected()
             generation = self._client.generation
             try:
@@ -146,7 +147,7 @@ class BucketWatch:
         """The watcher's entries until the connection is replaced (nats-py's marker left out)."""
         import nats.errors
 
-        while self._client.generation == generation:
+        while self._client.generation == generation and not self._stopping:
             try:
                 entry = await watcher.updates(timeout=1.0)
             except nats.errors.TimeoutError:

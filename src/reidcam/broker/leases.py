@@ -30,7 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from reidcam.broker.connection import BrokerClient
+from reidcam.broker.connection import BrokerClient, cancel_and_wait
 from reidcam.broker.errors import BrokerError, LeaseLostError
 from reidcam.broker.kv import BucketWatch, deleted, open_bucket, read_bucket
 
@@ -213,7 +213,7 @@ class LeaseKeeper:
         if self._task is not None:
             async with self._lock():  # between rounds: no renewal is in flight
                 self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+            await cancel_and_wait(self._task)
             self._task = None
         for camera_id in list(self._held):
             try:

@@ -35,7 +35,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from reidcam.broker.connection import BrokerClient
+from reidcam.broker.connection import BrokerClient, cancel_and_wait
 from reidcam.broker.feed import (
     WATCH_FOR_S,
     FeedObservation,
@@ -169,8 +169,7 @@ class LiveFeedSink:
     async def _stop(self) -> None:
         task, self._resend = self._resend, None
         if task is not None:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+            await cancel_and_wait(task)
         with self._lock:
             subs, self._subscriptions = list(self._subscriptions.values()), {}
         for sub in subs:
