@@ -191,7 +191,8 @@ def test_a_crop_whose_header_claims_too_many_pixels_is_never_decoded():
     decompression bomb) is refused from its header, the sighting stays, without a picture."""
     import cv2
 
-    from reidcam.broker.wire import WireCrop, jpeg_size
+    from reidcam.broker.wire import WireCrop
+    from reidcam.core.jpeg import jpeg_size
 
     ok, real = cv2.imencode(".jpg", np.zeros((200, 80, 3), np.uint8))
     assert ok and jpeg_size(bytes(real)) == (80, 200)

@@ -37,6 +37,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from reidcam.broker.errors import ModelMismatchError, WireFormatError
+from reidcam.core.jpeg import jpeg_size
 from reidcam.core.types import BestCrop, Sighting
 
 WIRE_VERSION = 1
@@ -55,35 +56,6 @@ CROP_SUBJECT = "reidcam.crops.get"
 
 #: The most pixels a sighting's crop may claim (a worker sends at most 256 px high ones).
 MAX_CROP_PIXELS = 1024 * 1024
-#: JPEG markers without a length field (TEM, RST0-7), and the start-of-frame markers that are not.
-_BARE = frozenset({0x01, *range(0xD0, 0xD8)})
-_NOT_SOF = frozenset({0xC4, 0xC8, 0xCC})
-
-
-def jpeg_size(data: bytes) -> tuple[int, int] | None:
-    """(width, height) from a JPEG's frame header, without decoding it; None if it has none."""
-    if not data.startswith(b"\xff\xd8"):
-        return None
-    i = 2
-    while i + 4 <= len(data):
-        if data[i] != 0xFF:
-            return None
-        marker = data[i + 1]
-        if marker == 0xFF:  # fill byte
-            i += 1
-            continue
-        if marker in _BARE:
-            i += 2
-            continue
-        if 0xC0 <= marker <= 0xCF and marker not in _NOT_SOF:
-            if i + 9 > len(data):
-                return None
-            height, width = struct.unpack(">HH", data[i + 5 : i + 9])
-            return int(width), int(height)
-        if marker == 0xDA:  # the scan, and no frame header before it
-            return None
-        i += 2 + int.from_bytes(data[i + 2 : i + 4], "big")
-    return None
 
 
 @dataclass(frozen=True, eq=False)

@@ -21,6 +21,7 @@ from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
 from reidcam.core.errors import ImageError
+from reidcam.core.jpeg import SOS, segments
 from reidcam.reid.enroll import MAX_QUERY_PIXELS, decode_image
 
 TOO_LARGE = 413  # named HTTP_413_CONTENT_TOO_LARGE or ..._REQUEST_ENTITY_TOO_LARGE depending on the version
@@ -174,32 +175,14 @@ def check_header(data: bytes) -> tuple[int, int]:
     return w, h
 
 
-_SOS, _EOI = 0xDA, b"\xff\xd9"
-#: JPEG markers without a length field: TEM, RST0-7, SOI.
-_BARE_MARKERS = frozenset({0x01, *range(0xD0, 0xD8), 0xD8})
+_EOI = b"\xff\xd9"
 
 
 def _jpeg_scan_start(data: bytes) -> int | None:
-    """Offset just past the first SOS segment header, walking the marker segments; None if malformed.
-
-    Walking (rather than searching for FFDA) skips APP segments, whose EXIF thumbnail is a whole
-    JPEG of its own with its own SOS and EOI.
-    """
-    i, n = 2, len(data)
-    while i + 4 <= n:
-        if data[i] != 0xFF:
-            return None
-        marker = data[i + 1]
-        if marker == 0xFF:  # fill byte
-            i += 1
-            continue
-        if marker in _BARE_MARKERS:
-            i += 2
-            continue
-        end = i + 2 + int.from_bytes(data[i + 2 : i + 4], "big")
-        if marker == _SOS:
-            return end if end <= n else None
-        i = end
+    """Offset just past the first SOS segment header (``core.jpeg.segments``); None if malformed."""
+    for marker, _, end in segments(data):
+        if marker == SOS:
+            return end if end <= len(data) else None
     return None
 
 
