@@ -50,6 +50,13 @@ async def open_bucket(client: BrokerClient, name: str, ttl_s: float | None, ttl_
     return kv
 
 
+async def last_sequence(client: BrokerClient, kv: Any) -> int:
+    """(On the loop.) The sequence a watcher made *before* this call has read the bucket
+    completely at: the stream's last one, or 0 when it holds nothing (module docstring)."""
+    state = (await client.js.stream_info(kv._stream)).state
+    return 0 if state.messages == 0 else int(state.last_seq)
+
+
 async def read_bucket(client: BrokerClient, kv: Any, timeout_s: float | None = None) -> dict[str, bytes]:
     """(On the loop.) Every live key's latest value (deleted and purged keys left out).
 
@@ -69,15 +76,15 @@ async def read_bucket(client: BrokerClient, kv: Any, timeout_s: float | None = N
     watcher = await kv.watchall(inactive_threshold=READ_INACTIVE_S)
     out: dict[str, bytes] = {}
     try:
-        state = (await client.js.stream_info(kv._stream)).state
-        if state.messages == 0:
+        complete_at = await last_sequence(client, kv)
+        if complete_at == 0:
             return out
         while True:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise BrokerError(
                     f"reading the {kv._name} bucket: not every value arrived within {limit:.1f} s "
-                    f"(up to sequence {state.last_seq}); try again"
+                    f"(up to sequence {complete_at}); try again"
                 )
             try:
                 entry = await watcher.updates(timeout=left)
@@ -89,7 +96,7 @@ async def read_bucket(client: BrokerClient, kv: Any, timeout_s: float | None = N
                 out.pop(entry.key, None)
             elif entry.value is not None:
                 out[entry.key] = entry.value
-            if entry.revision >= state.last_seq:
+            if entry.revision >= complete_at:
                 return out
     finally:
         with contextlib.suppress(Exception):  # the connection it was made on is gone

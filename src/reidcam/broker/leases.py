@@ -32,7 +32,7 @@ from typing import Any
 
 from reidcam.broker.connection import BrokerClient, cancel_and_wait
 from reidcam.broker.errors import BrokerError, LeaseLostError
-from reidcam.broker.kv import BucketWatch, deleted, open_bucket, read_bucket
+from reidcam.broker.kv import BucketWatch, deleted, last_sequence, open_bucket, read_bucket
 
 log = logging.getLogger(__name__)
 
@@ -317,8 +317,7 @@ class RegistryWatch(BucketWatch):
 
     async def _follow(self, watcher: Any, generation: int) -> None:
         """Rebuild the copy from this watcher; publish it once complete, then every change."""
-        state = (await self._client.js.stream_info(self._kv._stream)).state
-        complete_at = 0 if state.messages == 0 else int(state.last_seq)
+        complete_at = await last_sequence(self._client, self._kv)
         fresh: dict[str, dict[str, object]] = {}
         ready = complete_at == 0
         if ready:

@@ -46,9 +46,6 @@ log = logging.getLogger(__name__)
 
 #: Feed messages waiting for the feed thread; past it the newest are dropped (live-only data).
 MAX_QUEUED = 2000
-#: A feed from an unknown camera reads the registry again at most this often (a new camera's
-#: first frames; a foreign deployment's cameras on the same broker cost one read a period).
-UNKNOWN_REFRESH_S = 0.5
 #: How long adding or removing a camera waits for the registry watch to show the write.
 WRITE_SEEN_S = 2.0
 #: How often the watch thread looks whether somebody watches (pings go every WATCH_EVERY_S).
@@ -103,7 +100,6 @@ class ClusterLink:
         self.dropped = 0
         self.bad_messages = 0
         self._last_ping = 0.0
-        self._unknown_refresh_at = 0.0
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> ClusterLink:
@@ -305,17 +301,16 @@ class ClusterLink:
             self.remote.on_status(decode_status(data))
 
     def _learn(self, camera_id: str) -> bool:
-        """A feed from a camera not in the last registry read: read it now (at most every
-        ``UNKNOWN_REFRESH_S``), so a new camera's first frames are not lost to the poll period."""
-        now = time.monotonic()
-        if now - self._unknown_refresh_at < UNKNOWN_REFRESH_S:
-            return False
-        self._unknown_refresh_at = now
+        """A feed from a camera the page does not list yet: if the registry watch already has
+        it (its change is on the way to the page), take it now, so its first frames are kept."""
         try:
-            self._registry_changed()
-        except Exception as exc:  # broker away: the poll reads it later
-            log.debug("reading the camera registry: %s", self.client.scrub(str(exc)))
-        return camera_id in self.cameras()
+            known = camera_id in self._registry_watch.cameras() if self._registry_watch else False
+            if known:
+                self._registry_changed()
+        except Exception as exc:  # never read yet: the watch brings it when the broker answers
+            log.debug("the camera registry: %s", self.client.scrub(str(exc)))
+            return False
+        return known
 
     def status(self) -> dict[str, object]:
         """The broker connection and the feed's counters (no secret in any of it)."""
