@@ -102,6 +102,20 @@ def decode_setting(key: str, value: bytes) -> object:
     raise BrokerError(f"unknown shared setting {key!r} (known: {THRESHOLD}, {QUERIES})")
 
 
+def unusable(person: QueryPerson, model_id: str) -> str | None:
+    """Why a shared query person cannot be matched by a process of ReID model ``model_id``
+    (None: it can): embeddings of another model are never compared, a zero vector has no
+    direction. Every process that takes the shared set (workers, web servers) asks this."""
+    if person.model_id != model_id:
+        return (
+            f"query {person.name!r} was embedded by ReID model {person.model_id!r}, this process "
+            f"runs {model_id!r}: not used (embeddings of different models are never compared)"
+        )
+    if not np.all(np.linalg.norm(person.vectors, axis=1) > 0):
+        return f"query {person.name!r} has a zero vector: not used"
+    return None
+
+
 def merge_queries(
     base: dict[str, QueryPerson], ours: dict[str, QueryPerson], theirs: dict[str, QueryPerson]
 ) -> dict[str, QueryPerson]:

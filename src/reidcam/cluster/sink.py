@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from reidcam.broker.buffer import SightingPublisher
-from reidcam.broker.settings import QUERIES, THRESHOLD, QueryPerson
+from reidcam.broker.settings import QUERIES, THRESHOLD, QueryPerson, unusable
 from reidcam.broker.wire import ClosedSighting, new_sighting_id
 from reidcam.core.events import FrameResult
 from reidcam.core.status import SourceStatus
@@ -98,19 +98,10 @@ class SettingsApplier:
     def set_queries(self, people: Sequence[QueryPerson]) -> None:
         wanted: dict[str, QueryPerson] = {}
         for person in people:
-            if person.model_id != self.model_id:
+            why = unusable(person, self.model_id)
+            if why is not None:
                 self.refused += 1
-                log.error(
-                    "query %r was embedded by ReID model %r, this worker runs %r: not used "
-                    "(embeddings of different models are never compared)",
-                    person.name,
-                    person.model_id,
-                    self.model_id,
-                )
-                continue
-            if not np.all(np.linalg.norm(person.vectors, axis=1) > 0):
-                self.refused += 1
-                log.error("query %r has a zero vector: not used", person.name)
+                log.error("%s", why)
                 continue
             wanted[SHARED_QUERY_PREFIX + person.name] = person
         current = {i.query_id: i for i in self.gallery.identities()}

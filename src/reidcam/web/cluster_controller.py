@@ -21,13 +21,12 @@ import threading
 import time
 from typing import Any
 
-import numpy as np
 from fastapi import HTTPException, status
 
 from reidcam.broker.errors import BrokerError, SettingChangedError
 from reidcam.broker.feed import WATCH_FOR_S
 from reidcam.broker.health import read_health
-from reidcam.broker.settings import QueryPerson, merge_queries, same_person
+from reidcam.broker.settings import QueryPerson, merge_queries, same_person, unusable
 from reidcam.broker.wire import CROP_SUBJECT
 from reidcam.capture.urls import describe_source, redact_text
 from reidcam.cluster.registry import registry_entry
@@ -320,19 +319,15 @@ class ClusterController(Controller):
         self._show_shared(people)
 
     def _show_shared(self, people: tuple[QueryPerson, ...]) -> None:
-        model = self.models.embedder.model_id
-        usable = [p for p in people if p.model_id == model]
-        if len(usable) < len(people):
-            log.warning("shared query people of another ReID model ignored: %s",
-                        ", ".join(sorted({p.model_id for p in people} - {model})))  # fmt: skip
-        zero = [p.name for p in usable if not np.all(np.linalg.norm(p.vectors, axis=1) > 0)]
-        if zero:  # as the workers do: nothing to compare with
-            log.error("shared query people with a zero vector ignored: %s", ", ".join(zero))
-        entries = [
-            SharedQuery(p.name, p.label, Embeddings(l2_normalize(p.vectors), p.model_id), p.images)
-            for p in usable
-            if p.name not in zero
-        ]
+        entries = []
+        for p in people:
+            why = unusable(p, self.models.embedder.model_id)
+            if why is not None:  # as on the workers
+                log.error("%s", why)
+                continue
+            entries.append(
+                SharedQuery(p.name, p.label, Embeddings(l2_normalize(p.vectors), p.model_id), p.images)
+            )
         if self.queries.adopt(entries):
             if not entries:
                 self.live.cards.pin(set(), replace=True)
