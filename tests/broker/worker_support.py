@@ -13,8 +13,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from nats_support import broker_config
-
 from reidcam.broker.connection import BrokerClient
 from reidcam.cluster.worker import Worker, WorkerOptions
 from reidcam.config import TrackerConfig
@@ -53,6 +51,8 @@ def running(worker: Worker) -> Iterator[Worker]:
 
 def main(argv: list[str]) -> int:
     import logging
+
+    from nats_support import broker_config  # run as a script: tests/broker is on the path
 
     from reidcam.commands.worker import serve_worker
 

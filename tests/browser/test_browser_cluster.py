@@ -10,21 +10,18 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from broker.nats_support import NatsServer, broker_config, need_nats_server
+from broker.nats_support import NatsServer, broker_config
+from broker.worker_support import MODEL, make_worker, running
 from reidcam.broker.connection import BrokerClient
 from reidcam.broker.leases import CameraRegistry
 from reidcam.cluster.memory_service import MemoryService, ServiceSettings
-from reidcam.cluster.worker import Worker, WorkerOptions
-from reidcam.commands.worker import serve_worker
 from reidcam.identity import IdentityMemory
-from reidcam.testing.live import scene_camera, scene_services, serving, synthetic_config
-from reidcam.testing.models import fake_models
+from reidcam.testing.live import scene_services, serving, synthetic_config
 
 pytestmark = [pytest.mark.browser, pytest.mark.broker]
 
@@ -35,49 +32,23 @@ FRAMES_JS = """([id, n]) => {
 SHOWN_MS = 15_000
 
 
-@contextmanager
-def worker_running(client: BrokerClient, name: str) -> Iterator[Worker]:
-    """A worker on fake models and the synthetic scene, on a thread as ``reidcam worker`` runs it."""
-    options = WorkerOptions(name=name, poll_s=0.2, flush_timeout_s=3.0)
-    worker = Worker(client, fake_models(), lambda cam: scene_camera(cam, fps=15.0), options)
-    stop = threading.Event()
-    thread = threading.Thread(target=serve_worker, args=(worker, stop), daemon=True)
-    thread.start()
-    try:
-        yield worker
-    finally:
-        stop.set()
-        worker.wake()
-        thread.join(30)
-
-
 @pytest.fixture
-def nats(tmp_path: Path) -> Iterator[NatsServer]:
-    need_nats_server()
-    srv = NatsServer(tmp_path / "nats").start()
-    try:
-        yield srv
-    finally:
-        srv.stop()
-
-
-@pytest.fixture
-def page_url(nats: NatsServer, tmp_path: Path) -> Iterator[str]:
-    with BrokerClient(broker_config(nats.url)) as admin:
+def page_url(own_nats_server: NatsServer, tmp_path: Path) -> Iterator[str]:
+    with BrokerClient(broker_config(own_nats_server.url)) as admin:
         registry = CameraRegistry(admin).open()
         registry.put("cam0", {"source": "synthetic-cam0", "name": "Door"})
         registry.put("cam1", {"source": "synthetic-cam1"})
     with (
-        BrokerClient(broker_config(nats.url)) as web_client,
+        BrokerClient(broker_config(own_nats_server.url)) as web_client,
         serving(synthetic_config(), scene_services(tmp_path / "web", broker=web_client)) as url,
     ):
         yield url
 
 
 def test_the_chip_names_the_missing_memory_service_then_turns_green(
-    nats: NatsServer, page_url: str, browser: Any, expect: Any, tmp_path: Path
+    own_nats_server: NatsServer, page_url: str, browser: Any, expect: Any, tmp_path: Path
 ) -> None:
-    with BrokerClient(broker_config(nats.url)) as wclient, worker_running(wclient, "w1"):
+    with BrokerClient(broker_config(own_nats_server.url)) as wclient, running(make_worker(wclient, "w1")):
         page = browser.new_page(viewport={"width": 1400, "height": 900})
         page.goto(page_url)
         for cam in ("cam0", "cam1"):  # the worker's pictures, in the registry's panels
@@ -101,12 +72,10 @@ def test_the_chip_names_the_missing_memory_service_then_turns_green(
         expect(page.locator("#cluster-processes")).to_contain_text("worker w1: cam0, cam1")
 
         with (
-            BrokerClient(broker_config(nats.url)) as mclient,
+            BrokerClient(broker_config(own_nats_server.url)) as mclient,
             IdentityMemory.open(tmp_path / "memory") as memory,
         ):
-            service = MemoryService(
-                mclient, memory, ServiceSettings(name="m1", model_id=fake_models().embedder.model_id)
-            )
+            service = MemoryService(mclient, memory, ServiceSettings(name="m1", model_id=MODEL))
             thread = threading.Thread(target=service.run, daemon=True)
             thread.start()
             try:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from cluster_support import LEASE_TTL_S
 
-from broker.nats_support import NatsServer, broker_config, need_nats_server
+from broker.nats_support import NatsServer, broker_config
 from reidcam.broker.connection import BrokerClient
 from reidcam.identity import IdentityMemory, IdentitySettings
 
@@ -16,14 +16,9 @@ SETTINGS = IdentitySettings(threshold=0.7, margin=0.05, max_embeddings_per_ident
 
 
 @pytest.fixture
-def nats_server(tmp_path: Path) -> Iterator[NatsServer]:
+def nats_server(own_nats_server: NatsServer) -> NatsServer:
     """A server of this test alone: a fresh stream, consumer and lease bucket every time."""
-    need_nats_server()
-    srv = NatsServer(tmp_path / "nats").start()
-    try:
-        yield srv
-    finally:
-        srv.stop()
+    return own_nats_server
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ import pytest
 from fastapi.testclient import TestClient
 from web_support import fake_config, wait_for
 
-from broker.nats_support import NatsServer, broker_config, need_nats_server
+from broker.nats_support import NatsServer, broker_config
 from reidcam.broker.connection import BrokerClient
 from reidcam.broker.feed import (
     FeedObservation,
@@ -38,20 +38,10 @@ from reidcam.web import Services, create_app
 pytestmark = pytest.mark.broker
 
 
-@pytest.fixture(scope="module")
-def nats(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]:
-    need_nats_server()
-    srv = NatsServer(tmp_path_factory.mktemp("nats")).start()
-    try:
-        yield srv
-    finally:
-        srv.stop()
-
-
 @pytest.fixture
-def worker(nats: NatsServer) -> Iterator[BrokerClient]:
+def worker(nats_server: NatsServer) -> Iterator[BrokerClient]:
     """The test's own connection: it plays the workers and reads the buckets."""
-    with BrokerClient(broker_config(nats.url)) as c:
+    with BrokerClient(broker_config(nats_server.url)) as c:
         registry = CameraRegistry(c).open()
         for cid in registry.cameras():  # each test starts with an empty registry
             registry.remove(cid)
@@ -61,12 +51,12 @@ def worker(nats: NatsServer) -> Iterator[BrokerClient]:
 
 @pytest.fixture
 def web(
-    nats: NatsServer, worker: BrokerClient, make_services: Callable[..., Services]
+    nats_server: NatsServer, worker: BrokerClient, make_services: Callable[..., Services]
 ) -> Iterator[TestClient]:
     registry = CameraRegistry(worker).open()
     registry.put("cam0", {"source": "rtsp://10.0.0.7/live", "name": "Door"})
     registry.put("cam1", {"source": "rtsp://10.0.0.8/live"})
-    with BrokerClient(broker_config(nats.url)) as broker:
+    with BrokerClient(broker_config(nats_server.url)) as broker:
         services = make_services(broker=broker)
         with TestClient(create_app(fake_config(), services)) as c:
             yield c
@@ -184,7 +174,7 @@ def test_feed_fills_gallery_query_goes_to_workers_and_matches_show(
 def test_two_web_servers_share_one_query_set(
     web: TestClient,
     worker: BrokerClient,
-    nats: NatsServer,
+    nats_server: NatsServer,
     make_services: Callable[..., Services],
     tmp_path: Path,
 ) -> None:
@@ -199,7 +189,7 @@ def test_two_web_servers_share_one_query_set(
     assert r.status_code == 200, r.text
     alice = r.json()["query"]["query_id"]
     with (
-        BrokerClient(broker_config(nats.url)) as broker,
+        BrokerClient(broker_config(nats_server.url)) as broker,
         TestClient(create_app(fake_config(), make_services(broker=broker, data_dir=tmp_path / "b"))) as other,
     ):
         # a server started after the query was chosen takes it over at start
@@ -421,18 +411,18 @@ def test_unreachable_broker_at_serve_is_one_line(tmp_path: Path) -> None:
 
 @pytest.fixture
 def bare_web(
-    nats: NatsServer, worker: BrokerClient, make_services: Callable[..., Services]
+    nats_server: NatsServer, worker: BrokerClient, make_services: Callable[..., Services]
 ) -> Iterator[TestClient]:
     """The page over an empty registry."""
     with (
-        BrokerClient(broker_config(nats.url)) as broker,
+        BrokerClient(broker_config(nats_server.url)) as broker,
         TestClient(create_app(fake_config(), make_services(broker=broker))) as c,
     ):
         yield c
 
 
 def test_a_camera_added_in_the_page_runs_on_a_real_worker_and_goes_when_removed(
-    bare_web: TestClient, nats: NatsServer
+    bare_web: TestClient, nats_server: NatsServer
 ) -> None:
     """The whole loop with a real worker (fake models, the synthetic scene): the page's Add puts
     the camera in the registry, a worker leases it, its feed makes the panel live with pictures
@@ -444,7 +434,7 @@ def test_a_camera_added_in_the_page_runs_on_a_real_worker_and_goes_when_removed(
     from reidcam.testing.live import scene_camera
     from reidcam.testing.models import fake_models
 
-    with BrokerClient(broker_config(nats.url)) as wclient:
+    with BrokerClient(broker_config(nats_server.url)) as wclient:
         options = WorkerOptions(name="w1", poll_s=0.2, flush_timeout_s=3.0)
         w = Worker(wclient, fake_models(), partial(scene_camera, fps=10.0), options)
         stop = threading.Event()
@@ -482,42 +472,35 @@ def test_a_camera_added_in_the_page_runs_on_a_real_worker_and_goes_when_removed(
 
 
 def test_the_page_reconnects_after_a_broker_restart(
-    tmp_path: Path, make_services: Callable[..., Services]
+    own_nats_server: NatsServer, make_services: Callable[..., Services]
 ) -> None:
     """The broker (file store) stops under a running page and comes back: the page says it is
     away, keeps its cameras, and afterwards follows the feed, the settings and the registry again
     and writes to them, without a restart of its own."""
-    need_nats_server()
-    srv = NatsServer(tmp_path / "nats").start()
-    try:
-        with (
-            BrokerClient(broker_config(srv.url)) as w,
-            BrokerClient(broker_config(srv.url)) as broker,
-            TestClient(create_app(fake_config(), make_services(broker=broker))) as web,
-        ):
-            registry = CameraRegistry(w).open()
-            registry.put("cam0", {"source": "rtsp://10.0.0.7/live"})
-            wait_for(lambda: list(_cameras(web)) == ["cam0"], what="the registry's camera")
-            srv.stop()
-            wait_for(
-                lambda: "broker" in (web.get("/api/status").json()["error"] or ""), what="broker away, said"
-            )
-            assert list(_cameras(web)) == ["cam0"]  # the last registry read is kept
-            srv.start()
-            wait_for(lambda: web.get("/api/status").json()["error"] is None, timeout_s=20, what="reconnected")
-            wait_for(lambda: w.connected, timeout_s=20, what="the worker's client reconnected")
-            _publish(w, frame_subject("cam0"), encode_frame(_frame(0)))  # the feed subscription is back
-            wait_for(lambda: _cameras(web)["cam0"]["frames_processed"] > 0, what="a frame after the restart")
-            settings = SharedSettings(w).open()
-            assert web.put("/api/threshold", json={"threshold": 0.74}).status_code == 200
-            assert settings.get(THRESHOLD) == 0.74  # the page writes again
-            settings.set_threshold(0.79)  # and follows another server's change again
-            wait_for(lambda: web.get("/api/threshold").json()["threshold"] == 0.79, timeout_s=15,
-                     what="the settings watch is back")  # fmt: skip
-            registry.put("cam1", {"source": "rtsp://10.0.0.8/live"})
-            wait_for(lambda: list(_cameras(web)) == ["cam0", "cam1"], what="the registry read is back")
-    finally:
-        srv.stop()
+    with (
+        BrokerClient(broker_config(own_nats_server.url)) as w,
+        BrokerClient(broker_config(own_nats_server.url)) as broker,
+        TestClient(create_app(fake_config(), make_services(broker=broker))) as web,
+    ):
+        registry = CameraRegistry(w).open()
+        registry.put("cam0", {"source": "rtsp://10.0.0.7/live"})
+        wait_for(lambda: list(_cameras(web)) == ["cam0"], what="the registry's camera")
+        own_nats_server.stop()
+        wait_for(lambda: "broker" in (web.get("/api/status").json()["error"] or ""), what="broker away, said")
+        assert list(_cameras(web)) == ["cam0"]  # the last registry read is kept
+        own_nats_server.start()
+        wait_for(lambda: web.get("/api/status").json()["error"] is None, timeout_s=20, what="reconnected")
+        wait_for(lambda: w.connected, timeout_s=20, what="the worker's client reconnected")
+        _publish(w, frame_subject("cam0"), encode_frame(_frame(0)))  # the feed subscription is back
+        wait_for(lambda: _cameras(web)["cam0"]["frames_processed"] > 0, what="a frame after the restart")
+        settings = SharedSettings(w).open()
+        assert web.put("/api/threshold", json={"threshold": 0.74}).status_code == 200
+        assert settings.get(THRESHOLD) == 0.74  # the page writes again
+        settings.set_threshold(0.79)  # and follows another server's change again
+        wait_for(lambda: web.get("/api/threshold").json()["threshold"] == 0.79, timeout_s=15,
+                 what="the settings watch is back")  # fmt: skip
+        registry.put("cam1", {"source": "rtsp://10.0.0.8/live"})
+        wait_for(lambda: list(_cameras(web)) == ["cam0", "cam1"], what="the registry read is back")
 
 
 def test_cluster_lists_the_live_workers_and_memory_services(
