@@ -394,3 +394,7 @@ def test_a_view_stored_again_by_a_looping_camera_is_found_once(memory):
     assert found.repeats == 3
     assert len(found.hits) == 4 and found.hits[0].similarity > 0.999
     assert {h.sighting.id for h in found.hits[1:]} == {r.sighting_id for r in other_views}
+    for loop in range(4, 12):  # repeats enough to fill a first fetch of 3 k
+        memory.record_sighting(sighting("c1", 1, same, 1000.0 + 100 * loop))
+    found = memory.search(same, MODEL, k=2)
+    assert len(found.hits) == 2 and found.repeats >= 5, "a wider fetch finds the distinct views"

@@ -59,6 +59,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CROP_FOLDER = "memory"
+#: The most sightings one search reads to find k distinct views among repeats.
+SEARCH_FETCH_MAX = 1000
 _UNSET = object()
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
 
@@ -395,11 +397,16 @@ class IdentityMemory:
         probe = _as_probe(vector)
         flt = SightingFilter(model_id, camera_ids, since, until)
         with self._read() as conn:
-            # a few more than k: repeats of one view (a looping demo file) are shown once
+            # more than k: repeats of one view (a looping demo file) are shown once, and when
+            # they fill the fetch, a wider one (up to SEARCH_FETCH_MAX) finds the k distinct views
             ef = search_ef(k) if ef_search is None else ef_search  # the beam of the k asked for
-            found = nearest_sightings(conn, probe, flt, min(3 * k, k + 100), ef, exact_max_rows)
-            hits, repeats = _without_repeats(reads.search_hits(conn, found.hits))
-            return SearchResult(hits[:k], found.exact, repeats)
+            n = min(3 * k, k + 100)
+            while True:
+                found = nearest_sightings(conn, probe, flt, n, ef, exact_max_rows)
+                hits, repeats = _without_repeats(reads.search_hits(conn, found.hits))
+                if len(hits) >= k or len(found.hits) < n or n >= SEARCH_FETCH_MAX:
+                    return SearchResult(hits[:k], found.exact, repeats)
+                n = min(4 * n, SEARCH_FETCH_MAX)
 
     def search_photo(
         self, image: NDArray[np.uint8], embedder: Embedder, k: int = 20, **filters: object
